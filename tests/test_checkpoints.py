@@ -1,0 +1,61 @@
+import json
+import pickle
+
+import pytest
+import torch
+
+from unsir.checkpoints import load_checkpoint, save_checkpoint, weights_sha256
+from unsir.data import MEAN, STD
+from unsir.nets import ModelError, build_model
+
+
+def card_for(arch="resnet18", classes=5, size=32):
+    return {"arch": arch, "image_size": size, "identities": [f"id{i}" for i in range(classes)],
+            "normalisation": {"mean": list(MEAN), "std": list(STD)}, "dataset": {"name": "olivetti", "split_seed": 0}}
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "vit"])
+def test_round_trip_is_bit_exact(tmp_path, arch):
+    model = build_model(arch, 5, 32)
+    save_checkpoint(model, card_for(arch), tmp_path, dtype=torch.float32)
+    loaded, card = load_checkpoint(tmp_path)
+    assert card == card_for(arch)
+    assert weights_sha256(loaded) == weights_sha256(model)
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_half_precision_checkpoint_loads_as_rounded_float32(tmp_path):
+    model = build_model("resnet18", 5, 32)
+    save_checkpoint(model, card_for(), tmp_path)
+    loaded, _ = load_checkpoint(tmp_path)
+    assert loaded.fc.weight.dtype == torch.float32
+    assert torch.equal(loaded.fc.weight, model.fc.weight.half().float())
+
+
+class Exploit:
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('unpickled')",))
+
+
+def test_pickle_is_refused_and_never_unpickled(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "card.json").write_text(json.dumps(card_for()))
+    (tmp_path / "model.safetensors").write_bytes(pickle.dumps({"fc.weight": Exploit()}))
+    with pytest.raises(ModelError, match="pickle"):
+        load_checkpoint(tmp_path)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_truncated_missing_and_mismatched_checkpoints_give_clear_errors(tmp_path):
+    model = build_model("resnet18", 5, 32)
+    save_checkpoint(model, card_for(), tmp_path / "ok")
+    data = (tmp_path / "ok" / "model.safetensors").read_bytes()
+    (tmp_path / "ok" / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match="truncated"):
+        load_checkpoint(tmp_path / "ok")
+    with pytest.raises(ModelError, match="unsir train"):
+        load_checkpoint(tmp_path / "missing")
+    save_checkpoint(model, card_for(arch="vit"), tmp_path / "other")
+    with pytest.raises(ModelError, match="does not match"):
+        load_checkpoint(tmp_path / "other")

@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from unsir.data import (DataError, FaceSet, load_lfw100, load_olivetti, load_strangers, most_photographed,
+                        identity_folders, read_identity_folder, split_indices)
+
+
+def test_split_is_deterministic_and_keeps_three_test_images_per_identity():
+    labels = torch.tensor([0] * 14 + [1] * 30 + [2] * 4)
+    first = split_indices(labels, 0.2, 3, seed=7)
+    assert first == split_indices(labels, 0.2, 3, seed=7)
+    assert first != split_indices(labels, 0.2, 3, seed=8)
+    train, test = first
+    assert not set(train) & set(test)
+    assert sorted(train + test) == list(range(len(labels)))
+    for label in range(3):
+        assert (labels[test] == label).sum() >= 3
+        assert (labels[train] == label).sum() >= 1
+
+
+def test_lfw100_is_the_hundred_most_photographed_people(lfw_root):
+    split = load_lfw100(image_size=32)
+    assert len(split.names) == 100
+    assert split.names[0] == "George_W_Bush"
+    assert split.names == most_photographed(identity_folders(lfw_root), 100)
+    assert len(split.train) + len(split.test) == 3651
+    assert split.train.images.dtype == torch.uint8 and split.train.images.shape[1:] == (3, 32, 32)
+    # No photo is in both train and test, and every identity is tested on >= 3 photos.
+    assert not set(split.train.sources) & set(split.test.sources)
+    assert torch.bincount(split.test.labels, minlength=100).min() >= 3
+    assert load_lfw100(image_size=32).fingerprint == split.fingerprint
+
+
+def test_strangers_are_never_among_the_identities(lfw_root):
+    split = load_lfw100(image_size=32)
+    strangers = load_strangers(split.names, image_size=32, count=50)
+    people = {source.split("/")[0] for source in strangers.sources}
+    assert len(people) == 50 and not people & set(split.names)
+
+
+def test_identity_folder_reader_caps_and_reports_unreadable_files(tmp_path, lfw_root):
+    for name in ("Tony_Blair", "Colin_Powell"):
+        (tmp_path / name).mkdir()
+        for photo in sorted((lfw_root / name).iterdir())[:6]:
+            (tmp_path / name / photo.name).write_bytes(photo.read_bytes())
+    (tmp_path / "Tony_Blair" / "broken.jpg").write_bytes(b"not a jpeg")
+    split = read_identity_folder(tmp_path, image_size=32, max_per_identity=7, seed=1)
+    assert split.names == ["Colin_Powell", "Tony_Blair"]
+    assert len(split.train) + len(split.test) + len(split.skipped) == 6 + 7
+    assert len(split.skipped) == 1 and split.skipped[0].endswith("broken.jpg")
+
+
+def test_identity_folder_errors_are_actionable(tmp_path):
+    with pytest.raises(DataError, match="no identity sub-folders"):
+        read_identity_folder(tmp_path)
+    (tmp_path / "solo").mkdir()
+    (tmp_path / "solo" / "a.jpg").write_bytes(b"x")
+    with pytest.raises(DataError, match="at least 4 images"):
+        read_identity_folder(tmp_path)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(4):
+            (tmp_path / name / f"{i}.jpg").write_bytes(b"unreadable")
+    with pytest.raises(DataError, match="fewer than 4 readable images"):
+        read_identity_folder(tmp_path)
+
+
+def test_olivetti_loads_as_three_channel_uint8():
+    split = load_olivetti(image_size=32)
+    assert len(split.names) == 40 and len(split.train) + len(split.test) == 400
+    assert split.train.images.shape[1:] == (3, 32, 32)
+
+
+def test_faceset_subsets_by_class():
+    faces = FaceSet(torch.zeros(6, 3, 4, 4, dtype=torch.uint8), torch.tensor([0, 1, 2, 0, 1, 2]), ["a", "b", "c"])
+    assert faces.of_classes([1]).labels.tolist() == [1, 1]
+    assert faces.without_classes([1]).labels.tolist() == [0, 2, 0, 2]

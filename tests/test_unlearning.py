@@ -1,0 +1,110 @@
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from unsir.checkpoints import weights_sha256
+from unsir.data import FaceSet
+from unsir.forgetting import build_request, forget
+from unsir.methods import FinetuneConfig, NeggradConfig, RetrainConfig
+from unsir.methods.unsir import UnsirConfig, impair_set, learn_noise, unsir
+from unsir.training import Recipe
+
+FORGET = ["person_03", "person_17"]
+
+
+class ForgetTrap(FaceSet):
+    """Training photos that raise on any read of a forgotten identity's photo."""
+
+    def __init__(self, faces: FaceSet, forbidden_classes):
+        super().__init__(faces.images, faces.labels, faces.names, faces.sources)
+        self.forbidden = torch.tensor(list(forbidden_classes))
+
+    def __getattribute__(self, name):
+        if name == "images":
+            raise AssertionError("the whole image tensor, forgotten photos included, was read")
+        return super().__getattribute__(name)
+
+    def subset(self, indices):
+        indices = torch.as_tensor(indices, dtype=torch.long)
+        if torch.isin(self.labels[indices], self.forbidden).any():
+            raise AssertionError("a photo of a forgotten identity was read")
+        plain = FaceSet(object.__getattribute__(self, "images"), self.labels, self.names, self.sources)
+        return plain.subset(indices)
+
+
+def classes_of(olivetti, names):
+    return [olivetti.split.names.index(n) for n in names]
+
+
+def test_unsir_is_zero_glance(olivetti):
+    forget_classes = classes_of(olivetti, FORGET)
+    trap = ForgetTrap(olivetti.split.train, forget_classes)
+    with pytest.raises(AssertionError):
+        trap.of_classes(forget_classes)  # the trap does fire
+    request = build_request(trap, forget_classes, 40, seed=0, zero_glance=True)
+    assert request.forget_train is None
+    outcome = unsir(olivetti.model, request, UnsirConfig(noise_steps=5))
+    assert outcome.zero_glance and "no photo of a forgotten identity" in outcome.data_read
+
+
+def test_error_maximising_noise_raises_the_loss_of_its_class(olivetti):
+    model = olivetti.model
+    forget_classes = classes_of(olivetti, FORGET)
+    labels = torch.tensor(forget_classes).repeat_interleave(8)
+    torch.manual_seed(0)
+    start = torch.randn(len(labels), 3, 32, 32)
+    torch.manual_seed(0)
+    noise, noise_labels = learn_noise(model, forget_classes, (3, 32, 32), UnsirConfig(noise_batch=8))
+    assert torch.equal(noise_labels, labels)
+    model.eval()
+    with torch.no_grad():
+        assert F.cross_entropy(model(noise), labels) > F.cross_entropy(model(start), labels) + 1.0
+
+
+def test_impair_then_repair_forgets_and_keeps_the_rest(olivetti):
+    report = forget(olivetti.model, olivetti.card, olivetti.split, FORGET, methods={"unsir": None}).report
+    original, after = report["original"], report["methods"]["unsir"]
+    assert original["forget_test_acc"] >= 0.5
+    assert after["forget_test_acc"] <= 1 / 6  # at most one of the six held-out photos
+    assert after["retain_test_acc"] >= original["retain_test_acc"] - 0.1
+    assert set(after["stages"]) == {"noise", "impair", "repair", "evaluate"}
+    assert report["sha256"]["unsir"] != report["sha256"]["original"]
+
+
+def test_the_original_model_is_never_modified(olivetti):
+    before = weights_sha256(olivetti.model)
+    forget(olivetti.model, olivetti.card, olivetti.split, FORGET[:1],
+           methods={"unsir": None, "finetune": FinetuneConfig(epochs=1), "neggrad": None})
+    assert weights_sha256(olivetti.model) == before
+
+
+def test_notebook_faithful_reproduces_the_label_0_bug():
+    noise, labels = torch.randn(32, 3, 8, 8), torch.full((32,), 5)
+    retain = FaceSet(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.tensor([1, 1, 2, 2]), ["a", "b", "c"])
+    fixed = impair_set(noise, labels, retain, UnsirConfig(noise_copies=2))
+    faithful = impair_set(noise, labels, retain, UnsirConfig(noise_copies=2, notebook_faithful=True))
+    assert len(fixed) == 2 * 32 + 4 and {int(fixed[i][1]) for i in range(64)} == {5}
+    assert len(faithful) == 2 * 3 + 4 and {int(faithful[i][1]) for i in range(6)} == {0}
+
+
+def test_baselines_report_their_own_time_and_what_they_read(olivetti):
+    quick = Recipe(**{**olivetti.card["recipe"], "epochs": 2})
+    report = forget(olivetti.model, olivetti.card, olivetti.split, FORGET[:1],
+                    methods={"retrain": RetrainConfig("resnet18", 32, quick), "finetune": FinetuneConfig(epochs=1),
+                             "neggrad": NeggradConfig()}).report
+    assert report["methods"]["neggrad"]["zero_glance"] is False
+    assert "NOT zero-glance" in report["methods"]["neggrad"]["data_read"]
+    for name in ("retrain", "finetune", "neggrad"):
+        entry = report["methods"][name]
+        assert entry["seconds"] > 0 and 0 <= entry["retain_test_acc"] <= 1
+        assert "layer_distance_to_retrain" in entry
+
+
+def test_paper_preset_keeps_the_papers_values():
+    from unsir.methods.unsir import preset
+
+    paper = preset("paper")
+    assert (paper.impair_lr, paper.repair_lr, paper.noise_lambda, paper.noise_lr) == (0.02, 0.01, 0.1, 0.1)
+    assert dataclasses.replace(paper, cycles="impair-impair-repair").cycles == "impair-impair-repair"

@@ -1,0 +1,76 @@
+"""Checkpoints: weights as safetensors (never pickles) beside a JSON model card."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save, save_file
+from torch import nn
+
+from .nets import ModelError, build_model
+
+WEIGHTS = "model.safetensors"
+CARD = "card.json"
+CARD_FIELDS = {"arch": str, "image_size": int, "identities": list, "normalisation": dict, "dataset": dict}
+
+
+def weights_sha256(model: nn.Module) -> str:
+    """A stable hash of a model's weights (safetensors' serialisation sorts the tensors)."""
+    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+    return hashlib.sha256(save(state)).hexdigest()
+
+
+def save_checkpoint(model: nn.Module, card: dict, out_dir, dtype: torch.dtype = torch.float16) -> Path:
+    """Write `out_dir/model.safetensors` (float tensors as `dtype`) and `out_dir/card.json`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {
+        name: (t.detach().to(dtype) if t.is_floating_point() else t.detach()).contiguous()
+        for name, t in model.state_dict().items()
+    }
+    save_file(state, str(out_dir / WEIGHTS), metadata={"arch": card["arch"]})
+    (out_dir / CARD).write_text(json.dumps(card, indent=2) + "\n")
+    return out_dir
+
+
+def read_card(checkpoint_dir) -> dict:
+    path = Path(checkpoint_dir) / CARD
+    if not path.is_file():
+        raise ModelError(f"No model card at {path}. Train one with: unsir train --arch resnet18 --out {checkpoint_dir}")
+    try:
+        card = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ModelError(f"{path} is not valid JSON ({error}).") from error
+    for key, kind in CARD_FIELDS.items():
+        if not isinstance(card.get(key), kind):
+            raise ModelError(f"{path} lacks a valid {key!r} ({kind.__name__}).")
+    return card
+
+
+def load_checkpoint(checkpoint_dir) -> tuple[nn.Module, dict]:
+    """(model in eval mode, card). Only safetensors are read: a pickle is refused, never unpickled."""
+    checkpoint_dir = Path(checkpoint_dir)
+    card = read_card(checkpoint_dir)
+    weights = checkpoint_dir / WEIGHTS
+    if not weights.is_file():
+        pickles = sorted(p.name for p in checkpoint_dir.glob("*.p*t*") if p.suffix in {".pt", ".pth", ".pkl", ".ckpt"})
+        hint = f" ({', '.join(pickles)} are pickles, which are refused because unpickling runs code)" if pickles else ""
+        raise ModelError(f"No {WEIGHTS} in {checkpoint_dir}{hint}.")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as error:
+        raise ModelError(
+            f"{weights} is not a readable safetensors file ({error}); it may be truncated, or a pickle, "
+            "which is refused because unpickling runs code."
+        ) from error
+    model = build_model(card["arch"], len(card["identities"]), card["image_size"])
+    expected = model.state_dict()
+    state = {name: tensor.to(expected[name].dtype) if name in expected else tensor for name, tensor in state.items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise ModelError(f"{weights} does not match a {card['arch']} for {len(card['identities'])} identities: {error}") from error
+    return model.eval(), card

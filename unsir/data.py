@@ -1,0 +1,340 @@
+"""Face data: identity folders decoded once into compact uint8 tensors.
+
+One reader (`read_identity_folder`) serves LFW, a VGGFace2 subset prepared with
+`unsir prepare`, or a user's own folder laid out as ``root/<identity>/*.jpg``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from platformdirs import user_cache_dir
+from torch.utils.data import Dataset
+from torchvision.transforms import v2
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".pgm", ".bmp"}
+# Normalisation applied to every model input; the noise of UNSIR lives in this space.
+MEAN = (0.5, 0.5, 0.5)
+STD = (0.5, 0.5, 0.5)
+# LFW's 250x250 deep-funneled photos hold the face in the central half.
+LFW_FACE_CROP = 0.5
+LFW_MISSING_HELP = (
+    "Point SCIKIT_LEARN_DATA (or --data-home) at a folder holding lfw_home/lfw_funneled, "
+    "e.g. ../shared/data/scikit_learn_data on the development machines; on a machine with "
+    "internet access scikit-learn downloads it there."
+)
+
+
+class DataError(ValueError):
+    """A dataset that cannot be used, with a message a person can act on."""
+
+
+@dataclass
+class FaceSet:
+    """Images of identities as uint8 tensors; `labels` index into `names`."""
+
+    images: torch.Tensor  # uint8 [N, 3, H, W]
+    labels: torch.Tensor  # int64 [N]
+    names: list[str]  # identity names in class order
+    sources: list[str] = field(default_factory=list)  # relative path of each image
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[-1])
+
+    def subset(self, indices) -> FaceSet:
+        indices = torch.as_tensor(indices, dtype=torch.long)
+        sources = [self.sources[i] for i in indices.tolist()] if self.sources else []
+        return FaceSet(self.images[indices], self.labels[indices], self.names, sources)
+
+    def of_classes(self, classes) -> FaceSet:
+        mask = torch.isin(self.labels, torch.as_tensor(list(classes), dtype=torch.long))
+        return self.subset(mask.nonzero().flatten())
+
+    def without_classes(self, classes) -> FaceSet:
+        mask = ~torch.isin(self.labels, torch.as_tensor(list(classes), dtype=torch.long))
+        return self.subset(mask.nonzero().flatten())
+
+
+@dataclass
+class Split:
+    train: FaceSet
+    test: FaceSet
+    fingerprint: str  # of the file list the images came from
+    skipped: list[str] = field(default_factory=list)  # unreadable files
+
+    @property
+    def names(self) -> list[str]:
+        return self.train.names
+
+
+def normalise(images_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 [N,3,H,W] -> float model input."""
+    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(STD).view(1, 3, 1, 1)
+    return (images_u8.float() / 255.0 - mean) / std
+
+
+def denormalise(inputs: torch.Tensor) -> torch.Tensor:
+    """Model input -> float image in [0, 1] (for display)."""
+    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(STD).view(1, 3, 1, 1)
+    return (inputs * std + mean).clamp(0, 1)
+
+
+class FaceTensors(Dataset):
+    """A FaceSet as (model input, label) pairs, optionally augmented."""
+
+    def __init__(self, faces: FaceSet, augment: bool = False):
+        self.faces = faces
+        size = faces.image_size
+        steps = [v2.RandomHorizontalFlip(), v2.RandomCrop(size, padding=size // 16, padding_mode="reflect")] if augment else []
+        self.transform = v2.Compose(
+            [*steps, v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)]
+        )
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def __getitem__(self, index: int):
+        return self.transform(self.faces.images[index]), int(self.faces.labels[index])
+
+
+# --- locating data ------------------------------------------------------------------
+
+
+def data_home(path: str | os.PathLike | None = None) -> Path:
+    """scikit-learn's data home: `path`, else $SCIKIT_LEARN_DATA, else ~/scikit_learn_data."""
+    path = path or os.environ.get("SCIKIT_LEARN_DATA") or Path.home() / "scikit_learn_data"
+    return Path(path).expanduser()
+
+
+def lfw_root(home: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """The LFW identity folders, downloaded with scikit-learn's fetcher when missing."""
+    root = data_home(home) / "lfw_home" / "lfw_funneled"
+    if root.is_dir():
+        return root
+    if not download:
+        raise DataError(f"LFW is not under {root}. {LFW_MISSING_HELP}")
+    from sklearn.datasets import fetch_lfw_people
+
+    try:
+        fetch_lfw_people(data_home=str(data_home(home)), download_if_missing=True)
+    except Exception as error:  # no network, disk full, ...: say what to do instead
+        raise DataError(f"LFW is not under {root} and downloading it failed ({error}). {LFW_MISSING_HELP}") from error
+    return root
+
+
+def identity_folders(root: Path) -> dict[str, list[Path]]:
+    """{identity: sorted image paths} for every sub-folder holding images."""
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder of identity sub-folders.")
+    folders = {}
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.is_dir():
+            images = sorted(p for p in Path(entry.path).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if images:
+                folders[entry.name] = images
+    if not folders:
+        raise DataError(f"{root} holds no identity sub-folders with images (expected root/<identity>/*.jpg).")
+    return folders
+
+
+def most_photographed(folders: dict[str, list[Path]], count: int) -> list[str]:
+    """The `count` identities with the most images, ties broken by name."""
+    return sorted(folders, key=lambda name: (-len(folders[name]), name))[:count]
+
+
+# --- decoding and caching -----------------------------------------------------------
+
+
+def _decode(path: Path, image_size: int, crop: float) -> np.ndarray:
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        if crop < 1.0:
+            width, height = image.size
+            side = min(width, height) * crop
+            left, top = (width - side) / 2, (height - side) / 2
+            image = image.crop((round(left), round(top), round(left + side), round(top + side)))
+        image = image.resize((image_size, image_size), Image.BILINEAR, reducing_gap=2.0)
+        return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def _fingerprint(root: Path, paths: list[Path], image_size: int, crop: float) -> str:
+    digest = hashlib.sha256(f"{image_size}:{crop}".encode())
+    for path in paths:
+        digest.update(f"{path.relative_to(root)}:{path.stat().st_size}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("UNSIR_CACHE_DIR") or user_cache_dir("unsir"))
+
+
+def decode_images(root: Path, paths: list[Path], image_size: int, crop: float):
+    """Decode `paths` once into uint8 [N,3,S,S], cached by a fingerprint of the file list.
+
+    Returns (images, kept paths, skipped paths, fingerprint).
+    """
+    fingerprint = _fingerprint(root, paths, image_size, crop)
+    cached = cache_dir() / f"faces-{fingerprint}.npz"
+    if cached.exists():
+        with np.load(cached) as stored:
+            images, kept = stored["images"], set(stored["kept"].tolist())
+        relative = [str(p.relative_to(root)) for p in paths]
+        return (
+            torch.from_numpy(images),
+            [p for p, r in zip(paths, relative) if r in kept],
+            [p for p, r in zip(paths, relative) if r not in kept],
+            fingerprint,
+        )
+    arrays, kept, skipped = [], [], []
+    for path in paths:
+        try:
+            arrays.append(_decode(path, image_size, crop))
+            kept.append(path)
+        except (OSError, UnidentifiedImageError, ValueError):
+            skipped.append(path)
+    images = np.stack(arrays) if arrays else np.zeros((0, 3, image_size, image_size), np.uint8)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(".tmp.npz")
+    np.savez(partial, images=images, kept=np.array([str(p.relative_to(root)) for p in kept]))
+    partial.replace(cached)
+    return torch.from_numpy(images), kept, skipped, fingerprint
+
+
+# --- splitting ----------------------------------------------------------------------
+
+
+def split_indices(labels: torch.Tensor, test_fraction: float, min_test: int, seed: int):
+    """Seeded per-identity split; every identity keeps >= `min_test` test images."""
+    rng = random.Random(seed)
+    train, test = [], []
+    for label in sorted(set(labels.tolist())):
+        members = (labels == label).nonzero().flatten().tolist()
+        rng.shuffle(members)
+        n_test = max(min_test, round(test_fraction * len(members)))
+        test += members[:n_test]
+        train += members[n_test:]
+    return sorted(train), sorted(test)
+
+
+def read_identity_folder(
+    root: str | os.PathLike,
+    *,
+    image_size: int = 64,
+    identities: list[str] | None = None,
+    min_images: int = 4,
+    max_per_identity: int | None = None,
+    crop: float = 1.0,
+    test_fraction: float = 0.2,
+    min_test: int = 3,
+    seed: int = 0,
+) -> Split:
+    """Read ``root/<identity>/*`` into a seeded train/test split.
+
+    `identities` picks and orders the classes (default: every folder with at least
+    `min_images` readable images, by name). `max_per_identity` caps each identity's
+    images with a seeded sample.
+    """
+    root = Path(root)
+    folders = identity_folders(root)
+    needed = max(min_images, min_test + 1)  # min_test photos to test on, at least one to train on
+    if identities is None:
+        identities = [name for name, paths in folders.items() if len(paths) >= needed]
+        if len(identities) < 2:
+            raise DataError(f"Only {len(identities)} of the {len(folders)} identity folders under {root} have at "
+                            f"least {needed} images; a recogniser needs at least 2 such identities.")
+    unknown = [name for name in identities if name not in folders]
+    if unknown:
+        raise DataError(f"No folder for identities {unknown[:5]} under {root}.")
+    rng = random.Random(seed)
+    paths = []
+    for name in identities:
+        chosen = folders[name]
+        if max_per_identity and len(chosen) > max_per_identity:
+            chosen = sorted(rng.sample(chosen, max_per_identity))
+        paths += chosen
+    images, kept, skipped, fingerprint = decode_images(root, paths, image_size, crop)
+    counts = {name: 0 for name in identities}
+    for path in kept:
+        counts[path.parent.name] += 1
+    too_few = [name for name, n in counts.items() if n < needed]
+    if too_few:
+        raise DataError(
+            f"{len(too_few)} identities have fewer than {needed} readable images "
+            f"(e.g. {too_few[:3]}); each needs {min_test} test images and at least one to train on."
+        )
+    class_of = {name: i for i, name in enumerate(identities)}
+    labels = torch.tensor([class_of[p.parent.name] for p in kept], dtype=torch.long)
+    faces = FaceSet(images, labels, list(identities), [str(p.relative_to(root)) for p in kept])
+    train, test = split_indices(labels, test_fraction, min_test, seed)
+    return Split(faces.subset(train), faces.subset(test), fingerprint, [str(p) for p in skipped])
+
+
+# --- named datasets -----------------------------------------------------------------
+
+DATASETS = ("lfw100", "olivetti")
+
+
+def load_lfw100(home=None, *, image_size: int = 64, identities: int = 100, seed: int = 0,
+                max_per_identity: int | None = None) -> Split:
+    """LFW-100: the people with the most LFW photos (the offline stand-in for VGGFace-100)."""
+    root = lfw_root(home)
+    chosen = most_photographed(identity_folders(root), identities)
+    return read_identity_folder(root, image_size=image_size, identities=chosen, crop=LFW_FACE_CROP,
+                                seed=seed, max_per_identity=max_per_identity)
+
+
+def load_strangers(names_to_exclude, home=None, *, image_size: int = 64, count: int = 300, seed: int = 0) -> FaceSet:
+    """One photo each of `count` LFW people never trained on (a held-out population)."""
+    root = lfw_root(home)
+    excluded = set(names_to_exclude)
+    folders = identity_folders(root)
+    rng = random.Random(seed)
+    people = sorted(rng.sample([n for n in folders if n not in excluded], min(count, len(folders) - len(excluded))))
+    paths = [rng.choice(folders[name]) for name in people]
+    images, kept, _, _ = decode_images(root, paths, image_size, LFW_FACE_CROP)
+    labels = torch.full((len(kept),), -1, dtype=torch.long)
+    return FaceSet(images, labels, [], [str(p.relative_to(root)) for p in kept])
+
+
+def load_olivetti(home=None, *, image_size: int = 64, seed: int = 0, min_test: int = 3) -> Split:
+    """ORL/AT&T Olivetti faces (40 people x 10, grey 64x64), as 3-channel uint8."""
+    from sklearn.datasets import fetch_olivetti_faces
+
+    try:
+        bunch = fetch_olivetti_faces(data_home=str(data_home(home)), download_if_missing=True)
+    except Exception as error:
+        raise DataError(f"Olivetti faces are not in {data_home(home)} and could not be downloaded ({error}).") from error
+    grey = torch.from_numpy((bunch.images * 255).round().astype(np.uint8))[:, None]
+    if image_size != grey.shape[-1]:
+        grey = torch.nn.functional.interpolate(grey.float(), size=image_size, mode="bilinear", antialias=True)
+        grey = grey.round().clamp(0, 255).to(torch.uint8)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    names = [f"person_{i:02d}" for i in range(int(labels.max()) + 1)]
+    faces = FaceSet(grey.expand(-1, 3, -1, -1).contiguous(), labels, names, [f"olivetti/{i}" for i in range(len(labels))])
+    train, test = split_indices(labels, 0.2, min_test, seed)
+    return Split(faces.subset(train), faces.subset(test), "olivetti-sklearn")
+
+
+def load_dataset(name: str, home=None, *, image_size: int = 64, seed: int = 0,
+                 max_per_identity: int | None = None, identities: int = 100) -> Split:
+    """`lfw100`, `olivetti`, or a path to an identity folder (already cropped faces)."""
+    if name == "lfw100":
+        return load_lfw100(home, image_size=image_size, seed=seed, max_per_identity=max_per_identity,
+                           identities=identities)
+    if name == "olivetti":
+        return load_olivetti(home, image_size=image_size, seed=seed)
+    if Path(name).is_dir():
+        return read_identity_folder(name, image_size=image_size, seed=seed, max_per_identity=max_per_identity)
+    raise DataError(f"Unknown dataset {name!r}: use one of {', '.join(DATASETS)} or a folder of identity sub-folders.")

@@ -1,0 +1,198 @@
+"""Forget identities from a loaded checkpoint with one or more methods, and measure the result.
+
+The single code path behind `unsir forget`, `unsir bench` and the app's Forget button.
+"""
+from __future__ import annotations
+
+import difflib
+import random
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from . import metrics
+from .checkpoints import weights_sha256
+from .data import FaceSet, Split
+from .methods import METHODS, ZERO_GLANCE, default_config
+from .methods.base import ForgetRequest, Outcome
+from .training import Progress, device_name, predict_logits
+
+STRANGER_VARIANT = ("Kolmogorov-Smirnov distance between max-softmax confidence on every photo of the forgotten "
+                    "identities and on one photo each of LFW people never trained on")
+
+
+class ForgetError(ValueError):
+    """A forget request that cannot be carried out, with a message a person can act on."""
+
+
+def resolve_identities(requested, identities: list[str]) -> list[int]:
+    """Class indices for identity names; clear errors for empty, unknown, duplicated or all."""
+    names = [str(name).strip() for name in requested if str(name).strip()]
+    if not names:
+        raise ForgetError("Choose at least one identity to forget.")
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ForgetError(f"Identities named more than once: {', '.join(duplicated)}.")
+    unknown = [n for n in names if n not in identities]
+    if unknown:
+        hints = []
+        for name in unknown[:3]:
+            close = difflib.get_close_matches(name, identities, n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ForgetError(f"Unknown identities: {', '.join(hints)}. The model knows {len(identities)} people, "
+                          "listed in its card.json.")
+    if len(names) >= len(identities):
+        raise ForgetError(f"Forgetting all {len(identities)} identities leaves nothing to recognise; keep at least one.")
+    return [identities.index(n) for n in names]
+
+
+def random_identities(count: int, identities: list[str], seed: int) -> list[str]:
+    if not 1 <= count < len(identities):
+        raise ForgetError(f"Choose between 1 and {len(identities) - 1} identities to forget at random, got {count}.")
+    return sorted(random.Random(seed).sample(identities, count))
+
+
+@dataclass
+class Predictions:
+    """A model's logits on every photo the metrics need (computed once per model)."""
+
+    train: torch.Tensor
+    test: torch.Tensor
+    strangers: torch.Tensor
+
+    @classmethod
+    def of(cls, model: nn.Module, split: Split, strangers: FaceSet | None) -> Predictions:
+        empty = torch.zeros(0, len(split.names))
+        return cls(predict_logits(model, split.train), predict_logits(model, split.test),
+                   predict_logits(model, strangers) if strangers is not None and len(strangers) else empty)
+
+
+def forgetting_metrics(predictions: Predictions, split: Split, forget_classes, seed: int = 0) -> dict:
+    """Accuracies (train/test, forget/retain), per-identity accuracy, forget-set prediction histogram,
+    membership inference and stranger distance: plain numbers for JSON."""
+    forget = torch.tensor(sorted(forget_classes))
+    in_forget_train = torch.isin(split.train.labels, forget)
+    in_forget_test = torch.isin(split.test.labels, forget)
+    train_pred, test_pred = predictions.train.argmax(1), predictions.test.argmax(1)
+
+    def acc(pred, labels, mask):
+        return metrics.accuracy(pred[mask], labels[mask])
+
+    per_identity = metrics.per_class_accuracy(test_pred, split.test.labels, len(split.names))
+    histogram = metrics.prediction_histogram(test_pred[in_forget_test], len(split.names))
+    forget_logits = torch.cat([predictions.train[in_forget_train], predictions.test[in_forget_test]])
+    return {
+        "retain_test_acc": acc(test_pred, split.test.labels, ~in_forget_test),
+        "forget_test_acc": acc(test_pred, split.test.labels, in_forget_test),
+        "retain_train_acc": acc(train_pred, split.train.labels, ~in_forget_train),
+        "forget_train_acc": acc(train_pred, split.train.labels, in_forget_train),
+        "retain_balanced_test_acc": metrics.balanced_accuracy(
+            [a for c, a in enumerate(per_identity) if c not in set(forget.tolist())]),
+        "forget_per_identity_test_acc": {split.names[c]: per_identity[c] for c in forget.tolist()},
+        "mia_forget": metrics.membership_inference(
+            predictions.train[~in_forget_train], predictions.test[~in_forget_test],
+            predictions.train[in_forget_train], seed=seed),
+        "stranger_ks": metrics.stranger_distance(forget_logits, predictions.strangers),
+        "forget_prediction_histogram": {split.names[c]: n for c, n in enumerate(histogram) if n},
+        "forget_prediction_concentration": _named(metrics.concentration(histogram), split.names),
+    }
+
+
+def _named(concentration: dict, names: list[str]) -> dict:
+    top = concentration["top_class"]
+    return {**concentration, "top_class": names[top] if top is not None else None}
+
+
+def build_request(train: FaceSet, forget_classes, num_classes: int, seed: int, zero_glance: bool = True) -> ForgetRequest:
+    """What a method may read: kept identities' training photos, plus (only for methods that are
+    not zero-glance) the forgotten identities' ones."""
+    return ForgetRequest(tuple(forget_classes), train.without_classes(forget_classes), num_classes, seed,
+                         forget_train=None if zero_glance else train.of_classes(forget_classes))
+
+
+@dataclass
+class ForgetRun:
+    """The report (JSON-able) and the unlearned models of one forget request."""
+
+    report: dict
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    predictions: dict[str, Predictions] = field(default_factory=dict)
+
+
+def forget(
+    original: nn.Module,
+    card: dict,
+    split: Split,
+    forget_names,
+    *,
+    methods: dict[str, object],
+    seed: int = 0,
+    strangers: FaceSet | None = None,
+    original_predictions: Predictions | None = None,
+    relearn: bool = False,
+    progress: Progress | None = None,
+) -> ForgetRun:
+    """Run each method (name -> config, None for its default) on a copy of `original` and measure it.
+
+    Zero-glance methods receive only the kept identities' training photos; the forgotten
+    identities' photos are handed to a method only if it declares it needs them (NegGrad).
+    """
+    forget_classes = resolve_identities(forget_names, split.names)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ForgetError(f"Unknown methods {unknown}: choose from {', '.join(METHODS)}." if unknown
+                          else "Choose at least one method.")
+    device = next(original.parameters()).device
+    original_hash = weights_sha256(original)
+    original_predictions = original_predictions or Predictions.of(original, split, strangers)
+    report = {
+        "forget": [split.names[c] for c in forget_classes],
+        "forget_classes": forget_classes,
+        "checkpoint_arch": card["arch"],
+        "dataset": card["dataset"]["name"],
+        "seed": seed,
+        "device": device_name(device),
+        "mia_variant": metrics.MIA_VARIANT,
+        "stranger_variant": STRANGER_VARIANT,
+        "original": {**forgetting_metrics(original_predictions, split, forget_classes, seed), "sha256": original_hash},
+        "methods": {},
+        "sha256": {"original": original_hash},
+    }
+    run = ForgetRun(report, predictions={"original": original_predictions})
+    for index, (name, config) in enumerate(methods.items()):
+        def method_progress(stage, fraction, index=index):
+            if progress:
+                progress(f"{name}: {stage}", (index + fraction) / len(methods))
+
+        request = build_request(split.train, forget_classes, len(split.names), seed, zero_glance=name in ZERO_GLANCE)
+        outcome = METHODS[name](original, request, config or default_config(name, card), method_progress)
+        started = time.perf_counter()
+        predictions = Predictions.of(outcome.model, split, strangers)
+        entry = {
+            **forgetting_metrics(predictions, split, forget_classes, seed),
+            "seconds": round(outcome.seconds, 3),
+            "stages": {stage: round(s, 3) for stage, s in outcome.stages.items()},
+            "zero_glance": outcome.zero_glance,
+            "data_read": outcome.data_read,
+            "hyperparameters": outcome.hyperparameters,
+            "layer_distance_to_original": metrics.layer_distances(outcome.model, original),
+            "sha256": weights_sha256(outcome.model),
+        }
+        if relearn:
+            target = report["original"]["forget_test_acc"]
+            entry["relearn_epochs"] = metrics.relearn_epochs(
+                outcome.model, split.train, split.test.of_classes(forget_classes), forget_classes, target, seed=seed)
+        entry["stages"]["evaluate"] = round(time.perf_counter() - started, 3)
+        report["methods"][name] = entry
+        report["sha256"][name] = entry["sha256"]
+        run.outcomes[name] = outcome
+        run.predictions[name] = predictions
+    if "retrain" in run.outcomes:
+        for name, outcome in run.outcomes.items():
+            report["methods"][name]["layer_distance_to_retrain"] = metrics.layer_distances(
+                outcome.model, run.outcomes["retrain"].model)
+    if weights_sha256(original) != original_hash:
+        raise RuntimeError("The original model changed during unlearning; this is a bug.")
+    return run

@@ -1,0 +1,141 @@
+"""UNSIR (Tarun et al., "Fast Yet Effective Machine Unlearning", IEEE TNNLS 2023), zero-glance.
+
+1. Error-maximising noise: per forgotten identity, a batch of inputs that maximises the frozen
+   model's loss for that identity.
+2. Impair: a short, high-rate pass over (noise, labelled with its identity) + a retain subset.
+3. Repair: a pass over the retain subset alone.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import ConcatDataset, TensorDataset
+
+from ..data import FaceTensors
+from ..nets import classifier
+from ..training import Progress, bf16_helps, fit, loader, seed_everything
+from .base import ForgetRequest, Outcome, scaled, timed
+
+
+@dataclass(frozen=True)
+class UnsirConfig:
+    retain_per_id: int = 10  # retain subset: seeded sample of training photos per kept identity
+    noise_batch: int = 16  # learned noise images per forgotten identity
+    noise_steps: int = 40
+    noise_lr: float = 0.1
+    noise_lambda: float = 0.1  # weight of mean ||N||^2
+    noise_copies: int = 1  # times the noise batch repeats in the impair set
+    impair_lr: float = 1e-4
+    repair_lr: float = 1e-4
+    classifier_lr_scale: float = 100.0  # the final layer learns this much faster
+    repair_epochs: int = 1
+    cycles: str = "impair-repair"  # "-"-separated stages, e.g. "impair-impair-repair"
+    batch_size: int = 64
+    notebook_faithful: bool = False  # reproduce the official notebook's bugs (see learn_noise, impair_set)
+
+    def validate(self) -> None:
+        positive = {k: getattr(self, k) for k in ("retain_per_id", "noise_batch", "noise_steps", "noise_lr",
+                                                   "noise_copies", "impair_lr", "repair_lr",
+                                                   "classifier_lr_scale", "repair_epochs", "batch_size")}
+        bad = [f"{k}={v}" for k, v in positive.items() if not v > 0]
+        if bad or self.noise_lambda < 0:
+            raise ValueError(f"UNSIR settings must be positive (noise_lambda >= 0): {', '.join(bad) or 'noise_lambda'}")
+        stages = self.cycles.split("-")
+        if not stages or any(stage not in {"impair", "repair"} for stage in stages):
+            raise ValueError(f"cycles must be impair/repair stages joined by '-', got {self.cycles!r}")
+
+
+# The values of the paper and its notebook, kept for comparison.
+PAPER = UnsirConfig(retain_per_id=100, noise_batch=32, impair_lr=0.02, repair_lr=0.01, classifier_lr_scale=1.0)
+PRESETS = {"default": UnsirConfig(), "paper": PAPER}
+
+
+def learn_noise(model: nn.Module, forget_classes, shape, config: UnsirConfig, progress: Progress | None = None):
+    """Inputs that maximise the frozen model's loss on their identity.
+
+    Minimises -CE(f(N), y) + lambda * mean_batch(sum(N^2)) with Adam, all identities in one batch.
+    Returns (noise [K*B, C, H, W], labels [K*B]).
+    """
+    device = next(model.parameters()).device
+    labels = torch.tensor(forget_classes, device=device).repeat_interleave(config.noise_batch)
+    noise = torch.randn(len(labels), *shape, device=device, requires_grad=True)
+    optimizer = torch.optim.Adam([noise], lr=config.noise_lr)
+    # The notebook left BatchNorm in training mode here, so the noise also shifted its statistics.
+    model.train(config.notebook_faithful)
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    use_bf16 = bf16_helps(device)
+    try:
+        for step in range(config.noise_steps):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                logits = model(noise)
+            loss = -F.cross_entropy(logits.float(), labels) + config.noise_lambda * noise.square().sum((1, 2, 3)).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if progress:
+                progress("noise", (step + 1) / config.noise_steps)
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    return noise.detach(), labels
+
+
+def impair_set(noise: torch.Tensor, labels: torch.Tensor, retain, config: UnsirConfig):
+    """(noise labelled with its identity) x copies, plus the retain subset."""
+    noise, labels = noise.cpu(), labels.cpu()
+    if config.notebook_faithful:
+        # Notebook bugs: each copy held only 3 noise images, all labelled with class 0.
+        noise, labels = noise[:3], torch.zeros(3, dtype=torch.long)
+    copies = [TensorDataset(noise, labels)] * config.noise_copies
+    return ConcatDataset([*copies, FaceTensors(retain)])
+
+
+def optimiser(model: nn.Module, lr: float, classifier_scale: float) -> torch.optim.Optimizer:
+    head = classifier(model)
+    head_ids = {id(p) for p in head.parameters()}
+    body = [p for p in model.parameters() if id(p) not in head_ids]
+    return torch.optim.Adam([{"params": body, "lr": lr}, {"params": list(head.parameters()), "lr": lr * classifier_scale}])
+
+
+def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = UnsirConfig(),
+          progress: Progress | None = None) -> Outcome:
+    """Forget `request.forget_classes` from a copy of `original` (which is left untouched)."""
+    config.validate()
+    generator = seed_everything(request.seed)
+    retain = request.retain_subset(config.retain_per_id)
+    model = copy.deepcopy(original)
+    device = next(model.parameters()).device
+    autocast = bf16_helps(device)
+    stages_plan = config.cycles.split("-")
+    outcome = Outcome(model, data_read=f"{len(retain)} training photos of {len(set(retain.labels.tolist()))} kept "
+                      "identities (retain subset); no photo of a forgotten identity",
+                      hyperparameters={"method": "unsir", **asdict(config)})
+    shares = [0.25] + [0.75 / len(stages_plan)] * len(stages_plan)
+    with timed(outcome.stages, "noise"):
+        noise, labels = learn_noise(model, request.forget_classes, tuple(retain.images.shape[1:]), config,
+                                    scaled(progress, 0, shares[0]))
+    outcome.noise = noise.cpu()
+    done = shares[0]
+    for stage in stages_plan:
+        if stage == "impair":
+            data, lr, epochs = impair_set(noise, labels, retain, config), config.impair_lr, 1
+        else:
+            data, lr, epochs = FaceTensors(retain), config.repair_lr, config.repair_epochs
+        with timed(outcome.stages, stage):
+            fit(model, loader(data, config.batch_size, generator), optimiser(model, lr, config.classifier_lr_scale),
+                epochs=epochs, autocast=autocast, stage=stage, progress=scaled(progress, done, done + shares[1]))
+        done += shares[1]
+    model.eval()
+    return outcome
+
+
+def preset(name: str, **overrides) -> UnsirConfig:
+    if name not in PRESETS:
+        raise ValueError(f"Unknown UNSIR preset {name!r}: choose one of {', '.join(PRESETS)}.")
+    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})

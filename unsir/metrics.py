@@ -1,0 +1,113 @@
+"""Evidence of forgetting: one function per metric, plain numbers in and out."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((predictions == labels).float().mean()) if len(labels) else float("nan")
+
+
+def per_class_accuracy(predictions: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[float]:
+    """Accuracy of each class (NaN for a class without samples)."""
+    correct = torch.zeros(num_classes).index_add_(0, labels, (predictions == labels).float())
+    counts = torch.bincount(labels, minlength=num_classes).float()
+    return (correct / counts).tolist()
+
+
+def balanced_accuracy(per_class: list[float]) -> float:
+    present = torch.tensor(per_class)
+    present = present[~present.isnan()]
+    return float(present.mean()) if len(present) else float("nan")
+
+
+def softmax_confidence(logits: torch.Tensor) -> torch.Tensor:
+    """Max-softmax probability of each prediction."""
+    return logits.float().softmax(1).max(1).values
+
+
+def prediction_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy (nats) of each predictive distribution."""
+    return torch.special.entr(logits.float().softmax(1)).sum(1)
+
+
+def prediction_histogram(predictions: torch.Tensor, num_classes: int) -> list[int]:
+    """How many photos went to each class."""
+    return torch.bincount(predictions, minlength=num_classes).tolist()
+
+
+def concentration(histogram: list[int]) -> dict:
+    """Share of the most-predicted class and entropy (nats) of the prediction histogram."""
+    counts = torch.tensor(histogram, dtype=torch.float)
+    total = counts.sum()
+    if total == 0:
+        return {"top_class": None, "top_share": float("nan"), "entropy": float("nan")}
+    shares = counts / total
+    return {"top_class": int(shares.argmax()), "top_share": float(shares.max()),
+            "entropy": float(torch.special.entr(shares).sum())}
+
+
+def stranger_distance(forget_logits: torch.Tensor, stranger_logits: torch.Tensor) -> float:
+    """Kolmogorov-Smirnov distance between max-softmax confidence on forgotten people and on
+    people never trained on: 0 = the model treats the forgotten like strangers."""
+    from scipy.stats import ks_2samp
+
+    if not len(forget_logits) or not len(stranger_logits):
+        return float("nan")
+    return float(ks_2samp(softmax_confidence(forget_logits).numpy(), softmax_confidence(stranger_logits).numpy()).statistic)
+
+
+MIA_VARIANT = ("logistic regression on prediction entropy; members = training photos of kept identities, "
+               "non-members = test photos (balanced); score = share of the forgotten identities' training "
+               "photos called members")
+
+
+def membership_inference(member_logits: torch.Tensor, nonmember_logits: torch.Tensor,
+                         target_logits: torch.Tensor, seed: int = 0) -> float:
+    """Share of `target` samples a simple entropy-based attack calls training members (see MIA_VARIANT)."""
+    from sklearn.linear_model import LogisticRegression
+
+    if not len(target_logits):
+        return float("nan")
+    generator = torch.Generator().manual_seed(seed)
+    n = min(len(member_logits), len(nonmember_logits))
+    members = member_logits[torch.randperm(len(member_logits), generator=generator)[:n]]
+    nonmembers = nonmember_logits[torch.randperm(len(nonmember_logits), generator=generator)[:n]]
+    features = torch.cat([prediction_entropy(members), prediction_entropy(nonmembers)])[:, None].numpy()
+    targets = [1] * n + [0] * n
+    attack = LogisticRegression(class_weight="balanced").fit(features, targets)
+    return float(attack.predict(prediction_entropy(target_logits)[:, None].numpy()).mean())
+
+
+def layer_distances(model_a: nn.Module, model_b: nn.Module) -> dict[str, float]:
+    """L2 distance between the weights of each layer (parameters grouped by module name)."""
+    params_b = dict(model_b.named_parameters())
+    squared: dict[str, float] = {}
+    for name, param in model_a.named_parameters():
+        layer = name.rsplit(".", 1)[0]
+        diff = (param.detach().float().cpu() - params_b[name].detach().float().cpu()).square().sum()
+        squared[layer] = squared.get(layer, 0.0) + float(diff)
+    return {layer: value**0.5 for layer, value in squared.items()}
+
+
+def relearn_epochs(model: nn.Module, train_faces, forget_test_faces, forget_classes, target_accuracy: float,
+                   *, max_epochs: int = 10, sample_size: int = 500, lr: float = 1e-3, seed: int = 0) -> int | None:
+    """Relearn time (the paper's): epochs of training, each on a fresh random draw of `sample_size`
+    training photos (all identities), until forget-set test accuracy is back to `target_accuracy`.
+    Trains a copy; returns None if the cap is reached first."""
+    import copy
+
+    from .data import FaceTensors
+    from .training import fit, loader, predict_logits, seed_everything
+
+    generator = seed_everything(seed)
+    learner = copy.deepcopy(model)
+    optimizer = torch.optim.Adam(learner.parameters(), lr=lr)
+    for epoch in range(1, max_epochs + 1):
+        draw = torch.randperm(len(train_faces), generator=generator)[:sample_size]
+        fit(learner, loader(FaceTensors(train_faces.subset(draw)), 64, generator), optimizer, stage="relearn")
+        predictions = predict_logits(learner, forget_test_faces).argmax(1)
+        if accuracy(predictions, forget_test_faces.labels) >= target_accuracy:
+            return epoch
+    return None

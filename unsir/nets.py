@@ -1,0 +1,58 @@
+"""Face-recognition networks built from torchvision, sized for small face crops."""
+from __future__ import annotations
+
+from torch import nn
+from torchvision.models import ResNet18_Weights, resnet18
+from torchvision.models.vision_transformer import ConvStemConfig, VisionTransformer
+
+ARCHITECTURES = ("resnet18", "vit")
+VIT_PATCH = 8
+
+
+class ModelError(ValueError):
+    """A model that cannot be built or loaded, with a message a person can act on."""
+
+
+def build_model(arch: str, num_classes: int, image_size: int = 64, init: str | None = None) -> nn.Module:
+    """A `resnet18` or a small `vit` (patch 8, convolutional stem) for `image_size` inputs.
+
+    `init="imagenet"` starts ResNet18 from torchvision's ImageNet weights (downloaded; best at 224 px).
+    """
+    if arch == "resnet18":
+        model = resnet18(weights=_imagenet_weights() if init == "imagenet" else None)
+        model.fc = nn.Linear(model.fc.in_features, num_classes)
+        return model
+    if arch == "vit":
+        if init == "imagenet":
+            raise ModelError("ImageNet weights are offered for resnet18 only; train the vit from scratch (init=None).")
+        if image_size % VIT_PATCH:
+            raise ModelError(f"The vit needs an image size divisible by {VIT_PATCH}, got {image_size}.")
+        # A convolutional stem (Xiao et al., 2021) makes a small ViT trainable from scratch on few faces.
+        stem = [ConvStemConfig(out_channels=c, kernel_size=3, stride=2) for c in (48, 96, 192)]
+        return VisionTransformer(
+            image_size=image_size, patch_size=VIT_PATCH, num_layers=6, num_heads=6, hidden_dim=192,
+            mlp_dim=576, num_classes=num_classes, conv_stem_configs=stem, dropout=0.0, attention_dropout=0.0,
+        )
+    raise ModelError(f"Unknown architecture {arch!r}: choose one of {', '.join(ARCHITECTURES)}.")
+
+
+def _imagenet_weights():
+    weights = ResNet18_Weights.IMAGENET1K_V1
+    try:
+        weights.get_state_dict(progress=False)  # fetch (or find in torch's cache) before building
+    except Exception as error:
+        raise ModelError(
+            f"Could not download torchvision's ImageNet weights ({error}). Train from scratch instead "
+            "(omit --init), or run once on a machine with internet access to fill torch's cache."
+        ) from error
+    return weights
+
+
+def classifier(model: nn.Module) -> nn.Linear:
+    """The final identity classifier (per-layer learning rates treat it apart)."""
+    return model.fc if hasattr(model, "fc") else model.heads.head
+
+
+def cam_layer(model: nn.Module) -> nn.Module:
+    """The layer whose activations GradCAM explains."""
+    return model.layer4[-1] if hasattr(model, "layer4") else model.encoder.layers[-1].ln_1

@@ -1,0 +1,121 @@
+"""Whole jobs the CLI and the app share: train a checkpoint, load one with its data, evaluate."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import metrics
+from .checkpoints import load_checkpoint, save_checkpoint
+from .data import MEAN, STD, FaceSet, Split, load_dataset, load_strangers
+from .nets import build_model
+from .training import Progress, Recipe, default_device, device_name, predict_logits, train_from_scratch
+
+
+@dataclass
+class Loaded:
+    """A checkpoint with the exact data split it was trained on."""
+
+    model: nn.Module
+    card: dict
+    split: Split
+    path: Path
+
+
+def dataset_for_card(card: dict, data_home=None) -> Split:
+    spec = card["dataset"]
+    split = load_dataset(spec["name"], data_home, image_size=card["image_size"], seed=spec["split_seed"],
+                         max_per_identity=spec.get("max_per_identity"), identities=len(card["identities"]))
+    if split.names != card["identities"]:
+        raise ValueError(f"The dataset {spec['name']!r} found here does not hold the identities this model was trained on.")
+    return split
+
+
+def load(checkpoint, data_home=None, device: torch.device | None = None) -> Loaded:
+    model, card = load_checkpoint(checkpoint)
+    return Loaded(model.to(device or default_device()), card, dataset_for_card(card, data_home), Path(checkpoint))
+
+
+def evaluate(model: nn.Module, split: Split) -> dict:
+    """Test accuracy, balanced accuracy and per-identity accuracy (fractions)."""
+    predictions = predict_logits(model, split.test).argmax(1)
+    per_identity = metrics.per_class_accuracy(predictions, split.test.labels, len(split.names))
+    return {
+        "test_acc": metrics.accuracy(predictions, split.test.labels),
+        "balanced_test_acc": metrics.balanced_accuracy(per_identity),
+        "per_identity_test_acc": {name: per_identity[i] for i, name in enumerate(split.names)},
+        "n_test": len(split.test),
+    }
+
+
+def train_checkpoint(
+    arch: str,
+    out_dir,
+    *,
+    dataset: str = "lfw100",
+    data_home=None,
+    image_size: int = 64,
+    split_seed: int = 0,
+    max_per_identity: int | None = None,
+    identities: int = 100,
+    recipe: Recipe,
+    init: str | None = None,
+    teacher_dir=None,
+    command: str | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Train `arch` on `dataset`, save weights + card to `out_dir`, return the card."""
+    split = load_dataset(dataset, data_home, image_size=image_size, seed=split_seed,
+                         max_per_identity=max_per_identity, identities=identities)
+    device = default_device()
+    model = build_model(arch, len(split.names), image_size, init).to(device)
+    teacher = None
+    if teacher_dir:
+        teacher, teacher_card = load_checkpoint(teacher_dir)
+        if teacher_card["identities"] != split.names:
+            raise ValueError(f"The teacher {teacher_dir} was trained on other identities.")
+        teacher = teacher.to(device)
+    started = time.perf_counter()
+    train_from_scratch(model, split.train, recipe, teacher=teacher, progress=progress)
+    seconds = time.perf_counter() - started
+    # Evaluate the weights exactly as shipped (fp16 on disk).
+    model = model.half().float()
+    card = {
+        "arch": arch,
+        "image_size": image_size,
+        "normalisation": {"mean": list(MEAN), "std": list(STD)},
+        "identities": split.names,
+        "dataset": {"name": dataset, "split_seed": split_seed, "max_per_identity": max_per_identity,
+                    "fingerprint": split.fingerprint, "n_train": len(split.train), "n_test": len(split.test)},
+        "init": init or "scratch",
+        "teacher": str(teacher_dir) if teacher_dir else None,
+        "recipe": recipe.to_dict(),
+        "epochs": recipe.epochs,
+        "train_command": command,
+        "device": device_name(device),
+        "seconds": round(seconds, 1),
+        **evaluate(model, split),
+    }
+    save_checkpoint(model, card, out_dir)
+    return card
+
+
+def load_strangers_for(loaded: Loaded, data_home=None) -> FaceSet | None:
+    """LFW people outside the model's identities (None for datasets without such a population)."""
+    if loaded.card["dataset"]["name"] != "lfw100":
+        return None
+    return load_strangers(loaded.split.names, data_home, image_size=loaded.card["image_size"])
+
+
+def save_unlearned(outcome, card: dict, report: dict, method: str, out_dir) -> Path:
+    """Save an unlearned model with a card saying what was forgotten, how, and from what."""
+    unlearned_card = {**card, "unlearned": {
+        "method": method, "forget": report["forget"], "hyperparameters": outcome.hyperparameters,
+        "data_read": outcome.data_read, "zero_glance": outcome.zero_glance,
+        "original_sha256": report["sha256"]["original"],
+        "metrics": {k: v for k, v in report["methods"][method].items() if k.endswith("_acc") or k in ("mia_forget", "stranger_ks")},
+    }}
+    return save_checkpoint(outcome.model, unlearned_card, out_dir, dtype=torch.float32)

@@ -1,0 +1,187 @@
+"""The one training loop (`fit`) and the recipes built on it.
+
+Original training, UNSIR's impair and repair, retraining, fine-tuning, NegGrad and the
+relearn-time measurement all train through `fit`.
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .data import FaceSet, FaceTensors, normalise
+
+# progress(stage, fraction_done): lets the CLI print and the UI draw a progress bar.
+Progress = Callable[[str, float], None]
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def device_name(device: torch.device | str | None = None) -> str:
+    device = torch.device(device or default_device())
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def bf16_helps(device: torch.device) -> bool:
+    """bf16 autocast pays off on GPUs and on CPUs with native bf16 (AVX512-BF16/AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = cpuinfo.read()
+    except OSError:  # not Linux: stay in float32
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def cross_entropy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(model(inputs), labels)
+
+
+def fit(
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    *,
+    epochs: int = 1,
+    loss_fn: LossFn = cross_entropy,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    autocast: bool = False,
+    stage: str = "train",
+    progress: Progress | None = None,
+) -> list[float]:
+    """Train `model` for `epochs` over `loader`; returns the mean loss of each epoch.
+
+    The scheduler (if any) steps once per batch.
+    """
+    device = next(model.parameters()).device
+    total = max(1, epochs * len(loader))
+    losses, step = [], 0
+    model.train()
+    for _ in range(epochs):
+        running, batches = 0.0, 0
+        for inputs, labels in loader:
+            inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            context = torch.autocast(device.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+            with context:
+                loss = loss_fn(model, inputs, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            running, batches, step = running + loss.item(), batches + 1, step + 1
+            if progress:
+                progress(stage, step / total)
+        losses.append(running / max(1, batches))
+    return losses
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, faces: FaceSet | torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Logits (float32, on the CPU) for uint8 images or normalised inputs, model in eval mode."""
+    images = faces.images if isinstance(faces, FaceSet) else faces
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size]
+        batch = normalise(batch) if batch.dtype == torch.uint8 else batch
+        outputs.append(model(batch.to(device)).float().cpu())
+    model.train(was_training)
+    return torch.cat(outputs) if outputs else torch.zeros(0)
+
+
+def loader(dataset: Dataset, batch_size: int, generator: torch.Generator, shuffle: bool = True) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=False)
+
+
+@dataclass
+class Recipe:
+    """How a model is trained from scratch (recorded in its card; reused by retrain)."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    optimizer: str = "sgd"  # "sgd" (nesterov) or "adamw"
+    max_lr: float = 0.1
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    distill_alpha: float = 0.0  # weight of the teacher's soft labels (DeiT-style); 0 = none
+    distill_temperature: float = 4.0
+    autocast: bool = True  # bf16 where the device has it (see bf16_helps)
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def recipe_for(arch: str, **overrides) -> Recipe:
+    """Defaults that train each architecture from scratch on LFW-100 at 64 px on a CPU."""
+    if arch == "vit":
+        base = Recipe(epochs=60, batch_size=64, optimizer="adamw", max_lr=2e-3, weight_decay=0.05,
+                      distill_alpha=0.7)
+    else:
+        base = Recipe()
+    return Recipe(**{**base.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def distillation_loss(teacher: nn.Module, alpha: float, temperature: float, label_smoothing: float) -> LossFn:
+    """Hard labels mixed with a frozen teacher's softened predictions (Hinton et al.; DeiT's soft distillation)."""
+    teacher.eval()
+
+    def loss(model, inputs, labels):
+        logits = model(inputs)
+        with torch.no_grad():
+            target = F.softmax(teacher(inputs).float() / temperature, dim=1)
+        soft = F.kl_div(F.log_softmax(logits.float() / temperature, dim=1), target, reduction="batchmean")
+        hard = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+        return (1 - alpha) * hard + alpha * temperature**2 * soft
+
+    return loss
+
+
+def train_from_scratch(
+    model: nn.Module,
+    train: FaceSet,
+    recipe: Recipe,
+    *,
+    teacher: nn.Module | None = None,
+    progress: Progress | None = None,
+    stage: str = "train",
+) -> nn.Module:
+    """Train `model` on `train` with `recipe` (one-cycle schedule, flips and small crops)."""
+    generator = seed_everything(recipe.seed)
+    batches = loader(FaceTensors(train, augment=True), recipe.batch_size, generator)
+    if recipe.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=recipe.max_lr, momentum=0.9, nesterov=True,
+                                    weight_decay=recipe.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.max_lr, weight_decay=recipe.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.max_lr,
+                                                    total_steps=recipe.epochs * len(batches), pct_start=0.25)
+    if teacher is not None and recipe.distill_alpha > 0:
+        loss_fn = distillation_loss(teacher, recipe.distill_alpha, recipe.distill_temperature, recipe.label_smoothing)
+    else:
+        def loss_fn(net, inputs, labels):
+            return F.cross_entropy(net(inputs), labels, label_smoothing=recipe.label_smoothing)
+    fit(model, batches, optimizer, epochs=recipe.epochs, loss_fn=loss_fn, scheduler=scheduler,
+        autocast=recipe.autocast and bf16_helps(next(model.parameters()).device), stage=stage, progress=progress)
+    return model.eval()
