@@ -1,0 +1,183 @@
+"""Figure builders: plain numbers and images in, a matplotlib Figure out.
+
+Figures are built with `matplotlib.figure.Figure`, never pyplot, so concurrent sessions
+never share drawing state.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.figure import Figure
+
+# One colour per model, the same in every figure.
+ORIGINAL, UNLEARNED, RETRAINED = "#5c7cfa", "#f08c00", "#2f9e44"
+FORGOTTEN, KEPT = "#e03131", "#adb5bd"
+MISSING_STRANGERS = "Strangers are not available for this dataset (it holds no people outside the model's)."
+MAX_BARS = 30  # identities listed in the per-identity chart; more would be unreadable
+
+
+@dataclass
+class Column:
+    """One model's side of a before | after comparison."""
+
+    title: str
+    colour: str
+    entry: dict  # its part of the report: retain_test_acc, forget_per_identity_test_acc, ...
+    forgotten_confidence: list[float]  # max-softmax on every photo of the forgotten people
+    stranger_confidence: list[float]  # max-softmax on one photo each of people never trained on
+
+
+@dataclass
+class CamPhoto:
+    """One test photo with what the original and the unlearned model see in it."""
+
+    photo: np.ndarray  # uint8 HxWx3
+    person: str
+    forgotten: bool
+    original: tuple[np.ndarray, str, float]  # (CAM overlay, predicted name, confidence)
+    unlearned: tuple[np.ndarray, str, float]
+
+
+def readable(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _figure(width: float, height: float) -> Figure:
+    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+
+
+def message_figure(text: str, width: float = 7, height: float = 1.4) -> Figure:
+    """A figure holding only a sentence, where a chart does not apply."""
+    figure = _figure(width, height)
+    axes = figure.add_subplot()
+    axes.axis("off")
+    axes.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=11, color="#495057")
+    return figure
+
+
+def per_identity_accuracy(columns: list[Column], forgotten: list[str]) -> Figure:
+    """Test accuracy on each forgotten identity, one bar per model."""
+    shown = forgotten[:MAX_BARS]
+    figure = _figure(7, 1.4 + 0.32 * len(shown) * max(1, len(columns) / 2))
+    axes = figure.add_subplot()
+    height = 0.8 / len(columns)
+    rows = np.arange(len(shown))
+    for offset, column in enumerate(columns):
+        values = [column.entry["forget_per_identity_test_acc"][name] for name in shown]
+        bars = axes.barh(rows + offset * height, values, height, color=column.colour, label=column.title)
+        axes.bar_label(bars, [f"{value:.0%}" for value in values], padding=2, fontsize=7)
+    axes.set_yticks(rows + height * (len(columns) - 1) / 2, [readable(n) for n in shown])
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1)
+    axes.xaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
+    more = f" (first {MAX_BARS} of {len(forgotten)})" if len(forgotten) > MAX_BARS else ""
+    axes.set_title(f"Forgotten people: test accuracy on their own photos{more}", loc="left", fontsize=11)
+    axes.legend(loc="lower right", fontsize=8, frameon=False)
+    axes.spines[["top", "right"]].set_visible(False)
+    return figure
+
+
+def prediction_histograms(columns: list[Column], forgotten: list[str], top: int = 8) -> Figure:
+    """Where the forgotten people's test photos are sent: the most predicted names, per model."""
+    figure = _figure(3.6 * len(columns), 3.2)
+    forgotten_set = set(forgotten)
+    for index, column in enumerate(columns):
+        axes = figure.add_subplot(1, len(columns), index + 1)
+        histogram = column.entry["forget_prediction_histogram"]
+        total = sum(histogram.values())
+        ranked = sorted(histogram.items(), key=lambda item: (-item[1], item[0]))[:top]
+        names = [name for name, _ in ranked]
+        axes.barh(range(len(ranked)), [count / total for _, count in ranked],
+                  color=[FORGOTTEN if name in forgotten_set else KEPT for name in names])
+        axes.set_yticks(range(len(ranked)), [readable(n) for n in names], fontsize=8)
+        axes.invert_yaxis()
+        axes.set_xlim(0, 1)
+        axes.xaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
+        still_theirs = sum(n for name, n in histogram.items() if name in forgotten_set) / total
+        axes.set_title(f"{column.title}\n{still_theirs:.0%} still named as a forgotten person",
+                       fontsize=9, color=column.colour, loc="left")
+        axes.spines[["top", "right"]].set_visible(False)
+    figure.suptitle("Who the forgotten people's test photos are taken for (red: a forgotten person, grey: someone kept)",
+                    fontsize=10, x=0.01, ha="left")
+    return figure
+
+
+def stranger_confidence(columns: list[Column]) -> Figure:
+    """Confidence on forgotten people against people never seen: forgetting should make them look alike."""
+    figure = _figure(3.2 * len(columns), 2.9)
+    bins = np.linspace(0, 1, 21)
+    has_strangers = any(column.stranger_confidence for column in columns)
+    for index, column in enumerate(columns):
+        axes = figure.add_subplot(1, len(columns), index + 1, sharey=figure.axes[0] if index else None)
+        axes.hist(column.forgotten_confidence, bins, density=True, color=column.colour, alpha=0.75,
+                  label="forgotten people")
+        if column.stranger_confidence:
+            axes.hist(column.stranger_confidence, bins, density=True, histtype="step", linewidth=2,
+                      color="#212529", label="never-seen people")
+        distance = column.entry.get("stranger_ks")
+        subtitle = f"\nKS distance {distance:.2f}" if distance is not None and not math.isnan(distance) else ""
+        axes.set_title(f"{column.title}{subtitle}", fontsize=9, color=column.colour, loc="left")
+        axes.set_xlabel("confidence (max softmax)", fontsize=8)
+        axes.set_yticks([])
+        axes.spines[["top", "right", "left"]].set_visible(False)
+    figure.axes[0].legend(fontsize=7, frameon=False, loc="upper left")
+    title = "Like a stranger? Confidence on forgotten people vs people never seen (0 KS = indistinguishable)"
+    figure.suptitle(title if has_strangers else f"Confidence on forgotten people. {MISSING_STRANGERS}",
+                    fontsize=9, x=0.01, ha="left")
+    return figure
+
+
+def layer_distances(distances: dict[str, float], title: str) -> Figure:
+    """L2 distance between each layer's weights before and after."""
+    figure = _figure(7, 3.0)
+    axes = figure.add_subplot()
+    layers = list(distances)
+    axes.bar(range(len(layers)), list(distances.values()), color=UNLEARNED)
+    step = max(1, len(layers) // 24)  # keep the tick labels legible
+    axes.set_xticks(range(0, len(layers), step), layers[::step], rotation=90, fontsize=7)
+    axes.set_yscale("log")  # the classifier moves far more than the rest: a linear axis hides every other layer
+    axes.set_ylabel("L2 distance (log scale)", fontsize=8)
+    axes.set_title(title, fontsize=10, loc="left")
+    axes.spines[["top", "right"]].set_visible(False)
+    return figure
+
+
+def gradcam_grid(photos: list[CamPhoto]) -> Figure:
+    """Photos in columns; rows: the photo, the original model's GradCAM, the unlearned model's."""
+    figure = _figure(1.75 * len(photos) + 0.9, 6.3)
+    grid = figure.subplots(3, len(photos), squeeze=False)
+    for column, photo in enumerate(photos):
+        status = ("FORGOTTEN", FORGOTTEN) if photo.forgotten else ("kept", "#495057")
+        panels = [(photo.photo, f"{status[0]}\n{readable(photo.person)}", status[1]),
+                  *[(overlay, f"→ {readable(name)}\n{confidence:.0%}", "#2b8a3e" if name == photo.person else FORGOTTEN)
+                    for overlay, name, confidence in (photo.original, photo.unlearned)]]
+        for row, (image, caption, colour) in enumerate(panels):
+            axes = grid[row][column]
+            axes.imshow(image)
+            axes.set_xticks([])
+            axes.set_yticks([])
+            axes.set_xlabel(caption, fontsize=8, color=colour)
+    for row, label in enumerate(["Photo", "Original", "Unlearned"]):
+        grid[row][0].set_ylabel(label, fontsize=10, fontweight="bold")
+    figure.suptitle("GradCAM: where each model looks, and whom it names (green: right person, red: someone else)",
+                    fontsize=10, x=0.01, ha="left")
+    return figure
+
+
+def noise_grid(noise: np.ndarray, names: list[str]) -> Figure:
+    """UNSIR's learned error-maximising inputs: uint8 [identities, images, H, W, 3], one row per identity."""
+    rows, columns = noise.shape[:2]
+    figure = _figure(1.0 * columns + 1.6, 1.1 * rows + 0.6)
+    grid = figure.subplots(rows, columns, squeeze=False)
+    for row in range(rows):
+        for column in range(columns):
+            axes = grid[row][column]
+            axes.imshow(noise[row, column])
+            axes.set_xticks([])
+            axes.set_yticks([])
+        grid[row][0].set_ylabel(readable(names[row]), fontsize=8, rotation=0, ha="right", va="center")
+    figure.suptitle("The noise UNSIR learned: inputs that maximise the model's error on each forgotten person",
+                    fontsize=10, x=0.01, ha="left")
+    return figure

@@ -1,0 +1,545 @@
+"""The work behind each event of the page, as plain functions that need no server.
+
+Each function takes the values of the input components (and the visitor's Session) and
+returns the values of the output components. Problems a person can fix are raised as
+gr.Error, so the previous results stay on screen.
+"""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import NamedTuple
+
+import gradio as gr
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+
+from unsir import metrics
+from unsir.checkpoints import CARD, WEIGHTS
+from unsir.data import denormalise
+from unsir.faces import largest_face
+from unsir.forgetting import ForgetError, Predictions, forget, random_identities, resolve_identities
+from unsir.methods import METHODS, Outcome, UnsirConfig, default_config
+from unsir.pipeline import save_unlearned
+from unsir.reports import audit_report, zero_glance_statement
+from unsir.training import default_device, device_name, predict_logits
+
+from . import figures
+from .gpu import on_gpu
+from .workspace import ARCH_NAMES, CPU, PREFERRED, Workspace, available_checkpoints, models_dir, workspace
+
+UNSIR_DEFAULTS = UnsirConfig()
+METHOD_LABELS = {"unsir": "UNSIR", "finetune": "FineTune", "neggrad": "NegGrad", "retrain": "Retrain"}
+CAM_PHOTOS_PER_GROUP = 3  # GradCAM for this many forgotten and this many kept people
+NOISE_SHOWN = (4, 8)  # identities x images of UNSIR's noise on screen
+TOP_PREDICTIONS = 5
+AUDIT = "audit.json"
+SUMMARY_ROWS = [  # (row label, report key, format)
+    ("Kept people · test accuracy", "retain_test_acc", "{:.1%}"),
+    ("Forgotten people · test accuracy", "forget_test_acc", "{:.1%}"),
+    ("Kept people · train accuracy", "retain_train_acc", "{:.1%}"),
+    ("Forgotten people · train accuracy", "forget_train_acc", "{:.1%}"),
+    ("Membership attack: forgotten photos called 'trained on'", "mia_forget", "{:.1%}"),
+    ("Distance from strangers (KS; 0 = like a stranger)", "stranger_ks", "{:.2f}"),
+    ("Seconds to unlearn", "seconds", "{:.1f}"),
+]
+
+
+# --- the visitor's state ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """One forget request of a session and the evidence it produced."""
+
+    names: list[str]
+    method: str
+    report: dict  # the CLI report's keys, about everyone forgotten so far
+    confidences: dict[str, dict[str, list[float]]]  # "original" / method -> Column confidence fields
+    started_at: str  # ISO time
+
+
+@dataclass(frozen=True)
+class Session:
+    """One visitor's state. The base model is shared by everyone and never modified; this
+    holds only the visitor's unlearned weights and what was asked."""
+
+    checkpoint: str
+    weights: dict[str, torch.Tensor] | None = None  # CPU state dict; None: nothing forgotten
+    history: tuple[Request, ...] = ()
+    retrained: dict[tuple, dict] = field(default_factory=dict)  # (checkpoint, forget set) -> retrain column
+    export_dir: str | None = None
+
+    @property
+    def forgotten(self) -> list[str]:
+        return self.history[-1].report["forget"] if self.history else []
+
+
+def session_for(session: Session | None, checkpoint: str) -> Session:
+    """The session, or a fresh one when the visitor switched model (caches are kept)."""
+    if session is None:
+        return Session(checkpoint)
+    if session.checkpoint != checkpoint:
+        return Session(checkpoint, retrained=session.retrained, export_dir=session.export_dir)
+    return session
+
+
+def discard_session(session: Session | None) -> None:
+    """Delete the session's exported files when Gradio forgets the session."""
+    if session is not None and session.export_dir:
+        shutil.rmtree(session.export_dir, ignore_errors=True)
+
+
+# --- starting the page -----------------------------------------------------------------
+
+
+def default_checkpoint() -> str | None:
+    return next(iter(available_checkpoints()), None)
+
+
+def startup_problem() -> str | None:
+    """Why the page cannot offer forgetting (no checkpoint, no data), with what to do; None if it can."""
+    checkpoint = default_checkpoint()
+    if checkpoint is None:
+        return (f"**No model checkpoint in `{models_dir()}`.** Train one (about 10 minutes on a CPU), "
+                f"then restart the app:\n\n```bash\nunsir train --arch resnet18 --out {models_dir() / PREFERRED}\n```\n\n"
+                "or point `UNSIR_MODELS_DIR` at a folder of checkpoints.")
+    try:
+        workspace(checkpoint)
+    except ValueError as error:  # DataError and ModelError say what to do
+        return f"**The model `{checkpoint}` could not be loaded.** {error}"
+    return None
+
+
+def open_workspace(checkpoint: str) -> Workspace:
+    try:
+        return workspace(checkpoint)
+    except ValueError as error:
+        raise gr.Error(str(error), title="Model unavailable") from error
+
+
+def model_facts(checkpoint: str) -> str:
+    """The header line: which model, how good it was before forgetting, where it runs."""
+    ws = open_workspace(checkpoint)
+    card = ws.card
+    return (f"**{ARCH_NAMES.get(card['arch'], card['arch'])}** trained on **{card['dataset']['name']}** "
+            f"({len(ws.names)} people, {card['dataset']['n_train']} training photos) · original test accuracy "
+            f"**{card['test_acc']:.1%}** (balanced {card['balanced_test_acc']:.1%}) · running on **{device_name()}**")
+
+
+def identity_choices(checkpoint: str) -> list[tuple[str, str]]:
+    return [(figures.readable(name), name) for name in open_workspace(checkpoint).names]
+
+
+class ModelView(NamedTuple):
+    facts: str
+    gallery: list[tuple[np.ndarray, str]]
+    selection: dict  # gr.update of the choices
+    retrain_note: str
+
+
+def switch_model(checkpoint: str) -> ModelView:
+    """Header, faces and choices of a model (the session is reset by `reset`)."""
+    ws = open_workspace(checkpoint)
+    return ModelView(model_facts(checkpoint), ws.thumbnails(),
+                     gr.update(choices=identity_choices(checkpoint), value=[]), retrain_estimate(checkpoint))
+
+
+# --- choosing who to forget ------------------------------------------------------------
+
+
+def toggle_identity(selected: list[str] | None, checkpoint: str, event: gr.SelectData) -> list[str]:
+    """A click on a face adds that person to the selection, or removes them."""
+    name = open_workspace(checkpoint).names[event.index]
+    selected = list(selected or [])
+    return [n for n in selected if n != name] if name in selected else [*selected, name]
+
+
+def selection_summary(selected: list[str] | None) -> str:
+    if not selected:
+        return "No one selected yet: click faces above, search by name, or draw some at random."
+    return f"**{len(selected)} selected:** " + ", ".join(figures.readable(n) for n in selected)
+
+
+def pick_random(count: float, checkpoint: str, seed: int | None = None) -> list[str]:
+    """`count` identities drawn at random (a fresh draw on each click unless `seed` is given)."""
+    names = open_workspace(checkpoint).names
+    try:
+        return random_identities(int(count or 0), names, random.randrange(2**31) if seed is None else seed)
+    except ForgetError as error:
+        raise gr.Error(str(error), title="Cannot draw") from error
+
+
+# --- forgetting --------------------------------------------------------------------------
+
+
+def method_config(method: str, card: dict, *, retain_per_id: int, noise_steps: int, noise_lambda: float,
+                  impair_lr: float, repair_lr: float, cycles: str, notebook_faithful: bool):
+    """The method's configuration: the core's defaults, with the Advanced panel's values for UNSIR
+    (and the retain subset size for FineTune)."""
+    if method not in METHODS:
+        raise gr.Error(f"Unknown method {method!r}: choose one of {', '.join(METHODS)}.")
+    if method == "finetune":
+        return replace(default_config(method, card), retain_per_id=int(retain_per_id))
+    if method != "unsir":
+        return default_config(method, card)
+    config = replace(UNSIR_DEFAULTS, retain_per_id=int(retain_per_id), noise_steps=int(noise_steps),
+                     noise_lambda=float(noise_lambda), impair_lr=float(impair_lr), repair_lr=float(repair_lr),
+                     cycles=str(cycles).strip(), notebook_faithful=bool(notebook_faithful))
+    try:
+        config.validate()
+    except ValueError as error:
+        raise gr.Error(str(error), title="Check the advanced settings") from error
+    return config
+
+
+def stage_progress(progress, start: float, end: float):
+    """Show the core's progress(stage, fraction) on [start, end] of the bar. forget() goes quiet
+    while it evaluates, right after its method reports fraction 1, so that moment is named."""
+    def update(stage: str, fraction: float) -> None:
+        if fraction >= 1 - 1e-9:
+            progress(end, desc="evaluate: accuracy, membership attack and strangers on every photo")
+        else:
+            progress(start + (end - start) * fraction, desc=stage)
+    return update
+
+
+def confidences(predictions: Predictions, split, forget_classes: list[int]) -> dict[str, list[float]]:
+    """Max-softmax on every photo of the forgotten people (as the stranger distance uses) and on strangers."""
+    forget = torch.tensor(forget_classes)
+    forgotten = torch.cat([predictions.train[torch.isin(split.train.labels, forget)],
+                           predictions.test[torch.isin(split.test.labels, forget)]])
+    return {"forgotten_confidence": metrics.softmax_confidence(forgotten).tolist(),
+            "stranger_confidence": metrics.softmax_confidence(predictions.strangers).tolist()}
+
+
+def showcase_indices(split, forget_classes: list[int]) -> list[int]:
+    """Test photos for GradCAM: one each of the newest forgotten people, then of the first kept
+    people (LFW classes run from the most photographed, so these are familiar faces)."""
+    first: dict[int, int] = {}
+    for index, label in enumerate(split.test.labels.tolist()):
+        first.setdefault(label, index)
+    kept = [first[c] for c in sorted(first) if c not in forget_classes]
+    return [first[c] for c in forget_classes[-CAM_PHOTOS_PER_GROUP:]] + kept[:CAM_PHOTOS_PER_GROUP]
+
+
+def cam_photos(ws: Workspace, model, forget_classes: list[int], device: torch.device) -> list[figures.CamPhoto]:
+    # pytorch-grad-cam pulls in scikit-learn and OpenCV (about 1.5 s): imported on first use, not at startup.
+    from unsir.explain import gradcam
+
+    indices = showcase_indices(ws.split, forget_classes)
+    images = ws.split.test.images[indices]
+    labels = ws.split.test.labels[indices].tolist()
+    pairs = zip(ws.original_cams(indices, device), gradcam(model, images))
+    return [figures.CamPhoto(image.permute(1, 2, 0).numpy(), ws.names[label], label in forget_classes,
+                             *[(e.overlay, ws.names[e.predicted], e.confidence) for e in pair])
+            for image, label, pair in zip(images, labels, pairs)]
+
+
+def noise_images(noise: torch.Tensor | None, identities: int) -> np.ndarray | None:
+    """UNSIR's noise of the newest forgotten identities as uint8 [identities, images, H, W, 3]."""
+    if noise is None:
+        return None
+    rows, columns = NOISE_SHOWN
+    per_identity = noise.reshape(identities, -1, *noise.shape[1:])[-rows:, :columns]
+    pixels = (denormalise(per_identity.flatten(0, 1)) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+    return pixels.reshape(*per_identity.shape[:2], *pixels.shape[1:]).numpy()
+
+
+def chain_requests(report: dict, method: str, names: list[str], earlier: list[dict], distances_to_base) -> dict:
+    """Record this request after the session's earlier ones. forget() took the session's current
+    model as its input, while the page compares with the shipped model: on a further request the
+    'original' hash and the layer distances are made to refer to the shipped model, and the
+    chain of hashes request by request goes to `requests`."""
+    entry = report["methods"][method]
+    request = {"forget": names, "method": method, "sha256_before": report["sha256"]["original"],
+               "sha256_after": entry["sha256"]}
+    if earlier:
+        report["sha256"]["original"] = report["original"]["sha256"] = earlier[0]["sha256_before"]
+        entry["layer_distance_to_original"] = distances_to_base()
+    report["requests"] = [*earlier, request]
+    return report
+
+
+@dataclass
+class Unlearned:
+    """What the device function returns: picklable CPU data only (ZeroGPU runs it in another process)."""
+
+    report: dict
+    weights: dict[str, torch.Tensor]
+    confidences: dict[str, dict[str, list[float]]]
+    cams: list[figures.CamPhoto]
+    noise: np.ndarray | None
+
+
+@on_gpu(duration=180)
+def unlearn(checkpoint: str, names: list[str], method: str, config, seed: int,
+            weights: dict[str, torch.Tensor] | None, earlier: list[dict], progress) -> Unlearned:
+    """Forget `names` (on top of the session's earlier requests when `weights` is given)."""
+    ws = workspace(checkpoint)
+    device = default_device()
+    start = ws.model_with(weights, device)
+    forget_names = [*(r for request in earlier for r in request["forget"]), *names]
+    run = forget(start, ws.card, ws.split, forget_names, methods={method: config}, seed=seed,
+                 strangers=ws.strangers, original_predictions=ws.predictions(device),
+                 progress=stage_progress(progress, 0.0, 0.85))
+    model, forget_classes = run.outcomes[method].model, run.report["forget_classes"]
+    report = chain_requests(run.report, method, names, earlier, lambda: metrics.layer_distances(model, ws.model))
+    progress(0.9, desc="GradCAM: where each model looks")
+    return Unlearned(
+        report,
+        {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()},
+        {"original": confidences(run.predictions["original"], ws.split, forget_classes),
+         method: confidences(run.predictions[method], ws.split, forget_classes)},
+        cam_photos(ws, model, forget_classes, device),
+        noise_images(run.outcomes[method].noise, len(forget_names)),
+    )
+
+
+class ForgetView(NamedTuple):
+    """The results area, in the order of the event's outputs."""
+
+    status: str | None
+    summary: str | None
+    per_identity: Figure | None
+    histograms: Figure | None
+    strangers: Figure | None
+    gradcam: Figure | None
+    noise: Figure | None
+    layers: Figure | None
+    report: dict | None
+    session: Session
+
+
+def comparison_columns(request: Request, retrain: dict | None) -> list[figures.Column]:
+    columns = [
+        figures.Column("Original", figures.ORIGINAL, request.report["original"], **request.confidences["original"]),
+        figures.Column(f"Unlearned · {METHOD_LABELS[request.method]}", figures.UNLEARNED,
+                       request.report["methods"][request.method], **request.confidences[request.method]),
+    ]
+    if retrain is not None and request.method != "retrain":
+        columns.append(figures.Column("Retrained from scratch", figures.RETRAINED, retrain["entry"],
+                                      **retrain["confidences"]))
+    return columns
+
+
+def summary_table(columns: list[figures.Column]) -> str:
+    """A Markdown table of the measures, one column per model."""
+    def cell(entry: dict, key: str, template: str) -> str:
+        value = entry.get(key)
+        return "—" if value is None or value != value else template.format(value)  # value != value: NaN
+
+    lines = ["| Measure | " + " | ".join(c.title for c in columns) + " |", "|---|" + "---:|" * len(columns)]
+    lines += [f"| {label} | " + " | ".join(cell(c.entry, key, template) for c in columns) + " |"
+              for label, key, template in SUMMARY_ROWS]
+    return "\n".join(lines)
+
+
+def report_with(request: Request, retrain: dict | None) -> dict:
+    """The JSON summary: the CLI report, with the retrain column's entry when there is one."""
+    if retrain is None or request.method == "retrain":
+        return request.report
+    return {**request.report, "methods": {**request.report["methods"], "retrain": retrain["entry"]}}
+
+
+def status_line(request: Request, forgotten: list[str]) -> str:
+    entry = request.report["methods"][request.method]
+    asked = ", ".join(figures.readable(n) for n in request.names)
+    return (f"**Forgot {asked}** with {METHOD_LABELS[request.method]} in {entry['seconds']:.1f} s on "
+            f"{request.report['device']}. {zero_glance_statement(entry)}\n\n"
+            f"Forgotten so far: {', '.join(figures.readable(n) for n in forgotten)}.")
+
+
+def forget_faces(
+    names: list[str] | None,
+    checkpoint: str,
+    method: str = "unsir",
+    retain_per_id: int = UNSIR_DEFAULTS.retain_per_id,
+    noise_steps: int = UNSIR_DEFAULTS.noise_steps,
+    noise_lambda: float = UNSIR_DEFAULTS.noise_lambda,
+    impair_lr: float = UNSIR_DEFAULTS.impair_lr,
+    repair_lr: float = UNSIR_DEFAULTS.repair_lr,
+    cycles: str = UNSIR_DEFAULTS.cycles,
+    seed: int = 0,
+    notebook_faithful: bool = UNSIR_DEFAULTS.notebook_faithful,
+    session: Session | None = None,
+    on_top: bool = False,
+    progress=gr.Progress(),
+) -> ForgetView:
+    """Forget `names` from the original model, or (`on_top`) from the session's unlearned one."""
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    ws = open_workspace(checkpoint)
+    session = session_for(session, checkpoint)
+    names = [str(n).strip() for n in names or [] if str(n).strip()]
+    history = session.history if on_top else ()
+    earlier_names = history[-1].report["forget"] if history else []
+    try:
+        resolve_identities(names, ws.names)  # the core's messages for empty, unknown or repeated names
+        again = [n for n in names if n in earlier_names]
+        if again:
+            raise ForgetError(f"Already forgotten: {', '.join(again)}. Pick someone else, or reset to the original.")
+        resolve_identities([*earlier_names, *names], ws.names)  # keeps at least one person
+    except ForgetError as error:
+        raise gr.Error(str(error), title="Cannot forget") from error
+    config = method_config(method, ws.card, retain_per_id=retain_per_id, noise_steps=noise_steps,
+                           noise_lambda=noise_lambda, impair_lr=impair_lr, repair_lr=repair_lr, cycles=cycles,
+                           notebook_faithful=notebook_faithful)
+    result = unlearn(checkpoint, names, method, config, int(seed), session.weights if history else None,
+                     history[-1].report["requests"] if history else [], progress)
+    progress(0.97, desc="drawing the results")
+    request = Request(names, method, result.report, result.confidences, started_at)
+    session = replace(session, weights=result.weights, history=(*history, request))
+    forgotten = session.forgotten
+    retrain = session.retrained.get((checkpoint, tuple(sorted(forgotten))))
+    columns = comparison_columns(request, retrain)
+    noise = (figures.noise_grid(result.noise, forgotten[-len(result.noise):]) if result.noise is not None
+             else figures.message_figure(f"{METHOD_LABELS[method]} learns no noise: only UNSIR does."))
+    distance_from = "the original" + (" (all requests together)" if history else "")
+    return ForgetView(
+        status_line(request, forgotten),
+        summary_table(columns),
+        figures.per_identity_accuracy(columns, forgotten),
+        figures.prediction_histograms(columns, forgotten),
+        figures.stranger_confidence(columns),
+        figures.gradcam_grid(result.cams),
+        noise,
+        figures.layer_distances(result.report["methods"][method]["layer_distance_to_original"],
+                                f"How far each layer's weights moved from {distance_from} (L2)"),
+        report_with(request, retrain),
+        session,
+    )
+
+
+forget_more = partial(forget_faces, on_top=True)
+
+
+def reset(checkpoint: str, session: Session | None) -> ForgetView:
+    """Back to the original model: the session's unlearned weights and history are dropped."""
+    session = session_for(session, checkpoint)
+    fresh = Session(checkpoint, retrained=session.retrained, export_dir=session.export_dir)
+    return ForgetView("Back to the original model: nothing is forgotten.", *[None] * 8, fresh)
+
+
+# --- the gold standard ---------------------------------------------------------------
+
+
+@on_gpu(duration=600)
+def retrain_from_scratch(checkpoint: str, forget_names: list[str], seed: int, progress) -> dict:
+    """The retrain baseline's report entry and confidences (the retrained model itself is not kept)."""
+    ws = workspace(checkpoint)
+    device = default_device()
+    run = forget(ws.model_with(None, device), ws.card, ws.split, forget_names, methods={"retrain": None}, seed=seed,
+                 strangers=ws.strangers, original_predictions=ws.predictions(device),
+                 progress=stage_progress(progress, 0.0, 0.95))
+    return {"entry": run.report["methods"]["retrain"],
+            "confidences": confidences(run.predictions["retrain"], ws.split, run.report["forget_classes"])}
+
+
+class RetrainView(NamedTuple):
+    status: str
+    summary: str
+    per_identity: Figure
+    histograms: Figure
+    strangers: Figure
+    report: dict
+    session: Session
+
+
+def retrain_column(checkpoint: str, session: Session | None, progress=gr.Progress()) -> RetrainView:
+    """Add the retrain-from-scratch column for the session's forget set (computed once per set)."""
+    open_workspace(checkpoint)
+    session = session_for(session, checkpoint)
+    if not session.history:
+        raise gr.Error("Forget someone first: the gold standard retrains without the same people.", title="Nothing to compare")
+    request = session.history[-1]
+    if request.method == "retrain":
+        raise gr.Error("The unlearned model already is a retrain from scratch.", title="Nothing to add")
+    key = (checkpoint, tuple(sorted(session.forgotten)))
+    retrain = session.retrained.get(key)
+    if retrain is None:
+        retrain = retrain_from_scratch(checkpoint, session.forgotten, request.report["seed"], progress)
+        session = replace(session, retrained={**session.retrained, key: retrain})
+    columns = comparison_columns(request, retrain)
+    return RetrainView(
+        f"{status_line(request, session.forgotten)}\n\nRetrained from scratch without them in "
+        f"{retrain['entry']['seconds']:.0f} s: the gold standard unlearning is measured against.",
+        summary_table(columns),
+        figures.per_identity_accuracy(columns, session.forgotten),
+        figures.prediction_histograms(columns, session.forgotten),
+        figures.stranger_confidence(columns),
+        report_with(request, retrain),
+        session,
+    )
+
+
+def retrain_estimate(checkpoint: str) -> str:
+    card = open_workspace(checkpoint).card
+    return (f"Trains a new {ARCH_NAMES.get(card['arch'], card['arch'])} on the kept people only: the gold standard. "
+            f"Training this model took {card['seconds'] / 60:.0f} min on {card['device']}.")
+
+
+# --- is this person still recognised? --------------------------------------------------
+
+
+class RecogniseView(NamedTuple):
+    face: Image.Image
+    original: dict[str, float]
+    unlearned: dict[str, float] | None
+    note: str
+
+
+def top_predictions(model, face: torch.Tensor, names: list[str]) -> dict[str, float]:
+    probabilities = predict_logits(model, face).softmax(1)[0]
+    top = probabilities.topk(TOP_PREDICTIONS)
+    return {figures.readable(names[c]): float(p) for p, c in zip(top.values, top.indices)}
+
+
+def recognise(photo: Image.Image | None, checkpoint: str, session: Session | None) -> RecogniseView:
+    """Find the largest face in a photo and ask both models who it is."""
+    if photo is None:
+        raise gr.Error("Upload a photo or take one with the webcam first.", title="No photo")
+    ws = open_workspace(checkpoint)
+    session = session_for(session, checkpoint)
+    found = largest_face(photo)
+    if found is None:
+        raise gr.Error("No face found in this photo. Try one where the face is large, frontal and well lit.",
+                       title="No face")
+    size = ws.card["image_size"]
+    face = torch.from_numpy(np.array(found.crop.resize((size, size), Image.BILINEAR))).permute(2, 0, 1)[None]
+    original = top_predictions(ws.model, face, ws.names)
+    faces = f"{found.faces_found} faces found; asking about the largest." if found.faces_found > 1 else "Face found."
+    if session.weights is None:
+        return RecogniseView(found.crop, original, None, f"{faces} Nothing is forgotten yet, so only the original answers.")
+    unlearned = top_predictions(ws.model_with(session.weights, CPU), face, ws.names)
+    return RecogniseView(found.crop, original, unlearned,
+                         f"{faces} Forgotten: {', '.join(figures.readable(n) for n in session.forgotten)}.")
+
+
+# --- export --------------------------------------------------------------------------
+
+
+def export(checkpoint: str, session: Session | None) -> tuple[list[str], Session]:
+    """The unlearned weights (safetensors + card) and an audit report, in the session's own folder."""
+    ws = open_workspace(checkpoint)
+    session = session_for(session, checkpoint)
+    if not session.history:
+        raise gr.Error("Nothing to export yet: forget someone first.", title="Nothing to export")
+    folder = Path(session.export_dir or tempfile.mkdtemp(prefix="unsir-export-"))
+    request = session.history[-1]
+    entry = request.report["methods"][request.method]
+    outcome = Outcome(ws.model_with(session.weights, CPU), data_read=entry["data_read"],
+                      zero_glance=entry["zero_glance"], hyperparameters=entry["hyperparameters"])
+    save_unlearned(outcome, ws.card, request.report, request.method, folder)
+    audit = audit_report(request.report, request.method, checkpoint=checkpoint,
+                         started_at=datetime.fromisoformat(session.history[0].started_at))
+    audit["requests"] = request.report["requests"]
+    (folder / AUDIT).write_text(json.dumps(audit, indent=2) + "\n")
+    return [str(folder / WEIGHTS), str(folder / CARD), str(folder / AUDIT)], replace(session, export_dir=str(folder))

@@ -1,0 +1,132 @@
+"""The page: a gr.Blocks layout wired to `demo.handlers` (the work happens there)."""
+from __future__ import annotations
+
+import gradio as gr
+
+from . import handlers
+from .workspace import available_checkpoints
+
+TITLE = "Forget a face with UNSIR"
+INTRO = """# Forget a face
+Someone asks a company to delete their face from its face-recognition model, and nobody may look at
+their photos again (*zero-glance*). [UNSIR](https://arxiv.org/abs/2111.08947) makes the model forget
+them in seconds: it learns noise that maximises the model's error on those people, briefly *impairs*
+the model with it, then *repairs* it on a few photos of everyone else."""
+METHOD_CHOICES = [("UNSIR (zero-glance)", "unsir"), ("FineTune on kept people (zero-glance)", "finetune"),
+                  ("NegGrad (reads the forgotten photos)", "neggrad"), ("Retrain from scratch (slow)", "retrain")]
+CYCLE_CHOICES = ["impair-repair", "impair-impair-repair", "impair-repair-impair-repair"]
+THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
+CSS = """
+.gradio-container { max-width: 1400px !important; }
+#faces .caption-label { font-size: 11px; }
+#status { min-height: 2.5em; }
+#summary table { font-size: 14px; }
+"""
+LAUNCH_OPTIONS = {"theme": THEME, "css": CSS, "max_file_size": "10mb"}
+# The unlearning events share one worker: a second visitor queues instead of halving everyone's speed.
+ON_DEVICE = {"concurrency_limit": 1, "concurrency_id": "device"}
+
+
+def build_demo() -> gr.Blocks:
+    problem = handlers.startup_problem()
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(INTRO)
+        if problem:
+            gr.Markdown(problem)
+        else:
+            _page(handlers.default_checkpoint())
+    return demo.queue(default_concurrency_limit=4, max_size=32)
+
+
+def _page(checkpoint: str) -> None:
+    start = handlers.switch_model(checkpoint)
+    defaults = handlers.UNSIR_DEFAULTS
+    session = gr.State(handlers.Session(checkpoint), delete_callback=handlers.discard_session)
+
+    with gr.Row(equal_height=True):
+        model = gr.Dropdown([(label, name) for name, label in available_checkpoints().items()], value=checkpoint,
+                            label="Model", scale=1)
+        facts = gr.Markdown(start.facts, scale=3)
+
+    gr.Markdown("## 1 · Choose who to forget")
+    gallery = gr.Gallery(start.gallery, columns=12, height=300, allow_preview=False, object_fit="cover",
+                         show_label=False, buttons=[], elem_id="faces")
+    with gr.Row(equal_height=True):
+        selection = gr.Dropdown(handlers.identity_choices(checkpoint), value=[], multiselect=True, allow_custom_value=True,
+                                label="People to forget", info="Click faces above, or type to search.", scale=5,
+                                elem_id="selection")
+        count = gr.Number(3, precision=0, minimum=1, label="K", scale=0, min_width=90)
+        draw = gr.Button("Random K", scale=0, min_width=140)
+    selected = gr.Markdown(handlers.selection_summary([]))
+    with gr.Accordion("Advanced settings (defaults from the core)", open=False):
+        method = gr.Radio(METHOD_CHOICES, value="unsir", label="Method")
+        with gr.Row():
+            retain_per_id = gr.Number(defaults.retain_per_id, precision=0, minimum=1,
+                                      label="Retain photos per kept person")
+            noise_steps = gr.Number(defaults.noise_steps, precision=0, minimum=1, label="Noise steps")
+            noise_lambda = gr.Number(defaults.noise_lambda, minimum=0, label="λ (penalty on noise size)")
+            impair_lr = gr.Number(defaults.impair_lr, label="Impair learning rate")
+            repair_lr = gr.Number(defaults.repair_lr, label="Repair learning rate")
+        with gr.Row():
+            cycles = gr.Dropdown(CYCLE_CHOICES, value=defaults.cycles, allow_custom_value=True, label="Cycles")
+            seed = gr.Number(0, precision=0, label="Seed")
+            notebook_faithful = gr.Checkbox(defaults.notebook_faithful,
+                                            label="Notebook-faithful (reproduce the official notebook's bugs)")
+    with gr.Row():
+        forget_button = gr.Button("Forget them", variant="primary", scale=2, elem_id="forget")
+        more_button = gr.Button("Forget them too (keep earlier deletions)", scale=1)
+        reset_button = gr.Button("Reset to the original", scale=1)
+    status = gr.Markdown(elem_id="status")
+
+    gr.Markdown("## 2 · Before | after")
+    with gr.Row():
+        summary = gr.Markdown(elem_id="summary")
+        # The figures carry their own titles: Gradio's labels would cover them.
+        per_identity = gr.Plot(show_label=False)
+    histograms = gr.Plot(show_label=False)
+    with gr.Row():
+        strangers = gr.Plot(show_label=False)
+        layers = gr.Plot(show_label=False)
+    gradcam = gr.Plot(show_label=False)
+    noise = gr.Plot(show_label=False)
+    with gr.Row(equal_height=True):
+        retrain_button = gr.Button("Retrain from scratch (gold standard)", scale=1)
+        retrain_note = gr.Markdown(start.retrain_note, scale=3)
+    with gr.Accordion("Full report (JSON, same keys as `unsir forget`)", open=False):
+        report = gr.JSON(label="Report")
+
+    gr.Markdown("## 3 · Is this person still recognised?")
+    with gr.Row():
+        photo = gr.Image(sources=["upload", "webcam"], type="pil", label="A photo of someone", height=260)
+        face = gr.Image(label="Face found (MTCNN)", interactive=False, height=260)
+        original_top = gr.Label(label="Original model says", num_top_classes=handlers.TOP_PREDICTIONS)
+        unlearned_top = gr.Label(label="Unlearned model says", num_top_classes=handlers.TOP_PREDICTIONS)
+    with gr.Row(equal_height=True):
+        check = gr.Button("Who is this?", scale=1)
+        note = gr.Markdown(scale=3)
+
+    gr.Markdown("## 4 · Export")
+    with gr.Row(equal_height=True):
+        export_button = gr.Button("Export unlearned weights + audit report", scale=1)
+        downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, height=140, scale=3)
+
+    results = {"status": status, "summary": summary, "per_identity": per_identity, "histograms": histograms,
+               "strangers": strangers, "gradcam": gradcam, "noise": noise, "layers": layers, "report": report,
+               "session": session}
+    forget_outputs = [results[name] for name in handlers.ForgetView._fields]
+    forget_inputs = [selection, model, method, retain_per_id, noise_steps, noise_lambda, impair_lr, repair_lr,
+                     cycles, seed, notebook_faithful, session]
+
+    gallery.select(handlers.toggle_identity, [selection, model], selection, api_name="toggle_identity")
+    selection.change(handlers.selection_summary, selection, selected, api_visibility="private")
+    draw.click(handlers.pick_random, [count, model], selection, api_name="random_identities")
+    forget_button.click(handlers.forget_faces, forget_inputs, forget_outputs, api_name="forget", **ON_DEVICE)
+    more_button.click(handlers.forget_more, forget_inputs, forget_outputs, api_name="forget_more", **ON_DEVICE)
+    reset_button.click(handlers.reset, [model, session], forget_outputs, api_name="reset")
+    retrain_button.click(handlers.retrain_column, [model, session],
+                         [results[name] for name in handlers.RetrainView._fields], api_name="retrain", **ON_DEVICE)
+    check.click(handlers.recognise, [photo, model, session], [face, original_top, unlearned_top, note],
+                api_name="recognise")
+    export_button.click(handlers.export, [model, session], [downloads, session], api_name="export")
+    model.change(handlers.switch_model, model, [facts, gallery, selection, retrain_note], api_name="switch_model").then(
+        handlers.reset, [model, session], forget_outputs, api_visibility="private")

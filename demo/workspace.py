@@ -1,0 +1,128 @@
+"""The checkpoints on offer and, per checkpoint, what every session shares.
+
+The base model is loaded once per checkpoint and never modified; its predictions and
+GradCAMs are computed once and reused by every click of every visitor.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+
+from unsir.checkpoints import CARD, WEIGHTS, read_card
+from unsir.forgetting import Predictions
+from unsir.pipeline import Loaded, load, load_strangers_for
+
+if TYPE_CHECKING:
+    from unsir.explain import Explanation
+
+MODELS_DIR_VARIABLE = "UNSIR_MODELS_DIR"
+PREFERRED = "resnet18-lfw100"  # shown first: the fastest to unlearn on a CPU
+ARCH_NAMES = {"resnet18": "ResNet18", "vit": "ViT"}
+CPU = torch.device("cpu")
+
+
+def models_dir() -> Path:
+    """$UNSIR_MODELS_DIR, else `models/` beside app.py."""
+    return Path(os.environ.get(MODELS_DIR_VARIABLE) or Path(__file__).resolve().parents[1] / "models")
+
+
+def available_checkpoints() -> dict[str, str]:
+    """{folder name: label} of every complete checkpoint in the models folder, preferred first."""
+    folder = models_dir()
+    found = {}
+    if folder.is_dir():
+        for sub in sorted(folder.iterdir()):
+            if (sub / CARD).is_file() and (sub / WEIGHTS).is_file():
+                card = read_card(sub)
+                found[sub.name] = f"{ARCH_NAMES.get(card['arch'], card['arch'])} · {sub.name}"
+    return dict(sorted(found.items(), key=lambda item: item[0] != PREFERRED))
+
+
+class Workspace:
+    """A checkpoint with its data, loaded on the CPU; `model` is never trained or modified."""
+
+    def __init__(self, loaded: Loaded):
+        self.loaded = loaded
+        self.strangers = load_strangers_for(loaded)
+        self._predictions: Predictions | None = None
+        self._cams: dict[int, Explanation] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> nn.Module:
+        return self.loaded.model
+
+    @property
+    def card(self) -> dict:
+        return self.loaded.card
+
+    @property
+    def split(self):
+        return self.loaded.split
+
+    @property
+    def names(self) -> list[str]:
+        return self.loaded.split.names
+
+    def predictions(self, device: torch.device = CPU) -> Predictions:
+        """The base model's logits on every photo (computed once, then shared)."""
+        with self._lock:
+            if self._predictions is None:
+                self._predictions = Predictions.of(self.model_with(None, device), self.split, self.strangers)
+            return self._predictions
+
+    def original_cams(self, test_indices: list[int], device: torch.device = CPU) -> list[Explanation]:
+        """The base model's GradCAM of these test photos (each computed once)."""
+        from unsir.explain import gradcam  # see handlers.cam_photos: imported late to serve the page sooner
+
+        with self._lock:
+            missing = [i for i in test_indices if i not in self._cams]
+            if missing:
+                # GradCAM hooks into the model it explains: give it a private copy, so that a
+                # visitor's prediction on the shared base model never passes through the hooks.
+                explained = gradcam(copy.deepcopy(self.model).to(device), self.split.test.images[missing])
+                self._cams.update(zip(missing, explained))
+            return [self._cams[i] for i in test_indices]
+
+    def model_with(self, weights: dict[str, torch.Tensor] | None, device: torch.device) -> nn.Module:
+        """The base model (weights None) or a copy holding a session's weights, on `device`."""
+        if weights is None and device == CPU:
+            return self.model
+        model = copy.deepcopy(self.model)
+        if weights is not None:
+            model.load_state_dict(weights)
+        return model.to(device).eval()
+
+    def thumbnails(self) -> list[tuple[np.ndarray, str]]:
+        """One training photo per identity (already in memory), captioned with the name."""
+        labels = self.split.train.labels
+        first = [int((labels == c).nonzero()[0]) for c in range(len(self.names))]
+        images = self.split.train.images[first].permute(0, 2, 3, 1).numpy()
+        return [(image, name.replace("_", " ")) for image, name in zip(images, self.names)]
+
+    def warm_up(self) -> None:
+        """Compute the base model's predictions in the background, so the first click need not wait."""
+        threading.Thread(target=self.predictions, name="warm-up").start()
+
+
+_workspaces: dict[str, Workspace] = {}
+_loading = threading.Lock()
+
+
+def workspace(checkpoint: str) -> Workspace:
+    """The shared workspace of a checkpoint in the models folder, loaded on first use."""
+    offered = available_checkpoints()
+    if checkpoint not in offered:
+        raise ValueError(f"Unknown model {checkpoint!r}: choose one of {', '.join(offered) or 'none (the models folder is empty)'}.")
+    with _loading:
+        if checkpoint not in _workspaces:
+            _workspaces[checkpoint] = Workspace(load(models_dir() / checkpoint, device=CPU))
+            _workspaces[checkpoint].warm_up()
+        return _workspaces[checkpoint]
