@@ -118,6 +118,20 @@ def cmd_forget(args) -> None:
               file=sys.stderr)
 
 
+def cmd_bench(args) -> None:
+    from .bench import markdown, run_benchmark
+
+    counts = [int(c) for c in args.forget_counts.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    methods = [m.strip() for m in args.methods.split(",")]
+    results = Path(args.out).with_suffix(".json")
+    records = run_benchmark(args.checkpoint, counts, seeds, methods, retrain_seeds=args.retrain_seeds,
+                            relearn=not args.no_relearn, results_path=results, data_home=args.data_home,
+                            progress=_print_progress)
+    Path(args.out).write_text(markdown(records, "unsir " + shlex.join(args.argv)))
+    print(f"wrote {args.out} and {results}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unsir", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,6 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--report", help="JSON output path (default: stdout)")
     forget.add_argument("--save-model", help="folder for the unlearned weights + card")
     forget.set_defaults(run=cmd_forget)
+
+    bench = sub.add_parser("bench", parents=[data_home], help="regenerate benchmarks/RESULTS.md (slow)")
+    bench.add_argument("--checkpoint", action="append", required=True, help="repeat for several models")
+    bench.add_argument("--forget-counts", default="1,20,40,60")
+    bench.add_argument("--seeds", default="0,1,2")
+    bench.add_argument("--methods", default="unsir,retrain,finetune,neggrad")
+    bench.add_argument("--retrain-seeds", type=int, default=1, help="retrain only for the first N seeds (it is slow)")
+    bench.add_argument("--no-relearn", action="store_true")
+    bench.add_argument("--out", default="benchmarks/RESULTS.md")
+    bench.set_defaults(run=cmd_bench)
     return parser
 
 

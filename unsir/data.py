@@ -106,7 +106,8 @@ class FaceTensors(Dataset):
         return len(self.faces)
 
     def __getitem__(self, index: int):
-        return self.transform(self.faces.images[index]), int(self.faces.labels[index])
+        # A tensor label, like TensorDataset's, so UNSIR's noise and photos collate together.
+        return self.transform(self.faces.images[index]), self.faces.labels[index]
 
 
 # --- locating data ------------------------------------------------------------------
