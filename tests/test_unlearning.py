@@ -108,3 +108,15 @@ def test_paper_preset_keeps_the_papers_values():
     paper = preset("paper")
     assert (paper.impair_lr, paper.repair_lr, paper.noise_lambda, paper.noise_lr) == (0.02, 0.01, 0.1, 0.1)
     assert dataclasses.replace(paper, cycles="impair-impair-repair").cycles == "impair-impair-repair"
+
+
+def test_retraining_a_distilled_model_retrains_its_teacher_first(olivetti_checkpoint, tmp_path):
+    import json
+
+    from unsir.methods import retrain_config
+
+    card = json.loads((olivetti_checkpoint / "card.json").read_text())
+    student = {**card, "arch": "vit", "teacher": str(olivetti_checkpoint)}
+    config = retrain_config(student)
+    assert config.arch == "vit" and config.teacher.arch == "resnet18" and config.teacher.teacher is None
+    assert retrain_config(card).teacher is None

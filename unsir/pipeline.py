@@ -10,8 +10,8 @@ from torch import nn
 
 from . import metrics
 from .checkpoints import load_checkpoint, save_checkpoint
-from .data import MEAN, STD, FaceSet, Split, load_dataset, load_strangers
-from .nets import build_model
+from .data import MEAN, STD, DataError, FaceSet, Split, load_dataset, load_strangers
+from .nets import ModelError, build_model
 from .training import Progress, Recipe, default_device, device_name, predict_logits, train_from_scratch
 
 
@@ -30,7 +30,7 @@ def dataset_for_card(card: dict, data_home=None) -> Split:
     split = load_dataset(spec["name"], data_home, image_size=card["image_size"], seed=spec["split_seed"],
                          max_per_identity=spec.get("max_per_identity"), identities=len(card["identities"]))
     if split.names != card["identities"]:
-        raise ValueError(f"The dataset {spec['name']!r} found here does not hold the identities this model was trained on.")
+        raise DataError(f"The dataset {spec['name']!r} found here does not hold the identities this model was trained on.")
     return split
 
 
@@ -76,7 +76,7 @@ def train_checkpoint(
     if teacher_dir:
         teacher, teacher_card = load_checkpoint(teacher_dir)
         if teacher_card["identities"] != split.names:
-            raise ValueError(f"The teacher {teacher_dir} was trained on other identities.")
+            raise ModelError(f"The teacher {teacher_dir} was trained on other identities.")
         teacher = teacher.to(device)
     started = time.perf_counter()
     train_from_scratch(model, split.train, recipe, teacher=teacher, progress=progress)

@@ -5,6 +5,7 @@ holding a new model; the original is never modified.
 """
 from __future__ import annotations
 
+from ..checkpoints import read_card
 from ..training import Recipe
 from .base import ForgetRequest, Outcome
 from .finetune import FinetuneConfig, finetune
@@ -24,7 +25,13 @@ def default_config(method: str, card: dict):
         return FinetuneConfig()
     if method == "neggrad":
         return NeggradConfig()
-    return RetrainConfig(card["arch"], card["image_size"], Recipe(**card["recipe"]))
+    return retrain_config(card)
+
+
+def retrain_config(card: dict) -> RetrainConfig:
+    """Retrain with the card's own recipe (and its teacher's, retrained too, for distilled models)."""
+    teacher = retrain_config(read_card(card["teacher"])) if card.get("teacher") else None
+    return RetrainConfig(card["arch"], card["image_size"], Recipe(**card["recipe"]), teacher)
 
 
 __all__ = ["METHODS", "ZERO_GLANCE", "ForgetRequest", "Outcome", "default_config", "UnsirConfig",
