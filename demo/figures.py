@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 ORIGINAL, UNLEARNED, RETRAINED = "#5c7cfa", "#f08c00", "#2f9e44"
 FORGOTTEN, KEPT = "#e03131", "#adb5bd"
 MISSING_STRANGERS = "Strangers are not available for this dataset (it holds no people outside the model's)."
-MAX_BARS = 30  # identities listed in the per-identity chart; more would be unreadable
+MAX_BARS = 30  # people listed in the per-identity chart; more would be unreadable
 
 
 @dataclass
@@ -58,24 +58,24 @@ def message_figure(text: str, width: float = 7, height: float = 1.4) -> Figure:
 
 
 def per_identity_accuracy(columns: list[Column], forgotten: list[str]) -> Figure:
-    """Test accuracy on each forgotten identity, one bar per model."""
+    """Test accuracy on each forgotten identity: one row per person, one dot per model."""
     shown = forgotten[:MAX_BARS]
-    figure = _figure(7, 1.4 + 0.32 * len(shown) * max(1, len(columns) / 2))
+    figure = _figure(7, max(2.4, 1.3 + 0.3 * len(shown)))
     axes = figure.add_subplot()
-    height = 0.8 / len(columns)
     rows = np.arange(len(shown))
-    for offset, column in enumerate(columns):
-        values = [column.entry["forget_per_identity_test_acc"][name] for name in shown]
-        bars = axes.barh(rows + offset * height, values, height, color=column.colour, label=column.title)
-        axes.bar_label(bars, [f"{value:.0%}" for value in values], padding=2, fontsize=7)
-    axes.set_yticks(rows + height * (len(columns) - 1) / 2, [readable(n) for n in shown])
-    axes.invert_yaxis()
-    axes.set_xlim(0, 1)
+    values = [[column.entry["forget_per_identity_test_acc"][name] for name in shown] for column in columns]
+    axes.hlines(rows, np.min(values, axis=0), np.max(values, axis=0), color=KEPT, linewidth=2, zorder=1)
+    for column, accuracies in zip(columns, values):
+        axes.scatter(accuracies, rows, s=70, color=column.colour, label=column.title, zorder=2)
+    axes.set_yticks(rows, [readable(n) for n in shown])
+    axes.set_ylim(len(shown) - 0.5, -0.5)
+    axes.set_xlim(-0.03, 1.03)
     axes.xaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
+    axes.grid(axis="x", color="#e9ecef")
     more = f" (first {MAX_BARS} of {len(forgotten)})" if len(forgotten) > MAX_BARS else ""
     axes.set_title(f"Forgotten people: test accuracy on their own photos{more}", loc="left", fontsize=11)
-    axes.legend(loc="lower right", fontsize=8, frameon=False)
-    axes.spines[["top", "right"]].set_visible(False)
+    figure.legend(loc="outside lower center", ncol=len(columns), fontsize=8, frameon=False)
+    axes.spines[["top", "right", "left"]].set_visible(False)
     return figure
 
 

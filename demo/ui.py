@@ -21,6 +21,7 @@ CSS = """
 #faces .caption-label { font-size: 11px; }
 #status { min-height: 2.5em; }
 #summary table { font-size: 14px; }
+#summary th { white-space: nowrap; }
 """
 LAUNCH_OPTIONS = {"theme": THEME, "css": CSS, "max_file_size": "10mb"}
 # The unlearning events share one worker: a second visitor queues instead of halving everyone's speed.
@@ -49,7 +50,7 @@ def _page(checkpoint: str) -> None:
         facts = gr.Markdown(start.facts, scale=3)
 
     gr.Markdown("## 1 · Choose who to forget")
-    gallery = gr.Gallery(start.gallery, columns=12, height=300, allow_preview=False, object_fit="cover",
+    gallery = gr.Gallery(start.gallery, columns=10, height=300, allow_preview=False, object_fit="cover",
                          show_label=False, buttons=[], elem_id="faces")
     with gr.Row(equal_height=True):
         selection = gr.Dropdown(handlers.identity_choices(checkpoint), value=[], multiselect=True, allow_custom_value=True,
@@ -59,7 +60,8 @@ def _page(checkpoint: str) -> None:
         draw = gr.Button("Random K", scale=0, min_width=140)
     selected = gr.Markdown(handlers.selection_summary([]))
     with gr.Accordion("Advanced settings (defaults from the core)", open=False):
-        method = gr.Radio(METHOD_CHOICES, value="unsir", label="Method")
+        method = gr.Radio(METHOD_CHOICES, value="unsir", label="Method",
+                          info="The settings below are UNSIR's; FineTune uses the retain photos per person.")
         with gr.Row():
             retain_per_id = gr.Number(defaults.retain_per_id, precision=0, minimum=1,
                                       label="Retain photos per kept person")
@@ -117,8 +119,12 @@ def _page(checkpoint: str) -> None:
     forget_inputs = [selection, model, method, retain_per_id, noise_steps, noise_lambda, impair_lr, repair_lr,
                      cycles, seed, notebook_faithful, session]
 
-    gallery.select(handlers.toggle_identity, [selection, model], selection, api_name="toggle_identity")
-    selection.change(handlers.selection_summary, selection, selected, api_visibility="private")
+    # Unqueued and silent: a click on a face answers in milliseconds (a click made while the last
+    # one is still pending is ignored, so the round trip must be short).
+    gallery.select(handlers.toggle_identity, [selection, model], selection, api_name="toggle_identity",
+                   queue=False, show_progress="hidden")
+    selection.change(handlers.selection_summary, selection, selected, api_visibility="private", queue=False,
+                     show_progress="hidden")
     draw.click(handlers.pick_random, [count, model], selection, api_name="random_identities")
     forget_button.click(handlers.forget_faces, forget_inputs, forget_outputs, api_name="forget", **ON_DEVICE)
     more_button.click(handlers.forget_more, forget_inputs, forget_outputs, api_name="forget_more", **ON_DEVICE)

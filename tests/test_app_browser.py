@@ -1,0 +1,43 @@
+"""Debian's chromium, driven by Playwright: pick two faces, forget them, see the results, screenshot."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from app_server import ROOT, SHIPPED_MODELS, served_app
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+SHIPPED = "resnet18-lfw100"
+README_SCREENSHOT = ROOT / "docs" / "screenshot.png"
+RESULTS_SECONDS = 600  # the shipped model on a busy 2-core CPU
+
+
+@pytest.mark.browser
+def test_pick_two_faces_forget_them_and_see_the_results(olivetti_checkpoint, tmp_path):
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    # The README's screenshot shows the shipped model when there is one.
+    shipped = (SHIPPED_MODELS / SHIPPED / "model.safetensors").is_file()
+    models = SHIPPED_MODELS if shipped else olivetti_checkpoint.parent
+    screenshot = README_SCREENSHOT if shipped or not README_SCREENSHOT.exists() else tmp_path / "screenshot.png"
+    with served_app(models, tmp_path / "app.log") as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        faces = page.locator("#faces button.thumbnail-item")
+        for count, index in enumerate((3, 7), start=1):
+            faces.nth(index).click()
+            page.get_by_text(f"{count} selected:").wait_for()
+        page.locator("#forget").click()
+        page.wait_for_function("document.querySelector('#status').innerText.includes('Forgot')",
+                               timeout=RESULTS_SECONDS * 1000)
+        assert "Forgotten people · test accuracy" in page.locator("#summary").inner_text()
+        page.wait_for_timeout(1000)  # let the figures paint
+        screenshot.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+        browser.close()
+    assert screenshot.stat().st_size > 50_000
