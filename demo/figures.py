@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 # One colour per model, the same in every figure.
 ORIGINAL, UNLEARNED, RETRAINED = "#5c7cfa", "#f08c00", "#2f9e44"
 FORGOTTEN, KEPT = "#e03131", "#adb5bd"
+RIGHT_PERSON = "#2b8a3e"
 MISSING_STRANGERS = "Strangers are not available for this dataset (it holds no people outside the model's)."
 MAX_BARS = 30  # people listed in the per-identity chart; more would be unreadable
 
@@ -81,7 +82,7 @@ def per_identity_accuracy(columns: list[Column], forgotten: list[str]) -> Figure
 
 def prediction_histograms(columns: list[Column], forgotten: list[str], top: int = 8) -> Figure:
     """Where the forgotten people's test photos are sent: the most predicted names, per model."""
-    figure = _figure(3.6 * len(columns), 3.2)
+    figure = _figure(4.0 * len(columns), 3.2)
     forgotten_set = set(forgotten)
     for index, column in enumerate(columns):
         axes = figure.add_subplot(1, len(columns), index + 1)
@@ -96,11 +97,11 @@ def prediction_histograms(columns: list[Column], forgotten: list[str], top: int 
         axes.set_xlim(0, 1)
         axes.xaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
         still_theirs = sum(n for name, n in histogram.items() if name in forgotten_set) / total
-        axes.set_title(f"{column.title}\n{still_theirs:.0%} still named as a forgotten person",
+        axes.set_title(f"{column.title}\n{still_theirs:.0%} named as a forgotten person",
                        fontsize=9, color=column.colour, loc="left")
         axes.spines[["top", "right"]].set_visible(False)
-    figure.suptitle("Who the forgotten people's test photos are taken for (red: a forgotten person, grey: someone kept)",
-                    fontsize=10, x=0.01, ha="left")
+    figure.suptitle("Who the forgotten people's test photos are taken for "
+                    "(red: a forgotten person, grey: someone kept)", fontsize=10, x=0.01, ha="left")
     return figure
 
 
@@ -149,10 +150,11 @@ def gradcam_grid(photos: list[CamPhoto]) -> Figure:
     figure = _figure(1.75 * len(photos) + 0.9, 6.3)
     grid = figure.subplots(3, len(photos), squeeze=False)
     for column, photo in enumerate(photos):
-        status = ("FORGOTTEN", FORGOTTEN) if photo.forgotten else ("kept", "#495057")
-        panels = [(photo.photo, f"{status[0]}\n{readable(photo.person)}", status[1]),
-                  *[(overlay, f"→ {readable(name)}\n{confidence:.0%}", "#2b8a3e" if name == photo.person else FORGOTTEN)
-                    for overlay, name, confidence in (photo.original, photo.unlearned)]]
+        status, colour = ("FORGOTTEN", FORGOTTEN) if photo.forgotten else ("kept", "#495057")
+        panels = [(photo.photo, f"{status}\n{readable(photo.person)}", colour)]
+        for overlay, name, confidence in (photo.original, photo.unlearned):
+            panels.append((overlay, f"→ {readable(name)}\n{confidence:.0%}",
+                           RIGHT_PERSON if name == photo.person else FORGOTTEN))
         for row, (image, caption, colour) in enumerate(panels):
             axes = grid[row][column]
             axes.imshow(image)

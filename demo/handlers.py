@@ -41,6 +41,7 @@ METHOD_LABELS = {"unsir": "UNSIR", "finetune": "FineTune", "neggrad": "NegGrad",
 CAM_PHOTOS_PER_GROUP = 3  # GradCAM for this many forgotten and this many kept people
 NOISE_SHOWN = (4, 8)  # identities x images of UNSIR's noise on screen
 TOP_PREDICTIONS = 5
+SAMPLE_SIZE = 256  # held-out photos are shown enlarged: MTCNN ignores faces under 20 px
 AUDIT = "audit.json"
 SUMMARY_ROWS = [  # (row label, report key, format)
     ("Kept people · test accuracy", "retain_test_acc", "{:.1%}"),
@@ -109,9 +110,9 @@ def startup_problem() -> str | None:
     """Why the page cannot offer forgetting (no checkpoint, no data), with what to do; None if it can."""
     checkpoint = default_checkpoint()
     if checkpoint is None:
-        return (f"**No model checkpoint in `{models_dir()}`.** Train one (about 10 minutes on a CPU), "
-                f"then restart the app:\n\n```bash\nunsir train --arch resnet18 --out {models_dir() / PREFERRED}\n```\n\n"
-                "or point `UNSIR_MODELS_DIR` at a folder of checkpoints.")
+        command = f"unsir train --arch resnet18 --out {models_dir() / PREFERRED}"
+        return (f"**No model checkpoint in `{models_dir()}`.** Train one (about 10 minutes on a CPU), then restart "
+                f"the app:\n\n```bash\n{command}\n```\n\nor point `UNSIR_MODELS_DIR` at a folder of checkpoints.")
     try:
         workspace(checkpoint)
     except ValueError as error:  # DataError and ModelError say what to do
@@ -458,7 +459,8 @@ def retrain_column(checkpoint: str, session: Session | None, progress=gr.Progres
     open_workspace(checkpoint)
     session = session_for(session, checkpoint)
     if not session.history:
-        raise gr.Error("Forget someone first: the gold standard retrains without the same people.", title="Nothing to compare")
+        raise gr.Error("Forget someone first: the gold standard retrains without the same people.",
+                       title="Nothing to compare")
     request = session.history[-1]
     if request.method == "retrain":
         raise gr.Error("The unlearned model already is a retrain from scratch.", title="Nothing to add")
@@ -482,8 +484,9 @@ def retrain_column(checkpoint: str, session: Session | None, progress=gr.Progres
 
 def retrain_estimate(checkpoint: str) -> str:
     card = open_workspace(checkpoint).card
+    teacher = " (plus its teacher, retrained first)" if card.get("teacher") else ""
     return (f"Trains a new {ARCH_NAMES.get(card['arch'], card['arch'])} on the kept people only: the gold standard. "
-            f"Training this model took {card['seconds'] / 60:.0f} min on {card['device']}.")
+            f"Training this model took {card['seconds'] / 60:.0f} min on {card['device']}{teacher}.")
 
 
 # --- is this person still recognised? --------------------------------------------------
@@ -502,6 +505,17 @@ def top_predictions(model, face: torch.Tensor, names: list[str]) -> dict[str, fl
     return {figures.readable(names[c]): float(p) for p, c in zip(top.values, top.indices)}
 
 
+def forgotten_test_photo(checkpoint: str, session: Session | None) -> Image.Image:
+    """A held-out test photo of the latest forgotten person, for visitors without a photo at hand."""
+    ws = open_workspace(checkpoint)
+    session = session_for(session, checkpoint)
+    if not session.forgotten:
+        raise gr.Error("Forget someone first: this picks one of their held-out test photos.", title="No one forgotten")
+    label = ws.names.index(session.forgotten[-1])
+    pixels = ws.split.test.images[int((ws.split.test.labels == label).nonzero()[0])].permute(1, 2, 0).numpy()
+    return Image.fromarray(pixels).resize((SAMPLE_SIZE, SAMPLE_SIZE), Image.BICUBIC)
+
+
 def recognise(photo: Image.Image | None, checkpoint: str, session: Session | None) -> RecogniseView:
     """Find the largest face in a photo and ask both models who it is."""
     if photo is None:
@@ -517,7 +531,8 @@ def recognise(photo: Image.Image | None, checkpoint: str, session: Session | Non
     original = top_predictions(ws.model, face, ws.names)
     faces = f"{found.faces_found} faces found; asking about the largest." if found.faces_found > 1 else "Face found."
     if session.weights is None:
-        return RecogniseView(found.crop, original, None, f"{faces} Nothing is forgotten yet, so only the original answers.")
+        return RecogniseView(found.crop, original, None,
+                             f"{faces} Nothing is forgotten yet, so only the original answers.")
     unlearned = top_predictions(ws.model_with(session.weights, CPU), face, ws.names)
     return RecogniseView(found.crop, original, unlearned,
                          f"{faces} Forgotten: {', '.join(figures.readable(n) for n in session.forgotten)}.")

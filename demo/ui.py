@@ -42,7 +42,8 @@ def build_demo() -> gr.Blocks:
 def _page(checkpoint: str) -> None:
     start = handlers.switch_model(checkpoint)
     defaults = handlers.UNSIR_DEFAULTS
-    session = gr.State(handlers.Session(checkpoint), delete_callback=handlers.discard_session)
+    # An idle visitor's unlearned weights (tens of MB) are dropped after an hour.
+    session = gr.State(handlers.Session(checkpoint), time_to_live=3600, delete_callback=handlers.discard_session)
 
     with gr.Row(equal_height=True):
         model = gr.Dropdown([(label, name) for name, label in available_checkpoints().items()], value=checkpoint,
@@ -53,9 +54,9 @@ def _page(checkpoint: str) -> None:
     gallery = gr.Gallery(start.gallery, columns=10, height=300, allow_preview=False, object_fit="cover",
                          show_label=False, buttons=[], elem_id="faces")
     with gr.Row(equal_height=True):
-        selection = gr.Dropdown(handlers.identity_choices(checkpoint), value=[], multiselect=True, allow_custom_value=True,
-                                label="People to forget", info="Click faces above, or type to search.", scale=5,
-                                elem_id="selection")
+        selection = gr.Dropdown(handlers.identity_choices(checkpoint), value=[], multiselect=True,
+                                allow_custom_value=True, label="People to forget",
+                                info="Click faces above, or type to search.", scale=5, elem_id="selection")
         count = gr.Number(3, precision=0, minimum=1, label="K", scale=0, min_width=90)
         draw = gr.Button("Random K", scale=0, min_width=140)
     selected = gr.Markdown(handlers.selection_summary([]))
@@ -104,8 +105,9 @@ def _page(checkpoint: str) -> None:
         original_top = gr.Label(label="Original model says", num_top_classes=handlers.TOP_PREDICTIONS)
         unlearned_top = gr.Label(label="Unlearned model says", num_top_classes=handlers.TOP_PREDICTIONS)
     with gr.Row(equal_height=True):
-        check = gr.Button("Who is this?", scale=1)
-        note = gr.Markdown(scale=3)
+        check = gr.Button("Who is this?", variant="primary", scale=1)
+        sample = gr.Button("Try a held-out photo of a forgotten person", scale=1)
+        note = gr.Markdown(scale=2)
 
     gr.Markdown("## 4 · Export")
     with gr.Row(equal_height=True):
@@ -131,8 +133,10 @@ def _page(checkpoint: str) -> None:
     reset_button.click(handlers.reset, [model, session], forget_outputs, api_name="reset")
     retrain_button.click(handlers.retrain_column, [model, session],
                          [results[name] for name in handlers.RetrainView._fields], api_name="retrain", **ON_DEVICE)
-    check.click(handlers.recognise, [photo, model, session], [face, original_top, unlearned_top, note],
-                api_name="recognise")
+    recognise_outputs = [face, original_top, unlearned_top, note]
+    check.click(handlers.recognise, [photo, model, session], recognise_outputs, api_name="recognise")
+    sample.click(handlers.forgotten_test_photo, [model, session], photo, api_name="forgotten_test_photo").success(
+        handlers.recognise, [photo, model, session], recognise_outputs, api_visibility="private")
     export_button.click(handlers.export, [model, session], [downloads, session], api_name="export")
     model.change(handlers.switch_model, model, [facts, gallery, selection, retrain_note], api_name="switch_model").then(
         handlers.reset, [model, session], forget_outputs, api_visibility="private")

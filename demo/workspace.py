@@ -120,7 +120,8 @@ def workspace(checkpoint: str) -> Workspace:
     """The shared workspace of a checkpoint in the models folder, loaded on first use."""
     offered = available_checkpoints()
     if checkpoint not in offered:
-        raise ValueError(f"Unknown model {checkpoint!r}: choose one of {', '.join(offered) or 'none (the models folder is empty)'}.")
+        choices = ", ".join(offered) or "none (the models folder is empty)"
+        raise ValueError(f"Unknown model {checkpoint!r}: choose one of {choices}.")
     with _loading:
         if checkpoint not in _workspaces:
             _workspaces[checkpoint] = Workspace(load(models_dir() / checkpoint, device=CPU))

@@ -41,7 +41,8 @@ def served_app(models_dir: Path, log: Path):
                     break
                 except OSError:
                     if time.monotonic() > deadline:
-                        raise RuntimeError(f"app.py did not serve {url} in {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}")
+                        raise RuntimeError(f"app.py did not serve {url} in {STARTUP_SECONDS} s:\n"
+                                           f"{log.read_text()[-3000:]}")
                     time.sleep(0.5)
             yield url
         finally:

@@ -196,6 +196,14 @@ def test_recognise_finds_the_face_and_asks_both_models(first, lfw_photo):
     assert "person 03, person 07" in after.note
 
 
+def test_a_held_out_photo_of_a_forgotten_person_is_offered_to_ask_about(first):
+    with pytest.raises(gr.Error, match="Forget someone first"):
+        handlers.forgotten_test_photo(CHECKPOINT, handlers.Session(CHECKPOINT))
+    photo = handlers.forgotten_test_photo(CHECKPOINT, first.session)
+    assert photo.size == (handlers.SAMPLE_SIZE, handlers.SAMPLE_SIZE)
+    assert len(handlers.recognise(photo, CHECKPOINT, first.session).unlearned) == handlers.TOP_PREDICTIONS
+
+
 def test_export_writes_weights_card_and_audit_in_the_sessions_folder(first):
     with pytest.raises(gr.Error, match="Nothing to export"):
         handlers.export(CHECKPOINT, handlers.Session(CHECKPOINT))
