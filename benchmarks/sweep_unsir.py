@@ -54,6 +54,8 @@ def main() -> None:
         config = dataclasses.replace(DEFAULT, **changes)
         for count in map(int, args.counts.split(",")):
             for seed in map(int, args.seeds.split(",")):
+                if f"{count}/{seed}" in results.get(name, {}):
+                    continue  # measured in an earlier, interrupted run
                 names = random_identities(count, loaded.split.names, seed)
                 report = forget(loaded.model, loaded.card, loaded.split, names, methods={"unsir": config},
                                 seed=seed, original_predictions=original).report

@@ -27,10 +27,13 @@ def machine() -> str:
     return f"{device_name()} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads), torch {torch.__version__}"
 
 
-def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1, relearn: bool = True,
+def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1, relearn_seeds: int = 1,
                   results_path, data_home=None, configs: dict | None = None,
                   progress: Progress | None = None) -> list[dict]:
-    """Run the grid; append one record per (checkpoint, count, seed) to `results_path` (JSON list)."""
+    """Run the grid; append one record per (checkpoint, count, seed) to `results_path` (JSON list).
+
+    The slow parts run for the first seeds only: retraining for `retrain_seeds`, relearn time for
+    `relearn_seeds`."""
     results_path = Path(results_path)
     records = json.loads(results_path.read_text()) if results_path.exists() else []
     done = {(r["checkpoint"], r["count"], r["seed"]) for r in records}
@@ -46,7 +49,8 @@ def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1
                           if m != "retrain" or seed_index < retrain_seeds}
                 names = random_identities(count, loaded.split.names, seed)
                 run = forget(loaded.model, loaded.card, loaded.split, names, methods=chosen, seed=seed,
-                             strangers=strangers, original_predictions=original, relearn=relearn, progress=progress)
+                             strangers=strangers, original_predictions=original, relearn=seed_index < relearn_seeds,
+                             progress=progress)
                 records.append({"checkpoint": str(checkpoint), "arch": loaded.card["arch"], "count": count,
                                 "seed": seed, "machine": machine(),
                                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -57,6 +61,7 @@ def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1
 
 
 def _mean_std(values) -> str:
+    """mean ± std of the measured values ('–' when none was measured)."""
     values = [v for v in values if v is not None]
     if not values:
         return "–"
@@ -104,8 +109,7 @@ def markdown(records: list[dict], command: str) -> str:
             if entries:
                 rows.append((method, entries))
         for method, entries in rows:
-            cells = [_cell([e.get(key) for e in entries], key) if not (method == "original" and key in {"seconds", "relearn_epochs"}) else "–"
-                     for key, _ in COLUMNS]
+            cells = [_cell([e[key] for e in entries if key in e], key) for key, _ in COLUMNS]
             lines.append(f"| {arch} | {count} | {method} | {len(entries)} | " + " | ".join(cells) + " |")
         paired = [(r["methods"]["retrain"]["seconds"], r["methods"]["unsir"]["seconds"]) for r in reports
                   if "retrain" in r["methods"] and "unsir" in r["methods"]]

@@ -126,7 +126,7 @@ def cmd_bench(args) -> None:
     methods = [m.strip() for m in args.methods.split(",")]
     results = Path(args.out).with_suffix(".json")
     records = run_benchmark(args.checkpoint, counts, seeds, methods, retrain_seeds=args.retrain_seeds,
-                            relearn=not args.no_relearn, results_path=results, data_home=args.data_home,
+                            relearn_seeds=args.relearn_seeds, results_path=results, data_home=args.data_home,
                             progress=_print_progress)
     Path(args.out).write_text(markdown(records, "unsir " + shlex.join(args.argv)))
     print(f"wrote {args.out} and {results}", file=sys.stderr)
@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", default="0,1,2")
     bench.add_argument("--methods", default="unsir,retrain,finetune,neggrad")
     bench.add_argument("--retrain-seeds", type=int, default=1, help="retrain only for the first N seeds (it is slow)")
-    bench.add_argument("--no-relearn", action="store_true")
+    bench.add_argument("--relearn-seeds", type=int, default=1, help="relearn time only for the first N seeds")
     bench.add_argument("--out", default="benchmarks/RESULTS.md")
     bench.set_defaults(run=cmd_bench)
     return parser
