@@ -20,17 +20,22 @@ def client(olivetti_checkpoint, tmp_path_factory):
         yield Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
 
 
-def report_of(outputs) -> dict:
-    return next(o for o in outputs if isinstance(o, dict) and "methods" in o)
-
-
 def test_forget_endpoint_takes_names_first_and_defaults_for_the_rest(client):
     parameters = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/forget"]["parameters"]
     assert parameters[0]["parameter_name"] == "names"
     assert all(p["parameter_has_default"] for p in parameters)
 
 
-def test_forget_reports_numbers_consistent_with_the_selection(client):
+def test_forget_with_no_one_says_what_to_do(client):
+    with pytest.raises(AppError, match="Choose at least one identity"):
+        client.predict([], api_name="/forget", **QUICK)
+
+
+def test_random_k_draws_k_people(client):
+    assert len(set(client.predict(4, api_name="/random_identities"))) == 4
+
+
+def test_forget_then_forget_more_then_export_in_one_session(client):
     status, summary, *_, report = client.predict(CHOSEN, api_name="/forget", **QUICK)
     assert report["forget"] == CHOSEN and "Forgot person 03, person 07" in status
     for side in (report["original"], report["methods"]["unsir"]):
@@ -42,17 +47,7 @@ def test_forget_reports_numbers_consistent_with_the_selection(client):
         assert 0 <= side["retain_test_acc"] <= 1
     assert f"{report['methods']['unsir']['retain_test_acc']:.1%}" in summary
 
-
-def test_forget_with_no_one_says_what_to_do(client):
-    with pytest.raises(AppError, match="Choose at least one identity"):
-        client.predict([], api_name="/forget", **QUICK)
-
-
-def test_random_then_forget_more_then_export_in_one_session(client):
-    drawn = client.predict(4, api_name="/random_identities")
-    assert len(set(drawn)) == 4
-    client.predict(CHOSEN, api_name="/forget", **QUICK)
-    report = report_of(client.predict(["person_11"], api_name="/forget_more", **QUICK))
+    *_, report = client.predict(["person_11"], api_name="/forget_more", **QUICK)
     assert report["forget"] == [*CHOSEN, "person_11"] and len(report["requests"]) == 2
     by_name = {Path(file).name: Path(file) for file in client.predict(api_name="/export")}
     assert set(by_name) == {"model.safetensors", "card.json", "audit.json"}
