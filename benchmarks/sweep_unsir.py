@@ -76,7 +76,8 @@ def write_markdown(results: dict, checkpoint: str) -> None:
              "noise, impair and repair all on the retain subset, forget-set photos never read. Retain/forget: test "
              "accuracy (%) on kept / forgotten identities; Δ = retain minus the original's. Each cell: forgotten "
              "identities / seed. Changes are relative to the defaults in `UnsirConfig`: "
-             f"`{dataclasses.asdict(DEFAULT)}`.", "",
+             f"`{dataclasses.asdict(DEFAULT)}`. Seconds are wall time of UNSIR alone, but some runs shared the "
+             "CPU with other jobs: benchmarks/RESULTS.md has the timings of a quiet machine.", "",
              "| setting | forgotten/seed | retain | Δ retain | forget (test) | forget (train) | seconds |",
              "|---|---|---|---|---|---|---|"]
     for name, cells in results.items():

@@ -6,7 +6,6 @@ gr.Error, so the previous results stay on screen.
 """
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import tempfile
@@ -29,7 +28,7 @@ from unsir.faces import largest_face
 from unsir.forgetting import ForgetError, Predictions, forget, random_identities, resolve_identities
 from unsir.methods import METHODS, Outcome, UnsirConfig, default_config
 from unsir.pipeline import save_unlearned
-from unsir.reports import audit_report, zero_glance_statement
+from unsir.reports import audit_report, to_json, zero_glance_statement
 from unsir.training import default_device, device_name, predict_logits
 
 from . import figures
@@ -203,13 +202,9 @@ def method_config(method: str, card: dict, *, retain_per_id: int, noise_steps: i
 
 
 def stage_progress(progress, start: float, end: float):
-    """Show the core's progress(stage, fraction) on [start, end] of the bar. forget() goes quiet
-    while it evaluates, right after its method reports fraction 1, so that moment is named."""
+    """Show the core's progress(stage, fraction) on [start, end] of the bar, named by stage."""
     def update(stage: str, fraction: float) -> None:
-        if fraction >= 1 - 1e-9:
-            progress(end, desc="evaluate: accuracy, membership attack and strangers on every photo")
-        else:
-            progress(start + (end - start) * fraction, desc=stage)
+        progress(start + (end - start) * fraction, desc=stage)
     return update
 
 
@@ -556,5 +551,5 @@ def export(checkpoint: str, session: Session | None) -> tuple[list[str], Session
     audit = audit_report(request.report, request.method, checkpoint=checkpoint,
                          started_at=datetime.fromisoformat(session.history[0].started_at))
     audit["requests"] = request.report["requests"]
-    (folder / AUDIT).write_text(json.dumps(audit, indent=2) + "\n")
+    (folder / AUDIT).write_text(to_json(audit))
     return [str(folder / WEIGHTS), str(folder / CARD), str(folder / AUDIT)], replace(session, export_dir=str(folder))

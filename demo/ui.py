@@ -90,7 +90,7 @@ def _page(checkpoint: str) -> None:
     with gr.Row():
         strangers = gr.Plot(show_label=False)
         layers = gr.Plot(show_label=False)
-    gradcam = gr.Plot(show_label=False)
+    gradcam = gr.Plot(show_label=False, elem_id="gradcam")
     noise = gr.Plot(show_label=False)
     with gr.Row(equal_height=True):
         retrain_button = gr.Button("Retrain from scratch (gold standard)", scale=1)

@@ -17,6 +17,7 @@ import torch
 from .forgetting import Predictions, forget, random_identities
 from .methods import default_config
 from .pipeline import load, load_strangers_for
+from .reports import to_json
 from .training import Progress, device_name
 
 COLUMNS = [("retain_test_acc", "A_Dr test"), ("forget_test_acc", "A_Df test"), ("mia_forget", "MIA"),
@@ -28,7 +29,7 @@ def machine() -> str:
 
 
 def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1, relearn_seeds: int = 1,
-                  results_path, data_home=None, configs: dict | None = None,
+                  results_path, data_home=None, configs: dict | None = None, command: str = "",
                   progress: Progress | None = None) -> list[dict]:
     """Run the grid; append one record per (checkpoint, count, seed) to `results_path` (JSON list).
 
@@ -52,11 +53,11 @@ def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1
                              strangers=strangers, original_predictions=original, relearn=seed_index < relearn_seeds,
                              progress=progress)
                 records.append({"checkpoint": str(checkpoint), "arch": loaded.card["arch"], "count": count,
-                                "seed": seed, "machine": machine(),
+                                "seed": seed, "machine": machine(), "command": command,
                                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                 "report": run.report})
                 results_path.parent.mkdir(parents=True, exist_ok=True)
-                results_path.write_text(json.dumps(records, indent=1) + "\n")
+                results_path.write_text(to_json(records))
     return records
 
 
@@ -81,10 +82,12 @@ def _cell(values, key) -> str:
     return _mean_std(values)
 
 
-def markdown(records: list[dict], command: str) -> str:
+def markdown(records: list[dict]) -> str:
     """Table IV-shaped summary: rows = (arch, forget count, method); mean ± std over seeds."""
+    commands = sorted({r["command"] for r in records if r.get("command")})
     lines = ["# Benchmark: forgetting identities from LFW-100 face models", "",
-             f"Regenerate with `{command}`.", "",
+             "Measured by " + " and ".join(f"`{c}`" for c in commands) + " (results accumulate in "
+             "RESULTS.json; a rerun skips what is there).", "",
              "A_Dr / A_Df: test accuracy (%) on retained / forgotten identities' held-out photos. "
              "MIA (%): share of the forgotten identities' training photos that a membership-inference attack "
              "calls members. Stranger KS: distance between the model's confidence on forgotten people and on "

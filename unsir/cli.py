@@ -14,6 +14,7 @@ import torch
 
 from .data import DataError
 from .nets import ARCHITECTURES, ModelError
+from .reports import to_json
 
 USAGE_ERROR = 2
 
@@ -27,7 +28,7 @@ def _print_progress(stage: str, fraction: float) -> None:
 
 
 def _write_json(path, payload: dict) -> None:
-    text = json.dumps(payload, indent=2) + "\n"
+    text = to_json(payload)
     if path in (None, "-"):
         print(text, end="")
     else:
@@ -127,8 +128,8 @@ def cmd_bench(args) -> None:
     results = Path(args.out).with_suffix(".json")
     records = run_benchmark(args.checkpoint, counts, seeds, methods, retrain_seeds=args.retrain_seeds,
                             relearn_seeds=args.relearn_seeds, results_path=results, data_home=args.data_home,
-                            progress=_print_progress)
-    Path(args.out).write_text(markdown(records, "unsir " + shlex.join(args.argv)))
+                            command="unsir " + shlex.join(args.argv), progress=_print_progress)
+    Path(args.out).write_text(markdown(records))
     print(f"wrote {args.out} and {results}", file=sys.stderr)
 
 

@@ -1,10 +1,26 @@
 """Audit reports: what was forgotten, how, what data the unlearning read, and the evidence."""
 from __future__ import annotations
 
+import json
+import math
 from datetime import datetime, timezone
 
 METRIC_KEYS = ("retain_test_acc", "forget_test_acc", "retain_train_acc", "forget_train_acc",
                "retain_balanced_test_acc", "mia_forget", "stranger_ks")
+
+
+def to_json(payload) -> str:
+    """Strict JSON: a metric that could not be measured (NaN, e.g. no strangers for Olivetti) becomes null."""
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {key: clean(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(item) for item in value]
+        return value
+
+    return json.dumps(clean(payload), indent=2, allow_nan=False) + "\n"
 
 
 def zero_glance_statement(entry: dict) -> str:

@@ -34,5 +34,5 @@ def retrain_config(card: dict) -> RetrainConfig:
     return RetrainConfig(card["arch"], card["image_size"], Recipe(**card["recipe"]), teacher)
 
 
-__all__ = ["METHODS", "ZERO_GLANCE", "ForgetRequest", "Outcome", "default_config", "UnsirConfig",
+__all__ = ["METHODS", "ZERO_GLANCE", "ForgetRequest", "Outcome", "default_config", "retrain_config", "UnsirConfig",
            "FinetuneConfig", "NeggradConfig", "RetrainConfig"]

@@ -33,11 +33,6 @@ class ForgetRequest:
         if leaked:
             raise ValueError("The retain data holds photos of identities to forget.")
 
-    @property
-    def kept_classes(self) -> list[int]:
-        forgotten = set(self.forget_classes)
-        return [c for c in range(self.num_classes) if c not in forgotten]
-
     def retain_subset(self, per_class: int | None) -> FaceSet:
         """A seeded random sample of `per_class` training photos per kept identity (None: all)."""
         if per_class is None:
