@@ -20,7 +20,8 @@ from .pipeline import load, load_strangers_for
 from .reports import to_json
 from .training import Progress, device_name
 
-COLUMNS = [("retain_test_acc", "A_Dr test"), ("forget_test_acc", "A_Df test"), ("mia_forget", "MIA"),
+COLUMNS = [("retain_test_acc", "A_Dr test"), ("retain_change", "Δ A_Dr"), ("forget_test_acc", "A_Df test"),
+           ("mia_forget", "MIA"),
            ("stranger_ks", "stranger KS"), ("relearn_epochs", "relearn"), ("seconds", "seconds")]
 
 
@@ -72,13 +73,14 @@ def _mean_std(values) -> str:
 
 
 def _cell(values, key) -> str:
-    if key in {"retain_test_acc", "forget_test_acc", "mia_forget"}:
+    if key in {"retain_test_acc", "retain_change", "forget_test_acc", "mia_forget"}:
         values = [None if v is None else 100 * v for v in values]
         return _mean_std(values)
     if key == "relearn_epochs":
         capped = sum(v is None for v in values)
-        text = _mean_std(values)
-        return text + (f" ({capped} never)" if capped else "")
+        if capped == len(values) and values:
+            return "> 10"  # not relearned within the cap (metrics.relearn_epochs' max_epochs)
+        return _mean_std(values) + (f" ({capped} runs > 10)" if capped else "")
     return _mean_std(values)
 
 
@@ -88,7 +90,8 @@ def markdown(records: list[dict]) -> str:
     lines = ["# Benchmark: forgetting identities from LFW-100 face models", "",
              "Measured by " + " and ".join(f"`{c}`" for c in commands) + " (results accumulate in "
              "RESULTS.json; a rerun skips what is there).", "",
-             "A_Dr / A_Df: test accuracy (%) on retained / forgotten identities' held-out photos. "
+             "A_Dr / A_Df: test accuracy (%) on retained / forgotten identities' held-out photos; Δ A_Dr: "
+             "points gained or lost against the original on the same forget set. "
              "MIA (%): share of the forgotten identities' training photos that a membership-inference attack "
              "calls members. Stranger KS: distance between the model's confidence on forgotten people and on "
              "people it never saw (0 = treated like strangers). Relearn: epochs of training on 500-photo draws "
@@ -108,7 +111,10 @@ def markdown(records: list[dict]) -> str:
     for (arch, count), reports in groups.items():
         rows = [("original", [r["original"] for r in reports])]
         for method in ["retrain", "unsir", "finetune", "neggrad"]:
-            entries = [r["methods"][method] for r in reports if method in r["methods"]]
+            # Δ A_Dr: retained accuracy minus the original's on the same forget set.
+            entries = [{**r["methods"][method],
+                        "retain_change": r["methods"][method]["retain_test_acc"] - r["original"]["retain_test_acc"]}
+                       for r in reports if method in r["methods"]]
             if entries:
                 rows.append((method, entries))
         for method, entries in rows:
