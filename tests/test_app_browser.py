@@ -40,7 +40,7 @@ def test_pick_two_faces_forget_them_and_see_the_results(olivetti_checkpoint, tmp
         assert "Forgotten people · test accuracy" in page.locator("#summary").inner_text()
         page.wait_for_timeout(1000)  # let the figures paint
         # Third-party photos never enter the repository, not even in a screenshot: blur them.
-        page.add_style_tag(content="#faces img, #gradcam img { filter: blur(7px); }")
+        page.add_style_tag(content="#faces img { filter: blur(8px); } #gradcam img { filter: blur(18px); }")
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
     assert screenshot.stat().st_size > 50_000
