@@ -1,6 +1,8 @@
 """The page: a gr.Blocks layout wired to `demo.handlers` (the work happens there)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
 from . import handlers
@@ -16,14 +18,8 @@ METHOD_CHOICES = [("UNSIR (zero-glance)", "unsir"), ("FineTune on kept people (z
                   ("NegGrad (reads the forgotten photos)", "neggrad"), ("Retrain from scratch (slow)", "retrain")]
 CYCLE_CHOICES = ["impair-repair", "impair-impair-repair", "impair-repair-impair-repair"]
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
-CSS = """
-.gradio-container { max-width: 1400px !important; }
-#faces .caption-label { font-size: 11px; }
-#status { min-height: 2.5em; }
-#summary table { font-size: 14px; }
-#summary th { white-space: nowrap; }
-"""
-LAUNCH_OPTIONS = {"theme": THEME, "css": CSS, "max_file_size": "10mb"}
+STYLESHEET = Path(__file__).resolve().parents[1] / "assets" / "app.css"
+LAUNCH_OPTIONS = {"theme": THEME, "css": STYLESHEET.read_text(), "max_file_size": "10mb"}
 # The unlearning events share one worker: a second visitor queues instead of halving everyone's speed.
 ON_DEVICE = {"concurrency_limit": 1, "concurrency_id": "device"}
 
