@@ -210,9 +210,7 @@ def stage_progress(progress, start: float, end: float):
 
 def confidences(predictions: Predictions, split, forget_classes: list[int]) -> dict[str, list[float]]:
     """Max-softmax on every photo of the forgotten people (as the stranger distance uses) and on strangers."""
-    forget = torch.tensor(forget_classes)
-    forgotten = torch.cat([predictions.train[torch.isin(split.train.labels, forget)],
-                           predictions.test[torch.isin(split.test.labels, forget)]])
+    forgotten = predictions.of_forgotten(split, forget_classes)
     return {"forgotten_confidence": metrics.softmax_confidence(forgotten).tolist(),
             "stranger_confidence": metrics.softmax_confidence(predictions.strangers).tolist()}
 

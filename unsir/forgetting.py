@@ -63,6 +63,13 @@ class Predictions:
     test: torch.Tensor
     strangers: torch.Tensor
 
+    def of_forgotten(self, split: Split, forget_classes) -> torch.Tensor:
+        """Logits on every photo (train and test) of the forgotten identities: what the stranger
+        distance compares with strangers."""
+        forget = torch.as_tensor(list(forget_classes))
+        return torch.cat([self.train[torch.isin(split.train.labels, forget)],
+                          self.test[torch.isin(split.test.labels, forget)]])
+
     @classmethod
     def of(cls, model: nn.Module, split: Split, strangers: FaceSet | None) -> Predictions:
         empty = torch.zeros(0, len(split.names))
@@ -83,7 +90,6 @@ def forgetting_metrics(predictions: Predictions, split: Split, forget_classes, s
 
     per_identity = metrics.per_class_accuracy(test_pred, split.test.labels, len(split.names))
     histogram = metrics.prediction_histogram(test_pred[in_forget_test], len(split.names))
-    forget_logits = torch.cat([predictions.train[in_forget_train], predictions.test[in_forget_test]])
     return {
         "retain_test_acc": acc(test_pred, split.test.labels, ~in_forget_test),
         "forget_test_acc": acc(test_pred, split.test.labels, in_forget_test),
@@ -95,7 +101,7 @@ def forgetting_metrics(predictions: Predictions, split: Split, forget_classes, s
         "mia_forget": metrics.membership_inference(
             predictions.train[~in_forget_train], predictions.test[~in_forget_test],
             predictions.train[in_forget_train], seed=seed),
-        "stranger_ks": metrics.stranger_distance(forget_logits, predictions.strangers),
+        "stranger_ks": metrics.stranger_distance(predictions.of_forgotten(split, forget), predictions.strangers),
         "forget_prediction_histogram": {split.names[c]: n for c, n in enumerate(histogram) if n},
         "forget_prediction_concentration": _named(metrics.concentration(histogram), split.names),
     }
