@@ -108,6 +108,15 @@ def test_paper_preset_keeps_the_papers_values():
     paper = preset("paper")
     assert (paper.impair_lr, paper.repair_lr, paper.noise_lambda, paper.noise_lr) == (0.02, 0.01, 0.1, 0.1)
     assert dataclasses.replace(paper, cycles="impair-impair-repair").cycles == "impair-impair-repair"
+    assert paper.noise_per_identity(20) == 32  # the paper's noise batch is not capped
+
+
+@pytest.mark.parametrize("forgotten, per_identity", [(1, 8), (10, 8), (16, 5), (20, 4), (60, 4)])
+def test_noise_per_identity_shrinks_to_the_budget_but_not_below_four(forgotten, per_identity):
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 60))
+    noise, labels = learn_noise(model, list(range(forgotten)), (3, 4, 4), UnsirConfig(noise_steps=1))
+    assert noise.shape == (forgotten * per_identity, 3, 4, 4)
+    assert labels.bincount().tolist() == [per_identity] * forgotten
 
 
 def test_retraining_a_distilled_model_retrains_its_teacher_first(olivetti_checkpoint, tmp_path):

@@ -21,12 +21,19 @@ from ..training import Progress, bf16_helps, fit, loader, seed_everything
 from .base import ForgetRequest, Outcome, scaled, timed
 
 
+MIN_NOISE_PER_IDENTITY = 4  # enough once 20 or more identities are forgotten together (benchmarks/SWEEP.md)
+
+
 @dataclass(frozen=True)
 class UnsirConfig:
     # Defaults chosen by benchmarks/sweep_unsir.py (see benchmarks/SWEEP.md) for a from-scratch
     # ResNet18 on LFW-100: the paper's rates (preset "paper") collapse such a model.
     retain_per_id: int = 10  # retain subset: seeded sample of training photos per kept identity
-    noise_batch: int = 4  # learned noise images per forgotten identity (small: CPU speed)
+    # Learned noise images per forgotten identity: with 4, a lone identity sometimes survived...
+    noise_batch: int = 8
+    # ...but noise time grows with the total, so above this total the batch shrinks toward
+    # MIN_NOISE_PER_IDENTITY (None: no limit).
+    noise_budget: int | None = 80
     noise_steps: int = 40
     noise_lr: float = 0.1
     noise_lambda: float = 0.1  # weight of mean ||N||^2
@@ -43,6 +50,8 @@ class UnsirConfig:
         positive = {k: getattr(self, k) for k in ("retain_per_id", "noise_batch", "noise_steps", "noise_lr",
                                                    "noise_copies", "impair_lr", "repair_lr",
                                                    "classifier_lr_scale", "repair_epochs", "batch_size")}
+        if self.noise_budget is not None:
+            positive["noise_budget"] = self.noise_budget
         bad = [f"{k}={v}" for k, v in positive.items() if not v > 0]
         if bad or self.noise_lambda < 0:
             raise ValueError(f"UNSIR settings must be positive (noise_lambda >= 0): {', '.join(bad) or 'noise_lambda'}")
@@ -50,10 +59,15 @@ class UnsirConfig:
         if not stages or any(stage not in {"impair", "repair"} for stage in stages):
             raise ValueError(f"cycles must be impair/repair stages joined by '-', got {self.cycles!r}")
 
+    def noise_per_identity(self, identities: int) -> int:
+        if self.noise_budget is None:
+            return self.noise_batch
+        return min(self.noise_batch, max(MIN_NOISE_PER_IDENTITY, self.noise_budget // identities))
+
 
 # The values of the paper and its notebook, kept for comparison.
-PAPER = UnsirConfig(retain_per_id=100, noise_batch=32, impair_lr=0.02, repair_lr=0.01, classifier_lr_scale=1.0,
-                    repair_epochs=1)
+PAPER = UnsirConfig(retain_per_id=100, noise_batch=32, noise_budget=None, impair_lr=0.02, repair_lr=0.01,
+                    classifier_lr_scale=1.0, repair_epochs=1)
 PRESETS = {"default": UnsirConfig(), "paper": PAPER}
 
 
@@ -61,10 +75,10 @@ def learn_noise(model: nn.Module, forget_classes, shape, config: UnsirConfig, pr
     """Inputs that maximise the frozen model's loss on their identity.
 
     Minimises -CE(f(N), y) + lambda * mean_batch(sum(N^2)) with Adam, all identities in one batch.
-    Returns (noise [K*B, C, H, W], labels [K*B]).
+    Returns (noise [K*B, C, H, W], labels [K*B]), B = config.noise_per_identity(K).
     """
     device = next(model.parameters()).device
-    labels = torch.tensor(forget_classes, device=device).repeat_interleave(config.noise_batch)
+    labels = torch.tensor(forget_classes, device=device).repeat_interleave(config.noise_per_identity(len(forget_classes)))
     noise = torch.randn(len(labels), *shape, device=device, requires_grad=True)
     optimizer = torch.optim.Adam([noise], lr=config.noise_lr)
     # The notebook left BatchNorm in training mode here, so the noise also shifted its statistics.
