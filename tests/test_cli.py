@@ -1,8 +1,13 @@
 import json
+import shutil
+from pathlib import Path
 
 import pytest
+import torch
 
+from unsir.checkpoints import save_checkpoint
 from unsir.cli import main
+from unsir.nets import build_model
 
 
 def test_train_on_olivetti_reaches_useful_accuracy(olivetti_checkpoint):
@@ -29,8 +34,11 @@ def test_eval_reproduces_the_card(olivetti_checkpoint, tmp_path):
     (["--forget", "person_01,person_01"], "more than once"),
     (["--forget-random", "40"], "between 1 and 39"),
     (["--forget", "person_01", "--methods", "magic"], "--methods"),
-    (["--forget", "person_01", "--impair-lr", "-1"], "positive"),
-    (["--forget", "person_01", "--noise-steps", "0"], "positive"),
+    (["--forget", "person_01", "--impair-lr", "-1"], "impair_lr must be a number from 1e-08 to 1, got -1.0"),
+    (["--forget", "person_01", "--noise-steps", "0"], "noise_steps must be a number from 1 to 1000, got 0"),
+    (["--forget", "person_01", "--retain-per-id", "1000000"], "retain_per_id must be a number from 1 to 500"),
+    (["--forget", "person_01", "--cycles", "impair-rest"], "cycles must be"),
+    (["--forget", "<b>Robert'); DROP TABLE faces;--</b>,名前"], "Unknown identities: \"<b>Robert'); DROP"),
     ([], "exactly one"),
 ])
 def test_bad_forget_requests_exit_2_with_a_message(olivetti_checkpoint, capsys, args, message):
@@ -47,3 +55,56 @@ def test_forgetting_every_identity_is_refused(olivetti_checkpoint, capsys):
 def test_missing_checkpoint_exits_2(tmp_path, capsys):
     assert main(["eval", "--checkpoint", str(tmp_path / "none")]) == 2
     assert "unsir train" in capsys.readouterr().err
+
+
+def broken_checkpoint(source: Path, folder: Path, kind: str) -> Path:
+    """A copy of `source` with its weights truncated, pickled, or from another architecture."""
+    shutil.copytree(source, folder)
+    weights = folder / "model.safetensors"
+    if kind == "truncated":
+        weights.write_bytes(weights.read_bytes()[:1000])
+    elif kind == "pickle":
+        weights.unlink()
+        torch.save(build_model("resnet18", 40, 32).state_dict(), folder / "model.pt")
+    else:
+        save_checkpoint(build_model("vit", 40, 32), {**json.loads((source / "card.json").read_text()), "arch": "vit"},
+                        folder)
+        card = json.loads((folder / "card.json").read_text())
+        (folder / "card.json").write_text(json.dumps({**card, "arch": "resnet18"}))
+    return folder
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("truncated", "not a readable safetensors file"),
+    ("pickle", "model.pt are pickles, which are refused because unpickling runs code"),
+    ("other-architecture", "does not match a resnet18 for 40 identities"),
+])
+def test_a_broken_checkpoint_exits_2_with_what_is_wrong(olivetti_checkpoint, tmp_path, capsys, kind, message):
+    broken = broken_checkpoint(olivetti_checkpoint, tmp_path / kind, kind)
+    for command in (["eval"], ["forget", "--forget", "person_01"]):
+        assert main([*command, "--checkpoint", str(broken)]) == 2
+        assert message in capsys.readouterr().err
+
+
+def identity_folder(root: Path, lfw_root: Path, photos: int, unreadable: int = 0) -> Path:
+    """Two people with `photos` readable photos and `unreadable` broken files each."""
+    for name in ("Tony_Blair", "Colin_Powell"):
+        (root / name).mkdir(parents=True)
+        for photo in sorted((lfw_root / name).iterdir())[:photos]:
+            (root / name / photo.name).write_bytes(photo.read_bytes())
+        for index in range(unreadable):
+            (root / name / f"broken{index}.jpg").write_bytes(b"not a jpeg")
+    return root
+
+
+@pytest.mark.parametrize(("photos", "unreadable", "message"), [
+    (0, 0, "holds no identity sub-folders with images"),
+    (1, 0, "Only 0 of the 2 identity folders"),
+    (1, 5, "have fewer than 4 readable images"),
+])
+def test_an_unusable_dataset_folder_exits_2_with_what_is_wrong(tmp_path, lfw_root, capsys, photos, unreadable,
+                                                              message):
+    data = identity_folder(tmp_path / "faces", lfw_root, photos, unreadable)
+    assert main(["train", "--dataset", str(data), "--image-size", "32", "--out", str(tmp_path / "model")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "model").exists()

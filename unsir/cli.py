@@ -71,7 +71,9 @@ def cmd_prepare(args) -> None:
 
 
 def _method_configs(args, card: dict) -> dict:
-    from .methods import METHODS, default_config
+    from dataclasses import asdict
+
+    from .methods import METHODS, check_settings, default_config
     from .methods.unsir import preset
 
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -82,9 +84,10 @@ def _method_configs(args, card: dict) -> dict:
     if "unsir" in configs:
         configs["unsir"] = preset(
             args.preset, retain_per_id=args.retain_per_id, cycles=args.cycles, noise_steps=args.noise_steps,
-            noise_batch=args.noise_batch, noise_lambda=args.noise_lambda, impair_lr=args.impair_lr,
-            repair_lr=args.repair_lr, notebook_faithful=args.notebook_faithful or None)
+            noise_batch=args.noise_batch, noise_budget=args.noise_budget, noise_lambda=args.noise_lambda,
+            impair_lr=args.impair_lr, repair_lr=args.repair_lr, notebook_faithful=args.notebook_faithful or None)
         try:
+            check_settings(asdict(configs["unsir"]))
             configs["unsir"].validate()
         except ValueError as error:
             raise UsageError(str(error)) from error
@@ -180,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--retain-per-id", type=int, help="retain subset: training photos per kept identity")
     forget.add_argument("--cycles", help='UNSIR stages, e.g. "impair-repair" or "impair-impair-repair"')
     forget.add_argument("--noise-steps", type=int)
-    forget.add_argument("--noise-batch", type=int, help="noise images per forgotten identity")
+    forget.add_argument("--noise-batch", type=int, help="noise images per forgotten identity (default 8)")
+    forget.add_argument("--noise-budget", type=int,
+                        help="total noise images above which the batch shrinks, down to 4 (default 80; paper: none)")
     forget.add_argument("--noise-lambda", type=float)
     forget.add_argument("--impair-lr", type=float)
     forget.add_argument("--repair-lr", type=float)

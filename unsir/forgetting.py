@@ -20,6 +20,7 @@ from .methods.base import ForgetRequest, Outcome
 from .training import Progress, device_name, predict_logits
 
 METHOD_SHARE = 0.85
+NAME_SHOWN = 60  # characters of an unknown name repeated in the error message
 STRANGER_VARIANT = ("Kolmogorov-Smirnov distance between max-softmax confidence on every photo of the forgotten "
                     "identities and on one photo each of LFW people never trained on")
 
@@ -41,7 +42,8 @@ def resolve_identities(requested, identities: list[str]) -> list[int]:
         hints = []
         for name in unknown[:3]:
             close = difflib.get_close_matches(name, identities, n=1)
-            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            shown = name if len(name) <= NAME_SHOWN else name[:NAME_SHOWN] + "…"  # a pasted essay is not echoed whole
+            hints.append(f"{shown!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ForgetError(f"Unknown identities: {', '.join(hints)}. The model knows {len(identities)} people, "
                           "listed in its card.json.")
     if len(names) >= len(identities):

@@ -5,6 +5,9 @@ holding a new model; the original is never modified.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from numbers import Real
+
 from ..checkpoints import read_card
 from ..training import Recipe
 from .base import ForgetRequest, Outcome
@@ -16,6 +19,14 @@ from .unsir import UnsirConfig, unsir
 METHODS = {"unsir": unsir, "finetune": finetune, "neggrad": neggrad, "retrain": retrain}
 # Methods that never read a photo of a forgotten identity.
 ZERO_GLANCE = {"unsir", "finetune", "retrain"}
+# What a person may set (app, API, CLI), by setting name across the methods' configs. Wide enough for
+# the paper's values and the sweep's; beyond, a run fails, does nothing, or holds the device for hours.
+SETTING_RANGES = {
+    "retain_per_id": (1, 500), "noise_batch": (1, 64), "noise_steps": (1, 1000), "noise_lr": (1e-6, 10),
+    "noise_lambda": (0, 100), "noise_copies": (1, 32), "impair_lr": (1e-8, 1), "repair_lr": (1e-8, 1),
+    "lr": (1e-8, 1), "classifier_lr_scale": (0.01, 10_000), "repair_epochs": (1, 50), "epochs": (1, 50),
+    "batch_size": (1, 1024),
+}
 
 
 def default_config(method: str, card: dict):
@@ -28,11 +39,21 @@ def default_config(method: str, card: dict):
     return retrain_config(card)
 
 
+def check_settings(settings: Mapping[str, object]) -> None:
+    """Raise ValueError naming every setting outside its allowed range, and the range."""
+    problems = [f"{name} must be a number from {low:g} to {high:g}, got {value!r}"
+                for name, value in settings.items() if name in SETTING_RANGES
+                for low, high in [SETTING_RANGES[name]]
+                if isinstance(value, bool) or not isinstance(value, Real) or not low <= value <= high]
+    if problems:
+        raise ValueError("; ".join(problems) + ".")
+
+
 def retrain_config(card: dict) -> RetrainConfig:
     """Retrain with the card's own recipe (and its teacher's, retrained too, for distilled models)."""
     teacher = retrain_config(read_card(card["teacher"])) if card.get("teacher") else None
     return RetrainConfig(card["arch"], card["image_size"], Recipe(**card["recipe"]), teacher)
 
 
-__all__ = ["METHODS", "ZERO_GLANCE", "ForgetRequest", "Outcome", "default_config", "retrain_config", "UnsirConfig",
-           "FinetuneConfig", "NeggradConfig", "RetrainConfig"]
+__all__ = ["METHODS", "ZERO_GLANCE", "SETTING_RANGES", "ForgetRequest", "Outcome", "check_settings", "default_config",
+           "retrain_config", "UnsirConfig", "FinetuneConfig", "NeggradConfig", "RetrainConfig"]
