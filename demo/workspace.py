@@ -6,6 +6,7 @@ GradCAMs are computed once and reused by every click of every visitor.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import threading
 from pathlib import Path
@@ -15,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from unsir.checkpoints import CARD, WEIGHTS, read_card
+from unsir.checkpoints import CARD, CARD_FIELDS, WEIGHTS, read_card
+from unsir.nets import ModelError
 from unsir.forgetting import Predictions
 from unsir.pipeline import Loaded, load, load_strangers_for
 
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
 MODELS_DIR_VARIABLE = "UNSIR_MODELS_DIR"
 PREFERRED = "resnet18-lfw100"  # shown first: the fastest to unlearn on a CPU
 ARCH_NAMES = {"resnet18": "ResNet18", "vit": "ViT"}
+# What the page shows of a card, on top of what loading needs.
+SHOWN_FIELDS = {"test_acc": (int, float), "balanced_test_acc": (int, float), "seconds": (int, float), "device": str,
+                "recipe": dict}
 CPU = torch.device("cpu")
 
 
@@ -40,7 +45,11 @@ def available_checkpoints() -> dict[str, str]:
     if folder.is_dir():
         for sub in sorted(folder.iterdir()):
             if (sub / CARD).is_file() and (sub / WEIGHTS).is_file():
-                card = read_card(sub)
+                try:
+                    card = read_card(sub, CARD_FIELDS | SHOWN_FIELDS)
+                except ModelError as error:  # one broken checkpoint must not take the others down
+                    logging.getLogger(__name__).warning("Skipping %s: %s", sub, error)
+                    continue
                 found[sub.name] = f"{ARCH_NAMES.get(card['arch'], card['arch'])} · {sub.name}"
     return dict(sorted(found.items(), key=lambda item: item[0] != PREFERRED))
 

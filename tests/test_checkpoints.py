@@ -4,7 +4,7 @@ import pickle
 import pytest
 import torch
 
-from unsir.checkpoints import load_checkpoint, save_checkpoint, weights_sha256
+from unsir.checkpoints import load_checkpoint, read_card, save_checkpoint, weights_sha256
 from unsir.data import MEAN, STD
 from unsir.nets import ModelError, build_model
 
@@ -59,3 +59,16 @@ def test_truncated_missing_and_mismatched_checkpoints_give_clear_errors(tmp_path
     save_checkpoint(model, card_for(arch="vit"), tmp_path / "other")
     with pytest.raises(ModelError, match="does not match"):
         load_checkpoint(tmp_path / "other")
+
+
+@pytest.mark.parametrize(("card", "message"), [
+    ([card_for()], "must hold a JSON object, not list"),
+    ({**card_for(), "arch": 3}, r"lacks a valid 'arch' \(str\)"),
+    ({**card_for(), "identities": ["id0", "id0"]}, "'identities' must list at least 2 distinct, non-empty names"),
+    ({**card_for(), "image_size": 10**6}, "'image_size' must be from 8 to 1024 pixels, got 1000000"),
+    ({**card_for(), "dataset": {}}, "'dataset' must give the data's 'name' and its 'split_seed'"),
+])
+def test_a_card_that_does_not_describe_a_usable_model_is_refused(tmp_path, card, message):
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=message):
+        read_card(tmp_path)

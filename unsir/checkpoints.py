@@ -36,17 +36,28 @@ def save_checkpoint(model: nn.Module, card: dict, out_dir, dtype: torch.dtype = 
     return out_dir
 
 
-def read_card(checkpoint_dir) -> dict:
+def read_card(checkpoint_dir, fields: dict[str, type | tuple[type, ...]] = CARD_FIELDS) -> dict:
+    """The model card, checked to hold `fields` (name -> JSON type) and a usable identity list."""
     path = Path(checkpoint_dir) / CARD
     if not path.is_file():
         raise ModelError(f"No model card at {path}. Train one with: unsir train --arch resnet18 --out {checkpoint_dir}")
     try:
         card = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelError(f"{path} is not valid JSON ({error}).") from error
-    for key, kind in CARD_FIELDS.items():
+    if not isinstance(card, dict):
+        raise ModelError(f"{path} must hold a JSON object, not {type(card).__name__}.")
+    for key, kind in fields.items():
         if not isinstance(card.get(key), kind):
-            raise ModelError(f"{path} lacks a valid {key!r} ({kind.__name__}).")
+            names = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
+            raise ModelError(f"{path} lacks a valid {key!r} ({names}).")
+    names = card["identities"]
+    if len(names) < 2 or not all(isinstance(n, str) and n for n in names) or len(set(names)) < len(names):
+        raise ModelError(f"{path}: 'identities' must list at least 2 distinct, non-empty names.")
+    if not isinstance(card["dataset"].get("name"), str) or not isinstance(card["dataset"].get("split_seed"), int):
+        raise ModelError(f"{path}: 'dataset' must give the data's 'name' and its 'split_seed'.")
+    if not 8 <= card["image_size"] <= 1024:
+        raise ModelError(f"{path}: 'image_size' must be from 8 to 1024 pixels, got {card['image_size']}.")
     return card
 
 
