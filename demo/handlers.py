@@ -24,9 +24,9 @@ from PIL import Image
 from unsir import metrics
 from unsir.checkpoints import CARD, WEIGHTS
 from unsir.data import denormalise
-from unsir.faces import largest_face
+from unsir.faces import PhotoError, largest_face, read_photo
 from unsir.forgetting import ForgetError, Predictions, forget, random_identities, resolve_identities
-from unsir.methods import METHODS, Outcome, UnsirConfig, default_config
+from unsir.methods import METHODS, Outcome, UnsirConfig, check_settings, default_config
 from unsir.pipeline import save_unlearned
 from unsir.reports import audit_report, to_json, zero_glance_statement
 from unsir.training import default_device, device_name, predict_logits
@@ -187,18 +187,23 @@ def method_config(method: str, card: dict, *, retain_per_id: int, noise_steps: i
     (and the retain subset size for FineTune)."""
     if method not in METHODS:
         raise gr.Error(f"Unknown method {method!r}: choose one of {', '.join(METHODS)}.")
-    if method == "finetune":
-        return replace(default_config(method, card), retain_per_id=int(retain_per_id))
-    if method != "unsir":
-        return default_config(method, card)
-    config = replace(UNSIR_DEFAULTS, retain_per_id=int(retain_per_id), noise_steps=int(noise_steps),
-                     noise_lambda=float(noise_lambda), impair_lr=float(impair_lr), repair_lr=float(repair_lr),
-                     cycles=str(cycles).strip(), notebook_faithful=bool(notebook_faithful))
+    panel = {"retain_per_id": retain_per_id, "noise_steps": noise_steps, "noise_lambda": noise_lambda,
+             "impair_lr": impair_lr, "repair_lr": repair_lr}
+    used = {"unsir": panel, "finetune": {"retain_per_id": retain_per_id}}.get(method, {})
     try:
-        config.validate()
+        check_settings(used)  # names each value out of range, and the range
+        if method == "unsir":
+            config = replace(UNSIR_DEFAULTS, retain_per_id=int(retain_per_id), noise_steps=int(noise_steps),
+                             noise_lambda=float(noise_lambda), impair_lr=float(impair_lr),
+                             repair_lr=float(repair_lr), cycles=str(cycles).strip(),
+                             notebook_faithful=bool(notebook_faithful))
+            config.validate()  # the cycles
+            return config
     except ValueError as error:
         raise gr.Error(str(error), title="Check the advanced settings") from error
-    return config
+    if method == "finetune":
+        return replace(default_config(method, card), retain_per_id=int(retain_per_id))
+    return default_config(method, card)
 
 
 def stage_progress(progress, start: float, end: float):
@@ -509,13 +514,19 @@ def forgotten_test_photo(checkpoint: str, session: Session | None) -> Image.Imag
     return Image.fromarray(pixels).resize((SAMPLE_SIZE, SAMPLE_SIZE), Image.BICUBIC)
 
 
-def recognise(photo: Image.Image | None, checkpoint: str, session: Session | None) -> RecogniseView:
-    """Find the largest face in a photo and ask both models who it is."""
+def recognise(photo: dict | str | Image.Image | None, checkpoint: str, session: Session | None) -> RecogniseView:
+    """Find the largest face in a photo and ask both models who it is. The photo: Gradio's upload
+    ({"path": ...}, which the page passes unopened), a file path, or an image."""
+    if isinstance(photo, dict):
+        photo = photo.get("path")
     if photo is None:
         raise gr.Error("Upload a photo or take one with the webcam first.", title="No photo")
     ws = open_workspace(checkpoint)
     session = session_for(session, checkpoint)
-    found = largest_face(photo)
+    try:
+        found = largest_face(read_photo(photo))
+    except PhotoError as error:
+        raise gr.Error(str(error), title="Cannot use this photo") from error
     if found is None:
         raise gr.Error("No face found in this photo. Try one where the face is large, frontal and well lit.",
                        title="No face")

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -11,13 +14,17 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from demo import handlers
-from demo.workspace import MODELS_DIR_VARIABLE, workspace
+from demo.workspace import MODELS_DIR_VARIABLE, available_checkpoints, workspace
 from unsir.checkpoints import load_checkpoint, weights_sha256
 from unsir.methods import METHODS
+
+import photos
+from forget_trap import ForgetTrap
 
 CHECKPOINT = "resnet18-olivetti"
 QUICK = {"retain_per_id": 2, "noise_steps": 3}  # seconds, not minutes, on a busy CPU
 FIGURES = ("per_identity", "histograms", "strangers", "gradcam", "noise", "layers")
+ODD_NAME = "<b>Robert'); DROP TABLE faces;--</b> 名前 \x00"  # markup, quotes, SQL, CJK, a NUL
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -34,6 +41,15 @@ def models_dir(olivetti_checkpoint):
 @pytest.fixture(scope="module")
 def names():
     return workspace(CHECKPOINT).names
+
+
+@pytest.fixture(autouse=True)
+def base_model_untouched(olivetti_checkpoint):
+    """After every test (every run of the app's events), the shared base model still holds the
+    checkpoint's weights, bit for bit."""
+    yield
+    shipped, _ = load_checkpoint(olivetti_checkpoint)
+    assert weights_sha256(workspace(CHECKPOINT).model) == weights_sha256(shipped)
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +93,19 @@ def test_startup_explains_how_to_get_a_checkpoint_when_there_is_none(tmp_path, m
     assert "No model checkpoint" in problem and "unsir train" in problem
 
 
+def test_a_broken_checkpoint_is_skipped_or_explained_never_a_crash(olivetti_checkpoint, tmp_path, monkeypatch,
+                                                                  caplog):
+    for name in ("broken-card", "copy-olivetti"):
+        shutil.copytree(olivetti_checkpoint, tmp_path / name)
+    (tmp_path / "broken-card" / "card.json").write_text("{not json")
+    monkeypatch.setenv(MODELS_DIR_VARIABLE, str(tmp_path))
+    assert list(available_checkpoints()) == ["copy-olivetti"] and "broken-card" in caplog.text
+    weights = tmp_path / "copy-olivetti" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    problem = handlers.startup_problem()
+    assert "could not be loaded" in problem and "it may be truncated" in problem
+
+
 def test_an_unknown_model_is_refused_with_the_choices():
     with pytest.raises(gr.Error, match="resnet18-olivetti"):
         handlers.model_facts("../../etc")
@@ -96,9 +125,10 @@ def test_random_k_draws_k_distinct_known_people(names):
     drawn = handlers.pick_random(5, CHECKPOINT, seed=1)
     assert len(set(drawn)) == 5 and set(drawn) <= set(names)
     assert handlers.pick_random(5, CHECKPOINT, seed=1) == drawn
-    for impossible in (0, len(names)):
+    for impossible in (0, len(names), None):
         with pytest.raises(gr.Error, match="between 1 and 39"):
             handlers.pick_random(impossible, CHECKPOINT)
+
 
 
 def test_forget_returns_the_cli_report_and_every_view(first, names):
@@ -132,16 +162,26 @@ def test_forget_names_each_stage_on_the_progress_bar(first, stages):
 
 @pytest.mark.parametrize(("chosen", "message"), [
     ([], "Choose at least one identity"),
+    (None, "Choose at least one identity"),
     (["persn_03"], "did you mean 'person_03'"),
     (["person_03", "person_03"], "more than once"),
+    ([f"person_{i:02d}" for i in range(40)], "Forgetting all 40 identities .* keep at least one"),
+    ([ODD_NAME], re.escape(f"Unknown identities: {ODD_NAME!r}")),
+    (["x" * 100_000], "Unknown identities: 'x{60}…'"),
 ])
 def test_forget_refuses_a_bad_selection_with_a_clear_message(chosen, message):
-    with pytest.raises(gr.Error, match=message):
+    with pytest.raises(gr.Error) as refused:
         handlers.forget_faces(chosen, CHECKPOINT, **QUICK)
+    assert re.search(message, refused.value.message)  # str(gr.Error) is the repr, quotes escaped
 
 
 @pytest.mark.parametrize(("setting", "message"), [
-    ({"noise_steps": 0}, "must be positive"),
+    ({"noise_steps": 0}, "noise_steps must be a number from 1 to 1000, got 0"),
+    ({"impair_lr": -0.01}, "impair_lr must be a number from 1e-08 to 1, got -0.01"),
+    ({"repair_lr": float("nan")}, "repair_lr must be a number from 1e-08 to 1, got nan"),
+    ({"retain_per_id": 10**6}, "retain_per_id must be a number from 1 to 500, got 1000000"),
+    ({"method": "finetune", "retain_per_id": 0}, "retain_per_id must be a number from 1 to 500, got 0"),
+    ({"noise_lambda": None}, "noise_lambda must be a number from 0 to 100, got None"),
     ({"cycles": "impair-rest"}, "cycles must be"),
     ({"method": "magic"}, "Unknown method"),
 ])
@@ -202,6 +242,20 @@ def test_recognise_finds_the_face_and_asks_both_models(first, lfw_photo):
     assert "person 03, person 07" in after.note
 
 
+@pytest.mark.parametrize("name", list(photos.UNUSABLE))
+def test_an_unusable_upload_is_refused_with_what_is_wrong(first, tmp_path, lfw_root, name):
+    upload = photos.write_unusable(tmp_path, lfw_root)[name]
+    with pytest.raises(gr.Error, match=photos.UNUSABLE[name]):
+        handlers.recognise(str(upload), CHECKPOINT, first.session)
+
+
+def test_of_several_faces_the_largest_is_asked_about_and_the_visitor_told(first, lfw_root, tmp_path):
+    photos.group_photo(lfw_root).save(tmp_path / "group.jpg")
+    view = handlers.recognise(str(tmp_path / "group.jpg"), CHECKPOINT, first.session)
+    assert view.note.startswith("2 faces found; asking about the largest.")
+    assert len(view.unlearned) == handlers.TOP_PREDICTIONS
+
+
 def test_a_held_out_photo_of_a_forgotten_person_is_offered_to_ask_about(first):
     with pytest.raises(gr.Error, match="Forget someone first"):
         handlers.forgotten_test_photo(CHECKPOINT, handlers.Session(CHECKPOINT))
@@ -223,3 +277,37 @@ def test_export_writes_weights_card_and_audit_in_the_sessions_folder(first):
     assert record["zero_glance"] and record["requests"] == first.report["requests"]
     handlers.discard_session(session)
     assert not weights.parent.exists()
+
+
+def test_the_apps_forget_reads_no_photo_of_the_forgotten_and_its_audit_says_so(names, monkeypatch):
+    """The Forget button's whole path (handler, workspace, core, GradCAM, export) on a training set
+    that fails on any read of a forgotten person's photo until the unlearning method returns;
+    the evaluation after it reads every photo, as measuring forgetting must."""
+    ws = workspace(CHECKPOINT)
+    ws.predictions()  # the base model's predictions: computed once at startup, before any request
+    forgotten = [names[5], names[6]]
+    trap = ForgetTrap(ws.split.train, [names.index(n) for n in forgotten])
+    monkeypatch.setattr(ws.loaded, "split", replace(ws.split, train=trap))
+    unsir = METHODS["unsir"]
+
+    def unlearn_then_disarm(*args):
+        try:
+            return unsir(*args)
+        finally:
+            trap.armed = False
+
+    monkeypatch.setitem(METHODS, "unsir", unlearn_then_disarm)
+
+    view = handlers.forget_faces(forgotten, CHECKPOINT, session=handlers.Session(CHECKPOINT), **QUICK)
+    assert not trap.armed and view.report["forget"] == forgotten  # the run went through, evaluation included
+    files, session = handlers.export(CHECKPOINT, view.session)
+    audit = json.loads(Path(files[2]).read_text())
+    assert audit["zero_glance"] and audit["forget"] == forgotten
+    assert audit["data_read"] == f"{2 * (len(names) - 2)} training photos of {len(names) - 2} kept identities " \
+                                 "(retain subset); no photo of a forgotten identity"
+    assert audit["statement"].startswith("Zero-glance: the unlearning read no photo of the forgotten identities.")
+    handlers.discard_session(session)
+
+    trap.armed = True  # the same trap catches a method that reads the forgotten photos
+    with pytest.raises(AssertionError, match="a photo of a forgotten identity was read"):
+        handlers.forget_faces(forgotten, CHECKPOINT, method="neggrad", session=handlers.Session(CHECKPOINT))

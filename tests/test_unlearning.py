@@ -11,27 +11,9 @@ from unsir.methods import FinetuneConfig, NeggradConfig, RetrainConfig
 from unsir.methods.unsir import UnsirConfig, impair_set, learn_noise, unsir
 from unsir.training import Recipe
 
+from forget_trap import ForgetTrap
+
 FORGET = ["person_03", "person_17"]
-
-
-class ForgetTrap(FaceSet):
-    """Training photos that raise on any read of a forgotten identity's photo."""
-
-    def __init__(self, faces: FaceSet, forbidden_classes):
-        super().__init__(faces.images, faces.labels, faces.names, faces.sources)
-        self.forbidden = torch.tensor(list(forbidden_classes))
-
-    def __getattribute__(self, name):
-        if name == "images":
-            raise AssertionError("the whole image tensor, forgotten photos included, was read")
-        return super().__getattribute__(name)
-
-    def subset(self, indices):
-        indices = torch.as_tensor(indices, dtype=torch.long)
-        if torch.isin(self.labels[indices], self.forbidden).any():
-            raise AssertionError("a photo of a forgotten identity was read")
-        plain = FaceSet(object.__getattribute__(self, "images"), self.labels, self.names, self.sources)
-        return plain.subset(indices)
 
 
 def classes_of(olivetti, names):
