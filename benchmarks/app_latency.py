@@ -26,9 +26,9 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         started = time.perf_counter()
-        with served_app(SHIPPED_MODELS, Path(scratch) / "app.log") as url:
+        with served_app(SHIPPED_MODELS, Path(scratch) / "app.log") as app:
             rows.append(("cold start to a served page", time.perf_counter() - started, None))
-            client = Client(url, verbose=False, download_files=scratch)
+            client = Client(app.url, verbose=False, download_files=scratch)
             for label, count in CLICKS:
                 names = client.predict(count, api_name="/random_identities")
                 clicked = time.perf_counter()

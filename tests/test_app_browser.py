@@ -1,4 +1,5 @@
-"""Debian's chromium, driven by Playwright: pick two faces, forget them, see the results, screenshot."""
+"""Debian's chromium, driven by Playwright: pick two faces, forget them, see the results, screenshot;
+a refusal keeps the results on screen; ask about a held-out photo."""
 from __future__ import annotations
 
 import os
@@ -26,10 +27,10 @@ def test_pick_two_faces_forget_them_and_see_the_results(olivetti_checkpoint, tmp
     shipped = (SHIPPED_MODELS / SHIPPED / "model.safetensors").is_file()
     models = SHIPPED_MODELS if shipped else olivetti_checkpoint.parent
     screenshot = tmp_path / "screenshot.png"
-    with served_app(models, tmp_path / "app.log") as url, sync_playwright() as playwright:
+    with served_app(models, tmp_path / "app.log") as app, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
+        page.goto(app.url)
         faces = page.locator("#faces button.thumbnail-item")
         for count, index in enumerate((3, 7), start=1):
             faces.nth(index).click()
@@ -42,6 +43,13 @@ def test_pick_two_faces_forget_them_and_see_the_results(olivetti_checkpoint, tmp
         # Third-party photos never enter the repository, not even in a screenshot: blur them.
         page.add_style_tag(content="#faces img { filter: blur(8px); } #gradcam img { filter: blur(18px); }")
         page.screenshot(path=str(screenshot), full_page=True)
+        # A refusal leaves the results on screen; then a held-out photo is judged by both models.
+        page.get_by_role("button", name="Who is this?").click()
+        page.get_by_text("Upload a photo or take one with the webcam first.").wait_for()
+        assert "Forgotten people · test accuracy" in page.locator("#summary").inner_text()
+        page.get_by_role("button", name="Try a held-out photo of a forgotten person").click()
+        page.wait_for_function("document.querySelector('#note').innerText.includes('Forgotten:')",
+                               timeout=RESULTS_SECONDS * 1000)
         browser.close()
     assert screenshot.stat().st_size > 50_000
     if os.environ.get(UPDATE_VARIABLE) and shipped:
