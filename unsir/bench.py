@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import platform
 import statistics
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
 from .forgetting import Predictions, forget, random_identities
-from .methods import default_config
+from .methods import UnsirConfig, default_config
 from .pipeline import load, load_strangers_for
 from .reports import to_json
 from .training import Progress, device_name
@@ -62,6 +63,20 @@ def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1
     return records
 
 
+def unsir_settings(records: list[dict]) -> str:
+    """Which rows ran UNSIR with which settings, as differences from today's defaults."""
+    defaults = asdict(UnsirConfig())
+    rows: dict[str, dict[str, set]] = {}
+    for record in records:
+        used = record["report"]["methods"].get("unsir", {}).get("hyperparameters", {})
+        # A setting missing from an older record reads as None (noise_budget: no limit then).
+        changed = ", ".join(f"{k}={used.get(k)}" for k in defaults if used.get(k) != defaults[k])
+        rows.setdefault(changed or "today's defaults", {}).setdefault(record["arch"], set()).add(record["count"])
+    return "UNSIR settings: " + "; ".join(
+        f"{settings} for " + ", ".join(f"{arch} {'/'.join(map(str, sorted(counts)))}" for arch, counts in runs.items())
+        for settings, runs in rows.items()) + "."
+
+
 def _mean_std(values) -> str:
     """mean ± std of the measured values ('–' when none was measured)."""
     values = [v for v in values if v is not None]
@@ -99,7 +114,13 @@ def markdown(records: list[dict]) -> str:
              "(UNSIR: noise + impair + repair; evaluation excluded). Mean ± std over seeds (retrain: fewer seeds, "
              "see n).", ""]
     if records:
-        lines += [f"Machine: {records[-1]['machine']}.", ""]
+        machines: dict[str, dict[str, set]] = {}
+        for record in records:
+            machines.setdefault(record["machine"], {}).setdefault(record["arch"], set()).add(record["count"])
+        lines += ["Machine: " + "; ".join(
+            f"{machine} for " + ", ".join(f"{arch} {'/'.join(map(str, sorted(counts)))}" for arch, counts in runs.items())
+            for machine, runs in machines.items()) + ".", ""]
+        lines += [unsir_settings(records), ""]
         variants = records[-1]["report"]
         lines += [f"MIA variant: {variants['mia_variant']}.", "", f"Stranger variant: {variants['stranger_variant']}.", ""]
     header = "| model | forgotten | method | n | " + " | ".join(title for _, title in COLUMNS) + " |"
@@ -108,7 +129,7 @@ def markdown(records: list[dict]) -> str:
     groups: dict[tuple, list[dict]] = {}
     for record in records:
         groups.setdefault((record["arch"], record["count"]), []).append(record["report"])
-    for (arch, count), reports in groups.items():
+    for (arch, count), reports in sorted(groups.items()):
         rows = [("original", [r["original"] for r in reports])]
         for method in ["retrain", "unsir", "finetune", "neggrad"]:
             # Δ A_Dr: retained accuracy minus the original's on the same forget set.
