@@ -45,6 +45,8 @@ GRID = {
     "noise copies 2": {"noise_copies": 2},
     "noise copies 4": {"noise_copies": 4},
     "impair 3e-4": {"impair_lr": 3e-4},
+    "impair 1e-3": {"impair_lr": 1e-3},
+    "classifier x200": {"classifier_lr_scale": 200},
     "retain 8 per id": {"retain_per_id": 8},
     "noise 8 per id x 20 steps, retain 8 per id": {"noise_steps": 20, "retain_per_id": 8},
 }

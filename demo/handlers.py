@@ -193,9 +193,9 @@ def method_config(method: str, card: dict, *, retain_per_id: int, noise_steps: i
     try:
         check_settings(used)  # names each value out of range, and the range
         if method == "unsir":
-            config = replace(UNSIR_DEFAULTS, retain_per_id=int(retain_per_id), noise_steps=int(noise_steps),
-                             noise_lambda=float(noise_lambda), impair_lr=float(impair_lr),
-                             repair_lr=float(repair_lr), cycles=str(cycles).strip(),
+            config = replace(default_config(method, card), retain_per_id=int(retain_per_id),
+                             noise_steps=int(noise_steps), noise_lambda=float(noise_lambda),
+                             impair_lr=float(impair_lr), repair_lr=float(repair_lr), cycles=str(cycles).strip(),
                              notebook_faithful=bool(notebook_faithful))
             config.validate()  # the cycles
             return config

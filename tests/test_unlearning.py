@@ -93,6 +93,16 @@ def test_paper_preset_keeps_the_papers_values():
     assert paper.noise_per_identity(20) == 32  # the paper's noise batch is not capped
 
 
+def test_the_vit_defaults_give_its_classifier_a_higher_rate_everywhere():
+    from unsir.methods import default_config
+    from unsir.methods.unsir import preset
+
+    vit = default_config("unsir", {"arch": "vit"})
+    assert vit.classifier_lr_scale == 200 and default_config("unsir", {"arch": "resnet18"}) == UnsirConfig()
+    assert preset("default", "vit", noise_steps=5) == dataclasses.replace(vit, noise_steps=5)
+    assert preset("paper", "vit").classifier_lr_scale == 1.0  # a named preset is the same for every model
+
+
 @pytest.mark.parametrize("forgotten, per_identity", [(1, 8), (10, 8), (16, 5), (20, 4), (60, 4)])
 def test_noise_per_identity_shrinks_to_the_budget_but_not_below_four(forgotten, per_identity):
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 60))

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from .forgetting import Predictions, forget, random_identities
-from .methods import UnsirConfig, default_config
+from .methods import default_config
+from .methods.unsir import defaults_for
 from .pipeline import load, load_strangers_for
 from .reports import to_json
 from .training import Progress, device_name
@@ -64,10 +65,10 @@ def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1
 
 
 def unsir_settings(records: list[dict]) -> str:
-    """Which rows ran UNSIR with which settings, as differences from today's defaults."""
-    defaults = asdict(UnsirConfig())
+    """Which rows ran UNSIR with which settings, as differences from today's defaults for their architecture."""
     rows: dict[str, dict[str, set]] = {}
     for record in records:
+        defaults = asdict(defaults_for(record["arch"]))
         used = record["report"]["methods"].get("unsir", {}).get("hyperparameters", {})
         # A setting missing from an older record reads as None (noise_budget: no limit then).
         changed = ", ".join(f"{k}={used.get(k)}" for k in defaults if used.get(k) != defaults[k])

@@ -83,7 +83,7 @@ def _method_configs(args, card: dict) -> dict:
     configs = {name: default_config(name, card) for name in names}
     if "unsir" in configs:
         configs["unsir"] = preset(
-            args.preset, retain_per_id=args.retain_per_id, cycles=args.cycles, noise_steps=args.noise_steps,
+            args.preset, card["arch"], retain_per_id=args.retain_per_id, cycles=args.cycles, noise_steps=args.noise_steps,
             noise_batch=args.noise_batch, noise_budget=args.noise_budget, noise_lambda=args.noise_lambda,
             impair_lr=args.impair_lr, repair_lr=args.repair_lr, notebook_faithful=args.notebook_faithful or None)
         try:

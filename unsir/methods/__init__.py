@@ -14,7 +14,7 @@ from .base import ForgetRequest, Outcome
 from .finetune import FinetuneConfig, finetune
 from .neggrad import NeggradConfig, neggrad
 from .retrain import RetrainConfig, retrain
-from .unsir import UnsirConfig, unsir
+from .unsir import UnsirConfig, defaults_for, unsir
 
 METHODS = {"unsir": unsir, "finetune": finetune, "neggrad": neggrad, "retrain": retrain}
 # Methods that never read a photo of a forgotten identity.
@@ -31,7 +31,7 @@ SETTING_RANGES = {
 
 def default_config(method: str, card: dict):
     if method == "unsir":
-        return UnsirConfig()
+        return defaults_for(card["arch"])
     if method == "finetune":
         return FinetuneConfig()
     if method == "neggrad":

@@ -69,6 +69,9 @@ class UnsirConfig:
 PAPER = UnsirConfig(retain_per_id=100, noise_batch=32, noise_budget=None, impair_lr=0.02, repair_lr=0.01,
                     classifier_lr_scale=1.0, repair_epochs=1)
 PRESETS = {"default": UnsirConfig(), "paper": PAPER}
+# The ViT's head barely moved at 50x: a third of its forgotten photos stayed recognised
+# (benchmarks/SWEEP-vit-lfw100.md, benchmarks/RESULTS.md).
+ARCH_DEFAULTS = {"vit": {"classifier_lr_scale": 200.0}}
 
 
 def learn_noise(model: nn.Module, forget_classes, shape, config: UnsirConfig, progress: Progress | None = None):
@@ -152,7 +155,13 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
     return outcome
 
 
-def preset(name: str, **overrides) -> UnsirConfig:
+def defaults_for(arch: str) -> UnsirConfig:
+    """The default settings for a model architecture."""
+    return replace(UnsirConfig(), **ARCH_DEFAULTS.get(arch, {}))
+
+
+def preset(name: str, arch: str = "resnet18", **overrides) -> UnsirConfig:
     if name not in PRESETS:
         raise ValueError(f"Unknown UNSIR preset {name!r}: choose one of {', '.join(PRESETS)}.")
-    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+    base = defaults_for(arch) if name == "default" else PRESETS[name]
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
