@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from urllib.parse import urlparse
 
 import pytest
 
@@ -18,6 +19,11 @@ UPDATE_VARIABLE = "UNSIR_UPDATE_SCREENSHOT"  # set to 1 to refresh the README's 
 RESULTS_SECONDS = 600  # the shipped model on a busy 2-core CPU
 
 
+def from_elsewhere(url: str) -> bool:
+    parts = urlparse(url)
+    return parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in ("127.0.0.1", "localhost")
+
+
 @pytest.mark.browser
 def test_pick_two_faces_forget_them_and_see_the_results(olivetti_checkpoint, tmp_path):
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
@@ -30,6 +36,8 @@ def test_pick_two_faces_forget_them_and_see_the_results(olivetti_checkpoint, tmp
     with served_app(models, tmp_path / "app.log") as app, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        requested = []
+        page.on("request", lambda request: requested.append(request.url))
         page.goto(app.url)
         faces = page.locator("#faces button.thumbnail-item")
         for count, index in enumerate((3, 7), start=1):
@@ -51,6 +59,8 @@ def test_pick_two_faces_forget_them_and_see_the_results(olivetti_checkpoint, tmp
         page.wait_for_function("document.querySelector('#note').innerText.includes('Forgotten:')",
                                timeout=RESULTS_SECONDS * 1000)
         browser.close()
+    # The page fetched nothing from another server: fonts, scripts and styles all come from the app.
+    assert [url for url in requested if from_elsewhere(url)] == []
     assert screenshot.stat().st_size > 50_000
     if os.environ.get(UPDATE_VARIABLE) and shipped:
         shutil.copyfile(screenshot, README_SCREENSHOT)

@@ -20,7 +20,7 @@ from .methods.base import ForgetRequest, Outcome
 from .training import Progress, device_name, predict_logits
 
 METHOD_SHARE = 0.85
-NAME_SHOWN = 60  # characters of an unknown name repeated in the error message
+NAME_SHOWN = 60  # characters of an unknown name repeated in the error message (not a pasted essay whole)
 STRANGER_VARIANT = ("Kolmogorov-Smirnov distance between max-softmax confidence on every photo of the forgotten "
                     "identities and on one photo each of LFW people never trained on")
 
@@ -42,7 +42,7 @@ def resolve_identities(requested, identities: list[str]) -> list[int]:
         hints = []
         for name in unknown[:3]:
             close = difflib.get_close_matches(name, identities, n=1)
-            shown = name if len(name) <= NAME_SHOWN else name[:NAME_SHOWN] + "…"  # a pasted essay is not echoed whole
+            shown = name if len(name) <= NAME_SHOWN else name[:NAME_SHOWN] + "…"
             hints.append(f"{shown!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ForgetError(f"Unknown identities: {', '.join(hints)}. The model knows {len(identities)} people, "
                           "listed in its card.json.")
