@@ -64,18 +64,22 @@ def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1
     return records
 
 
-def unsir_settings(records: list[dict]) -> str:
-    """Which rows ran UNSIR with which settings, as differences from today's defaults for their architecture."""
+def _which_rows(records: list[dict], label) -> str:
+    """'label for arch counts; ...': which rows share each value of label(record)."""
     rows: dict[str, dict[str, set]] = {}
     for record in records:
-        defaults = asdict(defaults_for(record["arch"]))
-        used = record["report"]["methods"].get("unsir", {}).get("hyperparameters", {})
-        # A setting missing from an older record reads as None (noise_budget: no limit then).
-        changed = ", ".join(f"{k}={used.get(k)}" for k in defaults if used.get(k) != defaults[k])
-        rows.setdefault(changed or "today's defaults", {}).setdefault(record["arch"], set()).add(record["count"])
-    return "UNSIR settings: " + "; ".join(
-        f"{settings} for " + ", ".join(f"{arch} {'/'.join(map(str, sorted(counts)))}" for arch, counts in runs.items())
-        for settings, runs in rows.items()) + "."
+        rows.setdefault(label(record), {}).setdefault(record["arch"], set()).add(record["count"])
+    return "; ".join(
+        f"{value} for " + ", ".join(f"{arch} {'/'.join(map(str, sorted(counts)))}" for arch, counts in runs.items())
+        for value, runs in rows.items())
+
+
+def _unsir_changes(record: dict) -> str:
+    """The UNSIR settings of a record that differ from today's defaults for its architecture."""
+    defaults = asdict(defaults_for(record["arch"]))
+    used = record["report"]["methods"].get("unsir", {}).get("hyperparameters", {})
+    # A setting missing from an older record reads as None (noise_budget: no limit then).
+    return ", ".join(f"{k}={used.get(k)}" for k in defaults if used.get(k) != defaults[k]) or "today's defaults"
 
 
 def _mean_std(values) -> str:
@@ -115,13 +119,8 @@ def markdown(records: list[dict]) -> str:
              "(UNSIR: noise + impair + repair; evaluation excluded). Mean ± std over seeds (retrain: fewer seeds, "
              "see n).", ""]
     if records:
-        machines: dict[str, dict[str, set]] = {}
-        for record in records:
-            machines.setdefault(record["machine"], {}).setdefault(record["arch"], set()).add(record["count"])
-        lines += ["Machine: " + "; ".join(
-            f"{machine} for " + ", ".join(f"{arch} {'/'.join(map(str, sorted(counts)))}" for arch, counts in runs.items())
-            for machine, runs in machines.items()) + ".", ""]
-        lines += [unsir_settings(records), ""]
+        lines += [f"Machine: {_which_rows(records, lambda r: r['machine'])}.", "",
+                  f"UNSIR settings: {_which_rows(records, _unsir_changes)}.", ""]
         variants = records[-1]["report"]
         lines += [f"MIA variant: {variants['mia_variant']}.", "", f"Stranger variant: {variants['stranger_variant']}.", ""]
     header = "| model | forgotten | method | n | " + " | ".join(title for _, title in COLUMNS) + " |"
