@@ -5,6 +5,12 @@ the defaults in `unsir.methods.unsir.UnsirConfig` were chosen. Rerun (measured c
 
     python benchmarks/sweep_unsir.py --counts 1,20 --seeds 0
     python benchmarks/sweep_unsir.py --counts 1 --seeds 0,1,2,3,4,5 --only defaults
+    python benchmarks/sweep_unsir.py --counts 10 --seeds 500 --retrain-cache runs/retrain --only "body x10 in impair"
+
+With --retrain-cache, a cell whose forget set has a retrained model in that cache (`unsir forget
+--methods retrain --retrain-cache ...`) also records the share of the original->retrain gap closed
+on the feature and membership metrics. Seeds 500-599 are the tuning sets; the benchmark reports
+other seeds (benchmarks/RESULTS.md), so no default is tuned on a set it is judged on.
 
 Another checkpoint's sweep goes to SWEEP-<name>.md, e.g. `--checkpoint models/vit-lfw100`.
 """
@@ -13,14 +19,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from unsir import metrics
 from unsir.bench import machine
-from unsir.forgetting import Predictions, forget, random_identities
+from unsir.forgetting import GAP_METRICS, Predictions, build_request, forget, random_identities
+from unsir.methods import retrain_config
+from unsir.methods.retrain import cached_model_dir
 from unsir.methods.unsir import PAPER, UnsirConfig
-from unsir.pipeline import load
+from unsir.pipeline import load, load_strangers_for
 
 HERE = Path(__file__).parent
 DEFAULT = UnsirConfig()
@@ -49,7 +59,18 @@ GRID = {
     "classifier x200": {"classifier_lr_scale": 200},
     "retain 8 per id": {"retain_per_id": 8},
     "noise 8 per id x 20 steps, retain 8 per id": {"noise_steps": 20, "retain_per_id": 8},
+    # Deep forgetting (the identity must leave the features): levers on the body.
+    "body x3 in impair": {"impair_body_scale": 3},
+    "body x10 in impair": {"impair_body_scale": 10},
+    "body x30 in impair": {"impair_body_scale": 30},
+    "body x10 in impair, 3 repair epochs": {"impair_body_scale": 10, "repair_epochs": 3},
+    "body x10 in impair, retain 20 per id": {"impair_body_scale": 10, "retain_per_id": 20},
+    "body x10, 2x (impair-repair)": {"impair_body_scale": 10, "cycles": "impair-repair-impair-repair"},
+    "body x10 in impair, noise copies 4": {"impair_body_scale": 10, "noise_copies": 4},
 }
+# Reported alongside each cell: the metrics that tell forgetting in the features from hiding the output.
+DEEP_KEYS = ("feature_knn_forget_acc", "feature_probe_forget_acc", "mia_auc_forget", "stranger_ks",
+             "feature_knn_retain_acc")
 
 
 def main() -> None:
@@ -58,11 +79,14 @@ def main() -> None:
     parser.add_argument("--counts", default="1,20")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--only", action="append", help="a grid name to run (repeat for several)")
+    parser.add_argument("--retrain-cache", help="folder of retrained models (runs/retrain): adds gap-closed columns")
     args = parser.parse_args()
     loaded = load(args.checkpoint)
-    original = Predictions.of(loaded.model, loaded.split, None)
+    strangers = load_strangers_for(loaded)
+    original = Predictions.of(loaded.model, loaded.split, strangers)
     results_path = HERE / f"{output_stem(args.checkpoint)}.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    references = results.setdefault(REFERENCES, {})
     for name, overrides in GRID.items():
         if args.only and name not in args.only:
             continue
@@ -73,12 +97,18 @@ def main() -> None:
                     continue  # measured in an earlier, interrupted run
                 names = random_identities(count, loaded.split.names, seed)
                 run = forget(loaded.model, loaded.card, loaded.split, names, methods={"unsir": config},
-                             seed=seed, original_predictions=original)
+                             seed=seed, strangers=strangers, original_predictions=original)
                 report = run.report
                 entry = report["methods"]["unsir"]
+                if args.retrain_cache and f"{count}/{seed}" not in references:
+                    reference = retrained(loaded, names, seed, args.retrain_cache, strangers, original)
+                    if reference:
+                        references[f"{count}/{seed}"] = reference
                 results.setdefault(name, {})[f"{count}/{seed}"] = {
                     "original_retain": report["original"]["retain_test_acc"],
-                    **{k: entry[k] for k in ("retain_test_acc", "forget_test_acc", "forget_train_acc", "seconds")},
+                    "original": {k: report["original"][k] for k in (*DEEP_KEYS, *GAP_METRICS)},
+                    **{k: entry[k] for k in ("retain_test_acc", "forget_test_acc", "forget_train_acc", "seconds",
+                                             *DEEP_KEYS, *GAP_METRICS)},
                     "worst_forget_margin": worst_margin(run.predictions["unsir"].test, loaded.split.test.labels,
                                                        report["forget_classes"]),
                     "config": dataclasses.asdict(config), "machine": machine()}
@@ -86,6 +116,22 @@ def main() -> None:
                       f"forget {entry['forget_test_acc']:.3f} {entry['seconds']:.1f}s", flush=True)
                 results_path.write_text(json.dumps(results, indent=1) + "\n")
     write_markdown(results, args.checkpoint)
+
+
+REFERENCES = "retrained references"  # forget set -> the retrained model's metrics
+
+
+def retrained(loaded, names, seed, cache, strangers, original) -> dict | None:
+    """The metrics of the cached retrained model for this forget set (None when it was never trained)."""
+    config = replace(retrain_config(loaded.card), cache_dir=cache)
+    forget_classes = [loaded.split.names.index(n) for n in names]
+    request = build_request(loaded.split.train, forget_classes, len(loaded.split.names), seed)
+    if cached_model_dir(config, request) is None:
+        return None
+    run = forget(loaded.model, loaded.card, loaded.split, names, methods={"retrain": config}, seed=seed,
+                 strangers=strangers, original_predictions=original)
+    entry = run.report["methods"]["retrain"]
+    return {k: entry[k] for k in ("retain_test_acc", "forget_test_acc", "seconds", *DEEP_KEYS, *GAP_METRICS)}
 
 
 def output_stem(checkpoint: str) -> str:
@@ -106,7 +152,12 @@ def worst_margin(logits: torch.Tensor, labels: torch.Tensor, forget_classes) -> 
 
 def machines(results: dict) -> list[str]:
     """The machines the cells ran on (a cell from before this was recorded counts as unrecorded)."""
-    return sorted({cell.get("machine", "machine not recorded") for cells in results.values() for cell in cells.values()})
+    return sorted({cell.get("machine", "machine not recorded") for name, cells in grid(results) for cell in cells.values()})
+
+
+def grid(results: dict):
+    """(setting name, cells) pairs, without the retrained references."""
+    return [(name, cells) for name, cells in results.items() if name != REFERENCES]
 
 
 def changes(config: dict) -> str:
@@ -128,14 +179,61 @@ def write_markdown(results: dict, checkpoint: str) -> None:
              "| setting | changes from the defaults | forgotten/seed | retain | Δ retain | forget (test) | "
              "forget (train) | worst margin | seconds |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for name, cells in results.items():
+    for name, cells in grid(results):
         for key, r in sorted(cells.items(), key=lambda kv: [int(x) for x in kv[0].split("/")]):
             margin = r.get("worst_forget_margin")
             lines.append(f"| {name} | {changes(r['config'])} | {key} | {100 * r['retain_test_acc']:.1f} | "
                          f"{100 * (r['retain_test_acc'] - r['original_retain']):+.1f} | {100 * r['forget_test_acc']:.1f} | "
                          f"{100 * r['forget_train_acc']:.1f} | {'–' if margin is None else f'{margin:+.2f}'} | "
                          f"{r['seconds']:.1f} |")
+    lines += deep_table(results)
     (HERE / f"{output_stem(checkpoint)}.md").write_text("\n".join(lines) + "\n")
+
+
+def deep_table(results: dict) -> list[str]:
+    """Forgetting in the features, for the cells that measured it, with the retrained model's values."""
+    references = results.get(REFERENCES, {})
+    rows = [(name, key, cell) for name, cells in grid(results) for key, cell in cells.items() if "mia_auc_forget" in cell]
+    if not rows:
+        return []
+    lines = ["", "## Deep forgetting (tuning sets, seeds 500+; never the benchmark's sets)", "",
+             "kNN / probe: accuracy (%) of 5-nearest-neighbours and of a logistic-regression probe on the penultimate "
+             "features, naming the forgotten people's held-out photos. Loss AUC: membership attack on the forgotten "
+             "people's training vs held-out photos (0.5 = cannot tell). KS: stranger distance. In brackets: the share "
+             "of the original→retrain gap closed (1 = like retrain, 0 = like the original). The retrained model of "
+             "each set is the first row of its group; kept kNN: the same kNN on kept people (their features must "
+             "stay useful).", "",
+             "| set | setting | Δ retain | forget | kNN | probe | loss AUC | KS | kept kNN | seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def closed(cell, key):
+        reference = references.get(set_key)
+        if not reference:
+            return ""
+        share = metrics.gap_closed(cell["original"][key], cell[key], reference[key])
+        return "" if share != share else f" ({share:.2f})"
+
+    for set_key in sorted({key for _, key, _ in rows}, key=lambda k: [int(x) for x in k.split("/")]):
+        group = [(name, cell) for name, key, cell in rows if key == set_key]
+        original = group[0][1]["original"]
+        lines.append(f"| {set_key} | original | – | {100 * original['forget_test_acc']:.1f} | "
+                     f"{100 * original['feature_knn_forget_acc']:.1f} | {100 * original['feature_probe_forget_acc']:.1f} | "
+                     f"{original['mia_auc_forget']:.3f} | {original['stranger_ks']:.3f} | "
+                     f"{100 * original['feature_knn_retain_acc']:.1f} | – |")
+        if set_key in references:
+            r = references[set_key]
+            lines.append(f"| {set_key} | **retrain** | {100 * (r['retain_test_acc'] - group[0][1]['original_retain']):+.1f} | "
+                         f"{100 * r['forget_test_acc']:.1f} | {100 * r['feature_knn_forget_acc']:.1f} | "
+                         f"{100 * r['feature_probe_forget_acc']:.1f} | {r['mia_auc_forget']:.3f} | {r['stranger_ks']:.3f} | "
+                         f"{100 * r['feature_knn_retain_acc']:.1f} | {r['seconds']:.0f} |")
+        for name, cell in group:
+            lines.append(f"| {set_key} | {name} | {100 * (cell['retain_test_acc'] - cell['original_retain']):+.1f} | "
+                         f"{100 * cell['forget_test_acc']:.1f} | {100 * cell['feature_knn_forget_acc']:.1f}"
+                         f"{closed(cell, 'feature_knn_forget_acc')} | {100 * cell['feature_probe_forget_acc']:.1f} | "
+                         f"{cell['mia_auc_forget']:.3f}{closed(cell, 'mia_auc_forget')} | "
+                         f"{cell['stranger_ks']:.3f}{closed(cell, 'stranger_ks')} | "
+                         f"{100 * cell['feature_knn_retain_acc']:.1f} | {cell['seconds']:.1f} |")
+    return lines
 
 
 if __name__ == "__main__":

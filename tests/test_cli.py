@@ -108,3 +108,16 @@ def test_an_unusable_dataset_folder_exits_2_with_what_is_wrong(tmp_path, lfw_roo
     assert main(["train", "--dataset", str(data), "--image-size", "32", "--out", str(tmp_path / "model")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "model").exists()
+
+
+def test_forget_reports_the_feature_evidence_and_the_controls(olivetti_checkpoint, tmp_path):
+    report_path = tmp_path / "r.json"
+    assert main(["forget", "--checkpoint", str(olivetti_checkpoint), "--forget-random", "3", "--seed", "7",
+                 "--methods", "unsir,head-only,logit-mask", "--noise-steps", "5", "--report", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    keys = {"feature_knn_forget_acc", "feature_knn_retain_acc", "feature_probe_forget_acc", "feature_probe_retain_acc",
+            "mia_auc_forget"}
+    assert keys <= set(report["original"])
+    for name in ("unsir", "head-only", "logit-mask"):
+        assert keys <= set(report["methods"][name])
+        assert report["methods"][name]["control"] is (name != "unsir")

@@ -45,3 +45,48 @@ def test_layer_distances_see_only_the_changed_layer():
         b[1].weight += 1.0
     distances = metrics.layer_distances(a, b)
     assert distances["0"] == 0 and distances["1"] == pytest.approx(math.sqrt(6))
+
+
+def clusters(per_class=10, classes=3, spread=0.05, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    centres = torch.eye(classes, 8)
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    return centres[labels] + spread * torch.randn(len(labels), 8, generator=generator), labels
+
+
+def test_feature_knn_and_probe_find_separable_people_and_not_mixed_ones():
+    train, labels = clusters()
+    test, test_labels = clusters(seed=1)
+    for find in (metrics.knn_predictions, metrics.probe_predictions):
+        assert metrics.accuracy(find(train, labels, test), test_labels) == 1.0
+    # Features that no longer separate person 2 from person 0: neither finds person 2 reliably.
+    blurred = test.clone()
+    blurred[test_labels == 2] = test[test_labels == 0]
+    for find in (metrics.knn_predictions, metrics.probe_predictions):
+        found = find(train, labels, blurred)
+        assert metrics.accuracy(found[test_labels == 2], test_labels[test_labels == 2]) == 0.0
+
+
+def test_membership_auc_is_one_when_separated_and_a_half_when_not():
+    low_loss, high_loss = torch.full((10,), -0.1), torch.full((10,), -3.0)
+    assert metrics.membership_auc(low_loss, high_loss) == 1.0
+    assert metrics.membership_auc(low_loss, low_loss) == 0.5
+    assert math.isnan(metrics.membership_auc(low_loss, torch.zeros(0)))
+
+
+def test_per_example_loss_is_the_cross_entropy_of_each_photo():
+    logits, labels = torch.tensor([[2.0, 0.0], [0.0, 2.0]]), torch.tensor([0, 0])
+    assert metrics.per_example_loss(logits, labels) == pytest.approx(
+        torch.tensor([math.log(1 + math.exp(-2)), math.log(1 + math.exp(2))]))
+
+
+@pytest.mark.parametrize("original, method, retrain, share", [
+    (0.9, 0.9, 0.5, 0.0), (0.9, 0.5, 0.5, 1.0), (0.9, 0.7, 0.5, 0.5), (0.9, 0.4, 0.5, 1.25), (0.1, 0.3, 0.5, 0.5),
+])
+def test_gap_closed_measures_the_way_from_the_original_to_retrain(original, method, retrain, share):
+    assert metrics.gap_closed(original, method, retrain) == pytest.approx(share)
+
+
+def test_gap_closed_is_undefined_when_retrain_matches_the_original():
+    assert math.isnan(metrics.gap_closed(0.5, 0.4, 0.51))
+    assert math.isnan(metrics.gap_closed(0.5, float("nan"), 0.1))

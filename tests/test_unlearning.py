@@ -121,3 +121,58 @@ def test_retraining_a_distilled_model_retrains_its_teacher_first(olivetti_checkp
     config = retrain_config(student)
     assert config.arch == "vit" and config.teacher.arch == "resnet18" and config.teacher.teacher is None
     assert retrain_config(card).teacher is None
+
+
+def test_controls_hide_the_output_but_leave_the_features(olivetti):
+    from unsir.features import predict_with_features
+
+    quick = Recipe(**{**olivetti.card["recipe"], "epochs": 2})
+    run = forget(olivetti.model, olivetti.card, olivetti.split, FORGET,
+                 methods={"logit-mask": None, "head-only": None, "retrain": RetrainConfig("resnet18", 32, quick)})
+    report = run.report
+    _, original_features = predict_with_features(olivetti.model, olivetti.split.test)
+    for name in ("logit-mask", "head-only"):
+        entry = report["methods"][name]
+        assert entry["control"] is True and entry["zero_glance"] is True
+        assert entry["forget_test_acc"] == 0.0  # hidden at the output...
+        _, features = predict_with_features(run.outcomes[name].model, olivetti.split.test)
+        assert torch.equal(features, original_features)  # ...and untouched inside
+        assert entry["feature_knn_forget_acc"] == report["original"]["feature_knn_forget_acc"]
+        assert set(entry["gap_closed"]) == {"forget_test_acc", "feature_knn_forget_acc", "feature_probe_forget_acc",
+                                            "mia_auc_forget", "stranger_ks"}
+        assert entry["gap_closed"]["forget_test_acc"] == pytest.approx(1.0)
+    # Only the classifier changed.
+    distances = report["methods"]["head-only"]["layer_distance_to_original"]
+    assert distances["fc"] > 0 and all(d == 0 for layer, d in distances.items() if layer != "fc")
+    assert report["methods"]["retrain"]["control"] is False
+
+
+def test_every_model_reports_the_feature_and_membership_evidence_with_counts(olivetti):
+    report = forget(olivetti.model, olivetti.card, olivetti.split, FORGET, methods={"unsir": None}).report
+    for entry in (report["original"], report["methods"]["unsir"]):
+        for key in ("feature_knn_forget_acc", "feature_knn_retain_acc", "feature_probe_forget_acc",
+                    "feature_probe_retain_acc", "mia_auc_forget", "mia_auc_forget_max_logit"):
+            assert 0 <= entry[key] <= 1, key
+        assert (entry["n_forget_test"], entry["n_forget_train"]) == (6, 14)
+    # The original still finds the forgotten people in its features.
+    assert report["original"]["feature_knn_forget_acc"] >= 0.5
+    assert "gap_closed" not in report["methods"]["unsir"]  # no retrain in this run
+
+
+def test_a_cached_retrain_is_reused_with_its_measured_time(olivetti, tmp_path):
+    quick = Recipe(**{**olivetti.card["recipe"], "epochs": 1})
+    config = RetrainConfig("resnet18", 32, quick, cache_dir=str(tmp_path))
+    first = forget(olivetti.model, olivetti.card, olivetti.split, FORGET[:1], methods={"retrain": config}, seed=3)
+    again = forget(olivetti.model, olivetti.card, olivetti.split, FORGET[:1], methods={"retrain": config}, seed=3)
+    assert first.report["sha256"]["retrain"] == again.report["sha256"]["retrain"]
+    assert first.report["methods"]["retrain"]["stages"]["retrain"] == again.report["methods"]["retrain"]["stages"]["retrain"]
+    assert "cached" in again.report["methods"]["retrain"]["hyperparameters"]
+    other_seed = forget(olivetti.model, olivetti.card, olivetti.split, FORGET[:1], methods={"retrain": config}, seed=4)
+    assert "cached" not in other_seed.report["methods"]["retrain"]["hyperparameters"]
+
+
+def test_default_config_refuses_a_method_it_does_not_know():
+    from unsir.methods import default_config
+
+    with pytest.raises(ValueError, match="Unknown method 'magic'"):
+        default_config("magic", {"arch": "resnet18"})

@@ -71,7 +71,7 @@ def cmd_prepare(args) -> None:
 
 
 def _method_configs(args, card: dict) -> dict:
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
     from .methods import METHODS, check_settings, default_config
     from .methods.unsir import preset
@@ -81,6 +81,8 @@ def _method_configs(args, card: dict) -> dict:
     if unknown or not names:
         raise UsageError(f"--methods takes a comma-separated list of {', '.join(METHODS)}; got {args.methods!r}.")
     configs = {name: default_config(name, card) for name in names}
+    if "retrain" in configs and args.retrain_cache:
+        configs["retrain"] = replace(configs["retrain"], cache_dir=args.retrain_cache)
     if "unsir" in configs:
         configs["unsir"] = preset(
             args.preset, card["arch"], retain_per_id=args.retain_per_id, cycles=args.cycles, noise_steps=args.noise_steps,
@@ -116,10 +118,16 @@ def cmd_forget(args) -> None:
             out = Path(args.save_model) if len(run.outcomes) == 1 else Path(args.save_model) / name
             save_unlearned(outcome, loaded.card, run.report, name, out)
     _write_json(args.report, run.report)
+    original = run.report["original"]
+    print(f"{'original':>10s}: retain {original['retain_test_acc']:.3f} (n={original['n_retain_test']}), "
+          f"forget {original['forget_test_acc']:.3f} (n={original['n_forget_test']}), "
+          f"kNN on features {original.get('feature_knn_forget_acc', float('nan')):.3f}, "
+          f"loss AUC {original['mia_auc_forget']:.3f}", file=sys.stderr)
     for name, entry in run.report["methods"].items():
-        print(f"{name:>9s}: retain {entry['retain_test_acc']:.3f} (original {run.report['original']['retain_test_acc']:.3f}), "
-              f"forget {entry['forget_test_acc']:.3f}, MIA {entry['mia_forget']:.3f}, {entry['seconds']:.1f} s",
-              file=sys.stderr)
+        label = f"{name} (control)" if entry["control"] else name
+        print(f"{label:>10s}: retain {entry['retain_test_acc']:.3f}, forget {entry['forget_test_acc']:.3f}, "
+              f"kNN on features {entry.get('feature_knn_forget_acc', float('nan')):.3f}, "
+              f"loss AUC {entry['mia_auc_forget']:.3f}, {entry['seconds']:.1f} s", file=sys.stderr)
 
 
 def cmd_bench(args) -> None:
@@ -177,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     who = forget.add_mutually_exclusive_group()
     who.add_argument("--forget", help='comma-separated identity names, e.g. "Tony_Blair,Colin_Powell"')
     who.add_argument("--forget-random", type=int, metavar="K", help="forget K identities drawn with --seed")
-    forget.add_argument("--methods", default="unsir", help="comma-separated: unsir, retrain, finetune, neggrad")
+    forget.add_argument("--methods", default="unsir",
+                        help="comma-separated: unsir, retrain, finetune, neggrad; controls: logit-mask, head-only")
     forget.add_argument("--seed", type=int, default=0)
     forget.add_argument("--preset", default="default", help="UNSIR preset: default or paper")
     forget.add_argument("--retain-per-id", type=int, help="retain subset: training photos per kept identity")
@@ -190,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--impair-lr", type=float)
     forget.add_argument("--repair-lr", type=float)
     forget.add_argument("--notebook-faithful", action="store_true", help="reproduce the official notebook's bugs")
+    forget.add_argument("--retrain-cache", help="folder keeping retrained models for reuse (runs/retrain)")
     forget.add_argument("--relearn", action="store_true", help="also measure relearn time (slow)")
     forget.add_argument("--report", help="JSON output path (default: stdout)")
     forget.add_argument("--save-model", help="folder for the unlearned weights + card")

@@ -15,6 +15,7 @@ from torch import nn
 from . import metrics
 from .checkpoints import weights_sha256
 from .data import FaceSet, Split
+from .features import predict_with_features
 from .methods import METHODS, ZERO_GLANCE, default_config
 from .methods.base import ForgetRequest, Outcome
 from .training import Progress, device_name, predict_logits
@@ -23,6 +24,16 @@ METHOD_SHARE = 0.85
 NAME_SHOWN = 60  # characters of an unknown name repeated in the error message (not a pasted essay whole)
 STRANGER_VARIANT = ("Kolmogorov-Smirnov distance between max-softmax confidence on every photo of the forgotten "
                     "identities and on one photo each of LFW people never trained on")
+
+
+# Forgetting evidence measured as the share of the original->retrain gap a method closes.
+GAP_METRICS = ("forget_test_acc", "feature_knn_forget_acc", "feature_probe_forget_acc", "mia_auc_forget",
+               "stranger_ks")
+
+
+FEATURE_VARIANT = ("penultimate features of the frozen model; 5-nearest-neighbours (cosine) and a multinomial "
+                   "logistic regression, both fit on the training photos of every identity (the forgotten included) "
+                   "and scored on held-out photos")
 
 
 class ForgetError(ValueError):
@@ -64,6 +75,8 @@ class Predictions:
     train: torch.Tensor
     test: torch.Tensor
     strangers: torch.Tensor
+    train_features: torch.Tensor | None = None  # penultimate features, for the feature metrics
+    test_features: torch.Tensor | None = None
 
     def of_forgotten(self, split: Split, forget_classes) -> torch.Tensor:
         """Logits on every photo (train and test) of the forgotten identities: what the stranger
@@ -75,8 +88,10 @@ class Predictions:
     @classmethod
     def of(cls, model: nn.Module, split: Split, strangers: FaceSet | None) -> Predictions:
         empty = torch.zeros(0, len(split.names))
-        return cls(predict_logits(model, split.train), predict_logits(model, split.test),
-                   predict_logits(model, strangers) if strangers is not None and len(strangers) else empty)
+        train, train_features = predict_with_features(model, split.train)
+        test, test_features = predict_with_features(model, split.test)
+        return cls(train, test, predict_logits(model, strangers) if strangers is not None and len(strangers) else empty,
+                   train_features, test_features)
 
 
 def forgetting_metrics(predictions: Predictions, split: Split, forget_classes, seed: int = 0) -> dict:
@@ -93,6 +108,8 @@ def forgetting_metrics(predictions: Predictions, split: Split, forget_classes, s
     per_identity = metrics.per_class_accuracy(test_pred, split.test.labels, len(split.names))
     histogram = metrics.prediction_histogram(test_pred[in_forget_test], len(split.names))
     return {
+        "n_forget_test": int(in_forget_test.sum()), "n_retain_test": int((~in_forget_test).sum()),
+        "n_forget_train": int(in_forget_train.sum()),
         "retain_test_acc": acc(test_pred, split.test.labels, ~in_forget_test),
         "forget_test_acc": acc(test_pred, split.test.labels, in_forget_test),
         "retain_train_acc": acc(train_pred, split.train.labels, ~in_forget_train),
@@ -106,7 +123,35 @@ def forgetting_metrics(predictions: Predictions, split: Split, forget_classes, s
         "stranger_ks": metrics.stranger_distance(predictions.of_forgotten(split, forget), predictions.strangers),
         "forget_prediction_histogram": {split.names[c]: n for c, n in enumerate(histogram) if n},
         "forget_prediction_concentration": _named(metrics.concentration(histogram), split.names),
+        **membership_aucs(predictions, split, in_forget_train, in_forget_test),
+        **feature_metrics(predictions, split, in_forget_test, seed),
     }
+
+
+def membership_aucs(predictions: Predictions, split: Split, in_forget_train, in_forget_test) -> dict:
+    """Per-photo attacks on the forgotten identities: their training photos against their held-out ones."""
+    members = predictions.train[in_forget_train], split.train.labels[in_forget_train]
+    nonmembers = predictions.test[in_forget_test], split.test.labels[in_forget_test]
+    return {
+        "mia_auc_forget": metrics.membership_auc(-metrics.per_example_loss(*members),
+                                                 -metrics.per_example_loss(*nonmembers)),
+        "mia_auc_forget_max_logit": metrics.membership_auc(members[0].max(1).values, nonmembers[0].max(1).values),
+    }
+
+
+def feature_metrics(predictions: Predictions, split: Split, in_forget_test, seed: int = 0) -> dict:
+    """Can the people be found in the penultimate features? k-NN and a linear probe, both fit on the
+    training photos of every identity (the forgotten included), scored on held-out photos."""
+    if predictions.train_features is None:
+        return {}
+    found = {
+        "knn": metrics.knn_predictions(predictions.train_features, split.train.labels, predictions.test_features),
+        "probe": metrics.probe_predictions(predictions.train_features, split.train.labels, predictions.test_features,
+                                           seed=seed),
+    }
+    labels = split.test.labels
+    return {f"feature_{name}_{group}_acc": metrics.accuracy(pred[mask], labels[mask])
+            for name, pred in found.items() for group, mask in (("forget", in_forget_test), ("retain", ~in_forget_test))}
 
 
 def _named(concentration: dict, names: list[str]) -> dict:
@@ -164,6 +209,8 @@ def forget(
         "seed": seed,
         "device": device_name(device),
         "mia_variant": metrics.MIA_VARIANT,
+        "mia_auc_variant": metrics.MIA_AUC_VARIANT,
+        "feature_variant": FEATURE_VARIANT,
         "stranger_variant": STRANGER_VARIANT,
         "original": {**forgetting_metrics(original_predictions, split, forget_classes, seed), "sha256": original_hash},
         "methods": {},
@@ -187,6 +234,7 @@ def forget(
             "seconds": round(outcome.seconds, 3),
             "stages": {stage: round(s, 3) for stage, s in outcome.stages.items()},
             "zero_glance": outcome.zero_glance,
+            "control": outcome.control,
             "data_read": outcome.data_read,
             "hyperparameters": outcome.hyperparameters,
             "layer_distance_to_original": metrics.layer_distances(outcome.model, original),
@@ -202,9 +250,14 @@ def forget(
         run.outcomes[name] = outcome
         run.predictions[name] = predictions
     if "retrain" in run.outcomes:
+        retrained = report["methods"]["retrain"]
         for name, outcome in run.outcomes.items():
             report["methods"][name]["layer_distance_to_retrain"] = metrics.layer_distances(
                 outcome.model, run.outcomes["retrain"].model)
+            if name != "retrain":
+                report["methods"][name]["gap_closed"] = {
+                    key: metrics.gap_closed(report["original"][key], report["methods"][name][key], retrained[key])
+                    for key in GAP_METRICS}
     if weights_sha256(original) != original_hash:
         raise RuntimeError("The original model changed during unlearning; this is a bug.")
     return run

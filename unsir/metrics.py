@@ -111,3 +111,57 @@ def relearn_epochs(model: nn.Module, train_faces, forget_test_faces, forget_clas
         if accuracy(predictions, forget_test_faces.labels) >= target_accuracy:
             return epoch
     return None
+
+
+def knn_predictions(train_features: torch.Tensor, train_labels: torch.Tensor, features: torch.Tensor,
+                    k: int = 5) -> torch.Tensor:
+    """Identity of each feature vector by its k nearest training photos (cosine distance): finds a
+    person whom the features still separate, whatever the classifier layer says."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    if not len(features):
+        return torch.zeros(0, dtype=torch.long)
+    knn = KNeighborsClassifier(n_neighbors=k, metric="cosine").fit(train_features.numpy(), train_labels.numpy())
+    return torch.from_numpy(knn.predict(features.numpy()))
+
+
+def probe_predictions(train_features: torch.Tensor, train_labels: torch.Tensor, features: torch.Tensor,
+                      seed: int = 0) -> torch.Tensor:
+    """Identity of each feature vector by a multinomial logistic regression fit on the training
+    photos' features: a new classifier layer, trained by the attacker, on the frozen body."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if not len(features):
+        return torch.zeros(0, dtype=torch.long)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=300, random_state=seed))
+    probe.fit(train_features.numpy(), train_labels.numpy())
+    return torch.from_numpy(probe.predict(features.numpy()))
+
+
+MIA_AUC_VARIANT = ("ROC AUC of the per-photo loss separating the forgotten identities' training photos (members) "
+                   "from their held-out photos (non-members); 0.5 = the attack cannot tell them apart")
+
+
+def membership_auc(member_scores: torch.Tensor, nonmember_scores: torch.Tensor) -> float:
+    """ROC AUC of a score (higher = 'trained on') separating members from non-members (see MIA_AUC_VARIANT)."""
+    from sklearn.metrics import roc_auc_score
+
+    if not len(member_scores) or not len(nonmember_scores):
+        return float("nan")
+    scores = torch.cat([member_scores, nonmember_scores]).float().numpy()
+    return float(roc_auc_score([1] * len(member_scores) + [0] * len(nonmember_scores), scores))
+
+
+def per_example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none")
+
+
+def gap_closed(original: float, method: float, retrain: float, *, smallest_gap: float = 0.02) -> float:
+    """Share of the original->retrain gap a method closes: 1 = like retrain, 0 = like the original,
+    above 1 = past retrain. NaN when retrain and the original barely differ (nothing to close)."""
+    gap = original - retrain
+    if any(v is None or v != v for v in (original, method, retrain)) or abs(gap) < smallest_gap:
+        return float("nan")
+    return (original - method) / gap

@@ -12,19 +12,26 @@ from ..checkpoints import read_card
 from ..training import Recipe
 from .base import ForgetRequest, Outcome
 from .finetune import FinetuneConfig, finetune
+from .head_only import HeadOnlyConfig, head_only
+from .logit_mask import LogitMaskConfig, logit_mask
 from .neggrad import NeggradConfig, neggrad
 from .retrain import RetrainConfig, retrain
 from .unsir import UnsirConfig, defaults_for, unsir
 
-METHODS = {"unsir": unsir, "finetune": finetune, "neggrad": neggrad, "retrain": retrain}
+METHODS = {"unsir": unsir, "finetune": finetune, "neggrad": neggrad, "retrain": retrain,
+           "logit-mask": logit_mask, "head-only": head_only}
 # Methods that never read a photo of a forgotten identity.
-ZERO_GLANCE = {"unsir", "finetune", "retrain"}
+ZERO_GLANCE = {"unsir", "finetune", "retrain", "logit-mask", "head-only"}
+# Controls that only hide the output (not unlearning), shown beside the methods.
+CONTROLS = ("logit-mask", "head-only")
+CONFIGS = {"finetune": FinetuneConfig, "neggrad": NeggradConfig, "logit-mask": LogitMaskConfig,
+           "head-only": HeadOnlyConfig}
 # What a person may set (app, API, CLI), by setting name across the methods' configs. Wide enough for
 # the paper's values and the sweep's; beyond, a run fails, does nothing, or holds the device for hours.
 SETTING_RANGES = {
     "retain_per_id": (1, 500), "noise_batch": (1, 64), "noise_steps": (1, 1000), "noise_lr": (1e-6, 10),
     "noise_lambda": (0, 100), "noise_copies": (1, 32), "impair_lr": (1e-8, 1), "repair_lr": (1e-8, 1),
-    "lr": (1e-8, 1), "classifier_lr_scale": (0.01, 10_000), "repair_epochs": (1, 50), "epochs": (1, 50),
+    "lr": (1e-8, 1), "classifier_lr_scale": (0.01, 10_000), "impair_body_scale": (0.01, 1000), "repair_epochs": (1, 50), "epochs": (1, 50),
     "batch_size": (1, 1024),
 }
 
@@ -32,11 +39,11 @@ SETTING_RANGES = {
 def default_config(method: str, card: dict):
     if method == "unsir":
         return defaults_for(card["arch"])
-    if method == "finetune":
-        return FinetuneConfig()
-    if method == "neggrad":
-        return NeggradConfig()
-    return retrain_config(card)
+    if method == "retrain":
+        return retrain_config(card)
+    if method not in CONFIGS:
+        raise ValueError(f"Unknown method {method!r}: choose one of {', '.join(METHODS)}.")
+    return CONFIGS[method]()
 
 
 def check_settings(settings: Mapping[str, object]) -> None:
@@ -55,5 +62,5 @@ def retrain_config(card: dict) -> RetrainConfig:
     return RetrainConfig(card["arch"], card["image_size"], Recipe(**card["recipe"]), teacher)
 
 
-__all__ = ["METHODS", "ZERO_GLANCE", "SETTING_RANGES", "ForgetRequest", "Outcome", "check_settings", "default_config",
+__all__ = ["METHODS", "ZERO_GLANCE", "CONTROLS", "HeadOnlyConfig", "LogitMaskConfig", "SETTING_RANGES", "ForgetRequest", "Outcome", "check_settings", "default_config",
            "retrain_config", "UnsirConfig", "FinetuneConfig", "NeggradConfig", "RetrainConfig"]

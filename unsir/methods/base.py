@@ -54,6 +54,7 @@ class Outcome:
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
     data_read: str = ""
     zero_glance: bool = True
+    control: bool = False  # a control that only hides the output: shown beside the methods, not unlearning
     hyperparameters: dict = field(default_factory=dict)
     noise: torch.Tensor | None = None  # UNSIR's learned inputs (normalised), for display
 

@@ -2,10 +2,19 @@
 
 A model that was distilled from a teacher (the ViT) is retrained the same way, from a teacher
 that is itself retrained first: the original teacher saw the forgotten people.
+
+A retrain takes minutes on a CPU and does not depend on any other method's settings, so it can
+be cached (`RetrainConfig.cache_dir`): the benchmark and the sweep compare every recipe they try
+with the same retrained model, and its recorded training time, instead of training it again.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
 
 from ..nets import build_model
 from ..training import Progress, Recipe, train_from_scratch
@@ -18,6 +27,7 @@ class RetrainConfig:
     image_size: int
     recipe: Recipe
     teacher: RetrainConfig | None = None
+    cache_dir: str | None = None  # where retrained models are kept, keyed by what determines them
 
 
 def _train(config: RetrainConfig, request: ForgetRequest, device, outcome: Outcome, progress, stage: str):
@@ -32,9 +42,42 @@ def _train(config: RetrainConfig, request: ForgetRequest, device, outcome: Outco
     return model
 
 
+def cache_key(config: RetrainConfig, request: ForgetRequest) -> str:
+    """Everything a retrained model depends on: architecture, recipes, the kept photos, the seed."""
+    recipe = {k: v for k, v in asdict(config).items() if k != "cache_dir"}
+    retain = hashlib.sha256(request.retain.images.numpy().tobytes() + request.retain.labels.numpy().tobytes())
+    identity = {"config": recipe, "forget": sorted(request.forget_classes), "seed": request.seed,
+                "num_classes": request.num_classes, "retain": retain.hexdigest()}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def cached_model_dir(config: RetrainConfig, request: ForgetRequest) -> Path | None:
+    """Where this retrain's model is kept, if it has been trained and cached before."""
+    if not config.cache_dir:
+        return None
+    folder = Path(config.cache_dir) / cache_key(config, request)
+    return folder if (folder / "model.safetensors").is_file() else None
+
+
 def retrain(original, request: ForgetRequest, config: RetrainConfig, progress: Progress | None = None) -> Outcome:
     outcome = Outcome(original, data_read=f"all {len(request.retain)} training photos of kept identities",
                       hyperparameters={"method": "retrain", "arch": config.arch, **config.recipe.to_dict(),
                                        "teacher": config.teacher.arch if config.teacher else None})
-    outcome.model = _train(config, request, next(original.parameters()).device, outcome, progress, "retrain")
+    device = next(original.parameters()).device
+    cached = cached_model_dir(config, request)
+    if cached is not None:
+        model = build_model(config.arch, request.num_classes, config.image_size)
+        model.load_state_dict(load_file(str(cached / "model.safetensors")))
+        outcome.model = model.to(device).eval()
+        # The stages report the training time measured when it was trained, not the load.
+        outcome.stages = json.loads((cached / "stages.json").read_text())
+        outcome.hyperparameters["cached"] = str(cached)
+        return outcome
+    outcome.model = _train(config, request, device, outcome, progress, "retrain")
+    if config.cache_dir:
+        cached = Path(config.cache_dir) / cache_key(config, request)
+        cached.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in outcome.model.state_dict().items()},
+                  str(cached / "model.safetensors"))
+        (cached / "stages.json").write_text(json.dumps(outcome.stages))
     return outcome

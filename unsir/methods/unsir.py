@@ -41,6 +41,9 @@ class UnsirConfig:
     impair_lr: float = 1e-4
     repair_lr: float = 1e-4
     classifier_lr_scale: float = 50.0  # the final layer learns this much faster (the paper did so too)
+    # The body learns this much faster during impair than during repair: the identity leaves the
+    # features only if the body moves, not the classifier alone (benchmarks/SWEEP.md).
+    impair_body_scale: float = 1.0
     repair_epochs: int = 2
     cycles: str = "impair-repair"  # "-"-separated stages, e.g. "impair-impair-repair"
     batch_size: int = 64
@@ -49,7 +52,7 @@ class UnsirConfig:
     def validate(self) -> None:
         positive = {k: getattr(self, k) for k in ("retain_per_id", "noise_batch", "noise_steps", "noise_lr",
                                                    "noise_copies", "impair_lr", "repair_lr",
-                                                   "classifier_lr_scale", "repair_epochs", "batch_size")}
+                                                   "classifier_lr_scale", "impair_body_scale", "repair_epochs", "batch_size")}
         if self.noise_budget is not None:
             positive["noise_budget"] = self.noise_budget
         bad = [f"{k}={v}" for k, v in positive.items() if not v > 0]
@@ -116,11 +119,12 @@ def impair_set(noise: torch.Tensor, labels: torch.Tensor, retain, config: UnsirC
     return ConcatDataset([*copies, FaceTensors(retain)])
 
 
-def optimiser(model: nn.Module, lr: float, classifier_scale: float) -> torch.optim.Optimizer:
+def optimiser(model: nn.Module, lr: float, classifier_scale: float, body_scale: float = 1.0) -> torch.optim.Optimizer:
     head = classifier(model)
     head_ids = {id(p) for p in head.parameters()}
     body = [p for p in model.parameters() if id(p) not in head_ids]
-    return torch.optim.Adam([{"params": body, "lr": lr}, {"params": list(head.parameters()), "lr": lr * classifier_scale}])
+    return torch.optim.Adam([{"params": body, "lr": lr * body_scale},
+                             {"params": list(head.parameters()), "lr": lr * classifier_scale}])
 
 
 def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = UnsirConfig(),
@@ -144,11 +148,12 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
     done = shares[0]
     for stage in stages_plan:
         if stage == "impair":
-            data, lr, epochs = impair_set(noise, labels, retain, config), config.impair_lr, 1
+            data, lr, epochs, body_scale = impair_set(noise, labels, retain, config), config.impair_lr, 1, config.impair_body_scale
         else:
-            data, lr, epochs = FaceTensors(retain), config.repair_lr, config.repair_epochs
+            data, lr, epochs, body_scale = FaceTensors(retain), config.repair_lr, config.repair_epochs, 1.0
         with timed(outcome.stages, stage):
-            fit(model, loader(data, config.batch_size, generator), optimiser(model, lr, config.classifier_lr_scale),
+            fit(model, loader(data, config.batch_size, generator),
+                optimiser(model, lr, config.classifier_lr_scale, body_scale),
                 epochs=epochs, autocast=autocast, stage=stage, progress=scaled(progress, done, done + shares[1]))
         done += shares[1]
     model.eval()

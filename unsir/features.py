@@ -1,0 +1,65 @@
+"""What a model holds inside: its penultimate features (the input of the identity classifier).
+
+Hiding a person at the output leaves them in the features, where a nearest-neighbour search or a
+linear probe finds them again; the feature metrics (`metrics.knn_predictions`,
+`metrics.probe_predictions`) and the 2-D map below look there. This is evaluation: no
+unlearning method reads the forgotten photos through this module.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import FaceSet, normalise
+from .nets import classifier
+from .training import bf16_helps
+
+MAP_KEPT_SAMPLE = 400  # kept people's photos drawn for the map's background
+
+
+@torch.no_grad()
+def predict_with_features(model: nn.Module, faces: FaceSet, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits, penultimate features) in float32 on the CPU, from one pass in eval mode."""
+    device = next(model.parameters()).device
+    captured: list[torch.Tensor] = []
+    hook = classifier(model).register_forward_hook(lambda _module, inputs, _output: captured.append(inputs[0]))
+    was_training = model.training
+    model.eval()
+    logits, features = [], []
+    try:
+        for start in range(0, len(faces), batch_size):
+            batch = normalise(faces.images[start : start + batch_size]).to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16_helps(device)):
+                logits.append(model(batch).float().cpu())
+            features.append(captured.pop().float().cpu())
+    finally:
+        hook.remove()
+        model.train(was_training)
+    if not logits:
+        return torch.zeros(0, classifier(model).out_features), torch.zeros(0, classifier(model).in_features)
+    return torch.cat(logits), torch.cat(features)
+
+
+def feature_map(features: torch.Tensor, seed: int = 0) -> np.ndarray:
+    """2-D coordinates of feature vectors (t-SNE on cosine distances) for a scatter plot.
+
+    t-SNE rather than UMAP: umap-learn compiles its kernels with numba on first use, which costs
+    a visitor tens of seconds on a CPU Space; scikit-learn's t-SNE maps a few hundred points in
+    about a second."""
+    from sklearn.manifold import TSNE
+
+    points = features.numpy()
+    if len(points) < 5:
+        return np.zeros((len(points), 2))
+    return TSNE(n_components=2, metric="cosine", init="pca", perplexity=min(30, len(points) // 4),
+                random_state=seed).fit_transform(points)
+
+
+def map_sample(labels: torch.Tensor, forget_classes, seed: int = 0) -> torch.Tensor:
+    """Indices for a map: every photo of the forgotten people and a seeded sample of the kept."""
+    forgotten = torch.isin(labels, torch.as_tensor(list(forget_classes)))
+    kept = (~forgotten).nonzero().flatten()
+    generator = torch.Generator().manual_seed(seed)
+    kept = kept[torch.randperm(len(kept), generator=generator)[:MAP_KEPT_SAMPLE]]
+    return torch.cat([forgotten.nonzero().flatten(), kept]).sort().values

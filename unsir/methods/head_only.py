@@ -1,0 +1,54 @@
+"""Control "head-only": forget in the classifier layer alone, with the body frozen.
+
+Not unlearning. The forgotten people's rows of the classifier are re-initialised and only the
+classifier is fine-tuned on the retain subset, on the frozen body's features (computed once):
+the features, where the person can still be found, stay exactly as they were.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from ..features import predict_with_features
+from ..nets import classifier
+from ..training import Progress, fit, loader, seed_everything
+from .base import ForgetRequest, Outcome, timed
+
+
+@dataclass(frozen=True)
+class HeadOnlyConfig:
+    retain_per_id: int = 10  # the same retain subset as UNSIR's
+    epochs: int = 2
+    lr: float = 1e-3
+    batch_size: int = 64
+
+
+def head_only(original, request: ForgetRequest, config: HeadOnlyConfig = HeadOnlyConfig(),
+              progress: Progress | None = None) -> Outcome:
+    generator = seed_everything(request.seed)
+    retain = request.retain_subset(config.retain_per_id)
+    model = copy.deepcopy(original)
+    outcome = Outcome(model, control=True,
+                      data_read=f"{len(retain)} training photos of kept identities (retain subset); "
+                      "no photo of a forgotten identity",
+                      hyperparameters={"method": "head-only", **asdict(config)})
+    head = classifier(model)
+    with timed(outcome.stages, "head"):
+        _, features = predict_with_features(model, retain)
+        forget = torch.tensor(request.forget_classes)
+        fresh = nn.Linear(head.in_features, head.out_features).to(head.weight.device)
+        with torch.no_grad():
+            head.weight[forget] = fresh.weight[forget]
+            head.bias[forget] = fresh.bias[forget]
+        data = TensorDataset(features.to(head.weight.device), retain.labels.to(head.weight.device))
+        fit(head, loader(data, config.batch_size, generator), torch.optim.Adam(head.parameters(), lr=config.lr),
+            epochs=config.epochs, stage="head", progress=progress)
+    model.eval()
+    return outcome
+
+
+
