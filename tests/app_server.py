@@ -105,12 +105,12 @@ class Runs:
 def served_here(models_dir: Path):
     """The page of app.py (same build, same launch options) served from this process, so that its
     insides can be checked; yields the Blocks and the Runs of its unlearning."""
-    from demo import handlers
+    from demo.handlers import forget
     from demo.ui import LAUNCH_OPTIONS, build_demo
 
     previous = os.environ.get(MODELS_DIR_VARIABLE)
     os.environ[MODELS_DIR_VARIABLE] = str(models_dir)
-    runs = handlers.unlearn = Runs(handlers.unlearn)
+    runs = forget.unlearn = Runs(forget.unlearn)  # where the Forget handlers look it up
     try:
         demo = build_demo()
         demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
@@ -120,7 +120,7 @@ def served_here(models_dir: Path):
         finally:
             demo.close()
     finally:
-        handlers.unlearn = runs.unlearn
+        forget.unlearn = runs.unlearn
         if previous is None:
             del os.environ[MODELS_DIR_VARIABLE]
         else:

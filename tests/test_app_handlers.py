@@ -224,7 +224,7 @@ def test_retrain_adds_a_third_column_computed_once_per_forget_set(first, monkeyp
     assert "| Retrained from scratch |" in view.summary
     assert set(view.report["methods"]) == {"unsir", "retrain"}
     calls = []
-    monkeypatch.setattr(handlers, "retrain_from_scratch", lambda *args: calls.append(args))
+    monkeypatch.setattr(handlers.retrain, "retrain_from_scratch", lambda *args: calls.append(args))
     again = handlers.retrain_column(CHECKPOINT, view.session)
     assert calls == [] and again.report["methods"]["retrain"] == view.report["methods"]["retrain"]
 

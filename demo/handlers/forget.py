@@ -1,47 +1,33 @@
-"""The work behind each event of the page, as plain functions that need no server.
-
-Each function takes the values of the input components (and the visitor's Session) and
-returns the values of the output components. Problems a person can fix are raised as
-gr.Error, so the previous results stay on screen.
-"""
+"""Forgetting: the Forget / Forget them too / Reset events, the device function behind them, and
+the before | after views they return (also used by the retrain column)."""
 from __future__ import annotations
 
-import random
-import shutil
-import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
-from pathlib import Path
 from typing import NamedTuple
 
 import gradio as gr
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from PIL import Image
 
 from unsir import metrics
-from unsir.checkpoints import CARD, WEIGHTS
 from unsir.data import denormalise
-from unsir.faces import PhotoError, largest_face, read_photo
-from unsir.forgetting import ForgetError, Predictions, forget, random_identities, resolve_identities
-from unsir.methods import METHODS, Outcome, UnsirConfig, check_settings, default_config
-from unsir.pipeline import save_unlearned
-from unsir.reports import audit_report, to_json, zero_glance_statement
-from unsir.training import default_device, device_name, predict_logits
+from unsir.forgetting import ForgetError, Predictions, forget, resolve_identities
+from unsir.methods import METHODS, check_settings, default_config
+from unsir.reports import zero_glance_statement
+from unsir.training import default_device
 
-from . import figures
-from .gpu import on_gpu
-from .workspace import ARCH_NAMES, CPU, PREFERRED, Workspace, available_checkpoints, models_dir, workspace
+from .. import figures
+from ..gpu import on_gpu
+from ..workspace import Workspace, workspace
+from .session import METHOD_LABELS, UNSIR_DEFAULTS, Request, Session, open_workspace, session_for
 
-UNSIR_DEFAULTS = UnsirConfig()
-METHOD_LABELS = {"unsir": "UNSIR", "finetune": "FineTune", "neggrad": "NegGrad", "retrain": "Retrain"}
 CAM_PHOTOS_PER_GROUP = 3  # GradCAM for this many forgotten and this many kept people
 NOISE_SHOWN = (4, 8)  # identities x images of UNSIR's noise on screen
-TOP_PREDICTIONS = 5
-SAMPLE_SIZE = 256  # held-out photos are shown enlarged: MTCNN ignores faces under 20 px
-AUDIT = "audit.json"
+
+
 SUMMARY_ROWS = [  # (row label, report key, format)
     ("Kept people · test accuracy", "retain_test_acc", "{:.1%}"),
     ("Forgotten people · test accuracy", "forget_test_acc", "{:.1%}"),
@@ -51,134 +37,6 @@ SUMMARY_ROWS = [  # (row label, report key, format)
     ("Distance from strangers (KS; 0 = like a stranger)", "stranger_ks", "{:.2f}"),
     ("Seconds to unlearn", "seconds", "{:.1f}"),
 ]
-
-
-# --- the visitor's state ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Request:
-    """One forget request of a session and the evidence it produced."""
-
-    names: list[str]
-    method: str
-    report: dict  # the CLI report's keys, about everyone forgotten so far
-    confidences: dict[str, dict[str, list[float]]]  # "original" / method -> Column confidence fields
-    started_at: str  # ISO time
-
-
-@dataclass(frozen=True)
-class Session:
-    """One visitor's state. The base model is shared by everyone and never modified; this
-    holds only the visitor's unlearned weights and what was asked."""
-
-    checkpoint: str
-    weights: dict[str, torch.Tensor] | None = None  # CPU state dict; None: nothing forgotten
-    history: tuple[Request, ...] = ()
-    retrained: dict[tuple, dict] = field(default_factory=dict)  # (checkpoint, forget set) -> retrain column
-    export_dir: str | None = None
-
-    @property
-    def forgotten(self) -> list[str]:
-        return self.history[-1].report["forget"] if self.history else []
-
-
-def session_for(session: Session | None, checkpoint: str) -> Session:
-    """The session, or a fresh one when the visitor switched model (caches are kept)."""
-    if session is None:
-        return Session(checkpoint)
-    if session.checkpoint != checkpoint:
-        return Session(checkpoint, retrained=session.retrained, export_dir=session.export_dir)
-    return session
-
-
-def discard_session(session: Session | None) -> None:
-    """Delete the session's exported files when Gradio forgets the session."""
-    if session is not None and session.export_dir:
-        shutil.rmtree(session.export_dir, ignore_errors=True)
-
-
-# --- starting the page -----------------------------------------------------------------
-
-
-def default_checkpoint() -> str | None:
-    return next(iter(available_checkpoints()), None)
-
-
-def startup_problem() -> str | None:
-    """Why the page cannot offer forgetting (no checkpoint, no data), with what to do; None if it can."""
-    checkpoint = default_checkpoint()
-    if checkpoint is None:
-        command = f"unsir train --arch resnet18 --out {models_dir() / PREFERRED}"
-        return (f"**No model checkpoint in `{models_dir()}`.** Train one (about 10 minutes on a CPU), then restart "
-                f"the app:\n\n```bash\n{command}\n```\n\nor point `UNSIR_MODELS_DIR` at a folder of checkpoints.")
-    try:
-        workspace(checkpoint)
-    except ValueError as error:  # DataError and ModelError say what to do
-        return f"**The model `{checkpoint}` could not be loaded.** {error}"
-    return None
-
-
-def open_workspace(checkpoint: str) -> Workspace:
-    try:
-        return workspace(checkpoint)
-    except ValueError as error:
-        raise gr.Error(str(error), title="Model unavailable") from error
-
-
-def model_facts(checkpoint: str) -> str:
-    """The header line: which model, how good it was before forgetting, where it runs."""
-    ws = open_workspace(checkpoint)
-    card = ws.card
-    return (f"**{ARCH_NAMES.get(card['arch'], card['arch'])}** trained on **{card['dataset']['name']}** "
-            f"({len(ws.names)} people, {card['dataset']['n_train']} training photos) · original test accuracy "
-            f"**{card['test_acc']:.1%}** (balanced {card['balanced_test_acc']:.1%}) · running on **{device_name()}**")
-
-
-def identity_choices(checkpoint: str) -> list[tuple[str, str]]:
-    return [(figures.readable(name), name) for name in open_workspace(checkpoint).names]
-
-
-class ModelView(NamedTuple):
-    facts: str
-    gallery: list[tuple[np.ndarray, str]]
-    selection: dict  # gr.update of the choices
-    retrain_note: str
-
-
-def switch_model(checkpoint: str) -> ModelView:
-    """Header, faces and choices of a model (the session is reset by `reset`)."""
-    ws = open_workspace(checkpoint)
-    return ModelView(model_facts(checkpoint), ws.thumbnails(),
-                     gr.update(choices=identity_choices(checkpoint), value=[]), retrain_estimate(checkpoint))
-
-
-# --- choosing who to forget ------------------------------------------------------------
-
-
-def toggle_identity(selected: list[str] | None, checkpoint: str, event: gr.SelectData) -> list[str]:
-    """A click on a face adds that person to the selection, or removes them."""
-    name = open_workspace(checkpoint).names[event.index]
-    selected = list(selected or [])
-    return [n for n in selected if n != name] if name in selected else [*selected, name]
-
-
-def selection_summary(selected: list[str] | None) -> str:
-    if not selected:
-        return "No one selected yet: click faces above, search by name, or draw some at random."
-    return f"**{len(selected)} selected:** " + ", ".join(figures.readable(n) for n in selected)
-
-
-def pick_random(count: float, checkpoint: str, seed: int | None = None) -> list[str]:
-    """`count` identities drawn at random (a fresh draw on each click unless `seed` is given)."""
-    names = open_workspace(checkpoint).names
-    try:
-        return random_identities(int(count or 0), names, random.randrange(2**31) if seed is None else seed)
-    except ForgetError as error:
-        raise gr.Error(str(error), title="Cannot draw") from error
-
-
-# --- forgetting --------------------------------------------------------------------------
 
 
 def method_config(method: str, card: dict, *, retain_per_id: int, noise_steps: int, noise_lambda: float,
@@ -425,140 +283,3 @@ def reset(checkpoint: str, session: Session | None) -> ForgetView:
     session = session_for(session, checkpoint)
     fresh = Session(checkpoint, retrained=session.retrained, export_dir=session.export_dir)
     return ForgetView("Back to the original model: nothing is forgotten.", *[None] * 8, fresh)
-
-
-# --- the gold standard ---------------------------------------------------------------
-
-
-@on_gpu(duration=600)
-def retrain_from_scratch(checkpoint: str, forget_names: list[str], seed: int, progress) -> dict:
-    """The retrain baseline's report entry and confidences (the retrained model itself is not kept)."""
-    ws = workspace(checkpoint)
-    device = default_device()
-    run = forget(ws.model_with(None, device), ws.card, ws.split, forget_names, methods={"retrain": None}, seed=seed,
-                 strangers=ws.strangers, original_predictions=ws.predictions(device),
-                 progress=stage_progress(progress, 0.0, 0.95))
-    return {"entry": run.report["methods"]["retrain"],
-            "confidences": confidences(run.predictions["retrain"], ws.split, run.report["forget_classes"])}
-
-
-class RetrainView(NamedTuple):
-    status: str
-    summary: str
-    per_identity: Figure
-    histograms: Figure
-    strangers: Figure
-    report: dict
-    session: Session
-
-
-def retrain_column(checkpoint: str, session: Session | None, progress=gr.Progress()) -> RetrainView:
-    """Add the retrain-from-scratch column for the session's forget set (computed once per set)."""
-    open_workspace(checkpoint)
-    session = session_for(session, checkpoint)
-    if not session.history:
-        raise gr.Error("Forget someone first: the gold standard retrains without the same people.",
-                       title="Nothing to compare")
-    request = session.history[-1]
-    if request.method == "retrain":
-        raise gr.Error("The unlearned model already is a retrain from scratch.", title="Nothing to add")
-    key = (checkpoint, tuple(sorted(session.forgotten)))
-    retrain = session.retrained.get(key)
-    if retrain is None:
-        retrain = retrain_from_scratch(checkpoint, session.forgotten, request.report["seed"], progress)
-        session = replace(session, retrained={**session.retrained, key: retrain})
-    columns = comparison_columns(request, retrain)
-    return RetrainView(
-        f"{status_line(request, session.forgotten)}\n\nRetrained from scratch without them in "
-        f"{retrain['entry']['seconds']:.0f} s: the gold standard unlearning is measured against.",
-        summary_table(columns),
-        figures.per_identity_accuracy(columns, session.forgotten),
-        figures.prediction_histograms(columns, session.forgotten),
-        figures.stranger_confidence(columns),
-        report_with(request, retrain),
-        session,
-    )
-
-
-def retrain_estimate(checkpoint: str) -> str:
-    card = open_workspace(checkpoint).card
-    teacher = " (plus its teacher, retrained first)" if card.get("teacher") else ""
-    return (f"Trains a new {ARCH_NAMES.get(card['arch'], card['arch'])} on the kept people only: the gold standard. "
-            f"Training this model took {card['seconds'] / 60:.0f} min on {card['device']}{teacher}.")
-
-
-# --- is this person still recognised? --------------------------------------------------
-
-
-class RecogniseView(NamedTuple):
-    face: Image.Image
-    original: dict[str, float]
-    unlearned: dict[str, float] | None
-    note: str
-
-
-def top_predictions(model, face: torch.Tensor, names: list[str]) -> dict[str, float]:
-    probabilities = predict_logits(model, face).softmax(1)[0]
-    top = probabilities.topk(TOP_PREDICTIONS)
-    return {figures.readable(names[c]): float(p) for p, c in zip(top.values, top.indices)}
-
-
-def forgotten_test_photo(checkpoint: str, session: Session | None) -> Image.Image:
-    """A held-out test photo of the latest forgotten person, for visitors without a photo at hand."""
-    ws = open_workspace(checkpoint)
-    session = session_for(session, checkpoint)
-    if not session.forgotten:
-        raise gr.Error("Forget someone first: this picks one of their held-out test photos.", title="No one forgotten")
-    label = ws.names.index(session.forgotten[-1])
-    pixels = ws.split.test.images[int((ws.split.test.labels == label).nonzero()[0])].permute(1, 2, 0).numpy()
-    return Image.fromarray(pixels).resize((SAMPLE_SIZE, SAMPLE_SIZE), Image.BICUBIC)
-
-
-def recognise(photo: dict | str | Image.Image | None, checkpoint: str, session: Session | None) -> RecogniseView:
-    """Find the largest face in a photo and ask both models who it is. The photo: Gradio's upload
-    ({"path": ...}, which the page passes unopened), a file path, or an image."""
-    if isinstance(photo, dict):
-        photo = photo.get("path")
-    if photo is None:
-        raise gr.Error("Upload a photo or take one with the webcam first.", title="No photo")
-    ws = open_workspace(checkpoint)
-    session = session_for(session, checkpoint)
-    try:
-        found = largest_face(read_photo(photo))
-    except PhotoError as error:
-        raise gr.Error(str(error), title="Cannot use this photo") from error
-    if found is None:
-        raise gr.Error("No face found in this photo. Try one where the face is large, frontal and well lit.",
-                       title="No face")
-    size = ws.card["image_size"]
-    face = torch.from_numpy(np.array(found.crop.resize((size, size), Image.BILINEAR))).permute(2, 0, 1)[None]
-    original = top_predictions(ws.model, face, ws.names)
-    faces = f"{found.faces_found} faces found; asking about the largest." if found.faces_found > 1 else "Face found."
-    if session.weights is None:
-        return RecogniseView(found.crop, original, None,
-                             f"{faces} Nothing is forgotten yet, so only the original answers.")
-    unlearned = top_predictions(ws.model_with(session.weights, CPU), face, ws.names)
-    return RecogniseView(found.crop, original, unlearned,
-                         f"{faces} Forgotten: {', '.join(figures.readable(n) for n in session.forgotten)}.")
-
-
-# --- export --------------------------------------------------------------------------
-
-
-def export(checkpoint: str, session: Session | None) -> tuple[list[str], Session]:
-    """The unlearned weights (safetensors + card) and an audit report, in the session's own folder."""
-    ws = open_workspace(checkpoint)
-    session = session_for(session, checkpoint)
-    if not session.history:
-        raise gr.Error("Nothing to export yet: forget someone first.", title="Nothing to export")
-    folder = Path(session.export_dir or tempfile.mkdtemp(prefix="unsir-export-"))
-    request = session.history[-1]
-    entry = request.report["methods"][request.method]
-    outcome = Outcome(ws.model_with(session.weights, CPU), data_read=entry["data_read"],
-                      zero_glance=entry["zero_glance"], hyperparameters=entry["hyperparameters"])
-    save_unlearned(outcome, ws.card, request.report, request.method, folder)
-    audit = audit_report(request.report, request.method, checkpoint=checkpoint,
-                         started_at=datetime.fromisoformat(session.history[0].started_at))
-    audit["requests"] = request.report["requests"]
-    (folder / AUDIT).write_text(to_json(audit))
-    return [str(folder / WEIGHTS), str(folder / CARD), str(folder / AUDIT)], replace(session, export_dir=str(folder))

@@ -1,0 +1,19 @@
+"""The work behind each event of the page, as plain functions that need no server, one module per
+section of the page: `session` (the visitor's state, the page's start), `choose`, `forget`,
+`retrain`, `recognition`, `exports`.
+
+Each function takes the values of the input components (and the visitor's Session) and
+returns the values of the output components. Problems a person can fix are raised as
+gr.Error, so the previous results stay on screen.
+"""
+from __future__ import annotations
+
+from ..workspace import CPU
+from .choose import ModelView, identity_choices, pick_random, selection_summary, switch_model, toggle_identity
+from .exports import AUDIT, export
+from .forget import (ForgetView, SUMMARY_ROWS, Unlearned, forget_faces, forget_more, method_config, reset,
+                     summary_table, unlearn)
+from .recognition import SAMPLE_SIZE, TOP_PREDICTIONS, RecogniseView, forgotten_test_photo, recognise
+from .retrain import RetrainView, retrain_column, retrain_estimate, retrain_from_scratch
+from .session import (METHOD_LABELS, UNSIR_DEFAULTS, Request, Session, default_checkpoint, discard_session,
+                      model_facts, open_workspace, session_for, startup_problem)
