@@ -7,23 +7,24 @@ the Markdown table is rebuilt from it, so an interrupted run keeps what it measu
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
 from .forgetting import Predictions, forget, random_identities
-from .methods import default_config
+from .methods import METHODS, default_config
 from .methods.unsir import defaults_for
 from .pipeline import load, load_strangers_for
 from .reports import to_json
 from .training import Progress, device_name
 
 COLUMNS = [("retain_test_acc", "A_Dr test"), ("retain_change", "Δ A_Dr"), ("forget_test_acc", "A_Df test"),
-           ("mia_forget", "MIA"),
+           ("mia_forget", "MIA (entropy)"), ("mia_auc_forget", "loss AUC"), ("feature_knn_retain_acc", "kept kNN"),
            ("stranger_ks", "stranger KS"), ("relearn_epochs", "relearn"), ("seconds", "seconds")]
 
 
@@ -33,11 +34,12 @@ def machine() -> str:
 
 def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1, relearn_seeds: int = 1,
                   results_path, data_home=None, configs: dict | None = None, command: str = "",
+                  retrain_cache: str | None = None,
                   progress: Progress | None = None) -> list[dict]:
     """Run the grid; append one record per (checkpoint, count, seed) to `results_path` (JSON list).
 
     The slow parts run for the first seeds only: retraining for `retrain_seeds`, relearn time for
-    `relearn_seeds`."""
+    `relearn_seeds`; retrained models are kept in `retrain_cache` for a rerun."""
     results_path = Path(results_path)
     records = json.loads(results_path.read_text()) if results_path.exists() else []
     done = {(r["checkpoint"], r["count"], r["seed"]) for r in records}
@@ -51,12 +53,15 @@ def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1
                     continue
                 chosen = {m: (configs or {}).get(m) or default_config(m, loaded.card) for m in methods
                           if m != "retrain" or seed_index < retrain_seeds}
+                if "retrain" in chosen and retrain_cache:
+                    chosen["retrain"] = replace(chosen["retrain"], cache_dir=retrain_cache)
                 names = random_identities(count, loaded.split.names, seed)
                 run = forget(loaded.model, loaded.card, loaded.split, names, methods=chosen, seed=seed,
                              strangers=strangers, original_predictions=original, relearn=seed_index < relearn_seeds,
                              progress=progress)
                 records.append({"checkpoint": str(checkpoint), "arch": loaded.card["arch"], "count": count,
-                                "seed": seed, "machine": machine(), "command": command,
+                                "seed": seed, "machine": machine(), "load_average": round(os.getloadavg()[0], 2),
+                                "command": command,
                                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                 "report": run.report})
                 results_path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +77,18 @@ def _which_rows(records: list[dict], label) -> str:
     return "; ".join(
         f"{value} for " + ", ".join(f"{arch} {'/'.join(map(str, sorted(counts)))}" for arch, counts in runs.items())
         for value, runs in rows.items())
+
+
+def quietness(records: list[dict]) -> str:
+    """Whether the machine was quiet: the 1-minute load average recorded after each set, against its cores."""
+    loads = [r["load_average"] for r in records if "load_average" in r]
+    if not loads:
+        return "Machine load: not recorded for these runs."
+    cores = os.cpu_count() or 1
+    busy = sum(load > cores + 0.5 for load in loads)
+    verdict = "quiet" if not busy else f"shared with other work for {busy} of {len(loads)} sets (timings are slower there)"
+    return (f"Machine load ({cores} cores): 1-minute load average {min(loads):.1f}–{max(loads):.1f} after each set; "
+            f"{verdict}.")
 
 
 def _unsir_changes(record: dict) -> str:
@@ -104,6 +121,60 @@ def _cell(values, key) -> str:
     return _mean_std(values)
 
 
+def method_order(reports: list[dict]) -> list[str]:
+    """Every method measured, in the registry's order; one the registry no longer has goes last, not missing."""
+    measured = {name for report in reports for name in report["methods"]}
+    return [m for m in ["retrain", *METHODS] if m in measured] + sorted(measured - set(METHODS))
+
+
+def label(name: str, reports: list[dict]) -> str:
+    control = any(r["methods"].get(name, {}).get("control") for r in reports)
+    return f"{name} (control)" if control else name
+
+
+def pooled(entries: list[dict], key: str, count_key: str) -> str:
+    """An accuracy pooled over every photo of several sets, with the photo count: small sets hold few photos."""
+    measured = [(e[key], e[count_key]) for e in entries if e.get(key) is not None and e.get(count_key)]
+    photos = sum(n for _, n in measured)
+    if not photos:
+        return "–"
+    return f"{100 * sum(acc * n for acc, n in measured) / photos:.1f} [{photos}]"
+
+
+def worst_sets(groups: dict[tuple, list[dict]]) -> list[str]:
+    """Per model and size: the worst set and the mean, for every method; feature accuracies pooled."""
+    lines = ["## Worst forget set first", "",
+             "Per model and number of people forgotten, over every forget set measured: forgotten test accuracy "
+             "(worst set / mean) with the photos it counts, kept test accuracy's change against the original "
+             "(worst / mean, points), and the feature evidence pooled over the photos of all sets of that size. "
+             "Gap closed: the share of the original→retrain gap that the method closes on the sets with a retrain "
+             "(1 = like retrain, 0 = like the original). Controls only hide the output; they are not unlearning.", "",
+             "| model | forgotten | method | sets | forgotten acc, worst / mean [photos] | Δ kept, worst / mean | "
+             "kNN on features [photos] | probe [photos] | loss AUC (mean) | gap closed: kNN / loss AUC / KS |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for (arch, count), reports in sorted(groups.items()):
+        for name in ["original", *method_order(reports)]:
+            entries = [r["original"] if name == "original" else r["methods"][name] for r in reports
+                       if name == "original" or name in r["methods"]]
+            forget = [e["forget_test_acc"] for e in entries]
+            photos = sum(e.get("n_forget_test", 0) for e in entries)
+            if name == "original":
+                change = "–"
+            else:
+                changes = [100 * (r["methods"][name]["retain_test_acc"] - r["original"]["retain_test_acc"])
+                           for r in reports if name in r["methods"]]
+                change = f"{min(changes):+.1f} / {statistics.fmean(changes):+.1f}"
+            gaps = [e["gap_closed"] for e in entries if e.get("gap_closed")]
+            gap = " / ".join(_mean_std([g.get(k) for g in gaps if g.get(k) == g.get(k)])
+                             for k in ("feature_knn_forget_acc", "mia_auc_forget", "stranger_ks")) if gaps else "–"
+            auc = _mean_std([e.get("mia_auc_forget") for e in entries])
+            lines.append(f"| {arch} | {count} | {label(name, reports)} | {len(entries)} | "
+                         f"{100 * max(forget):.1f} / {100 * statistics.fmean(forget):.1f} [{photos}] | {change} | "
+                         f"{pooled(entries, 'feature_knn_forget_acc', 'n_forget_test')} | "
+                         f"{pooled(entries, 'feature_probe_forget_acc', 'n_forget_test')} | {auc} | {gap} |")
+    return lines + [""]
+
+
 def markdown(records: list[dict]) -> str:
     """Table IV-shaped summary: rows = (arch, forget count, method); mean ± std over seeds."""
     commands = sorted({r["command"] for r in records if r.get("command")})
@@ -112,26 +183,31 @@ def markdown(records: list[dict]) -> str:
              "RESULTS.json; a rerun skips what is there).", "",
              "A_Dr / A_Df: test accuracy (%) on retained / forgotten identities' held-out photos; Δ A_Dr: "
              "points gained or lost against the original on the same forget set. "
-             "MIA (%): share of the forgotten identities' training photos that a membership-inference attack "
-             "calls members. Stranger KS: distance between the model's confidence on forgotten people and on "
+             "MIA (entropy, %): share of the forgotten identities' training photos that an entropy-threshold "
+             "attack calls members. Loss AUC: a per-photo membership attack telling the forgotten identities' "
+             "training photos from their held-out ones by their loss (0.5 = cannot tell). kNN / probe: "
+             "5-nearest-neighbours and a logistic-regression probe on the penultimate features, fit on the training "
+             "photos of all identities, naming held-out photos (forgotten people in the first table, kept people "
+             "as 'kept kNN'). Stranger KS: distance between the model's confidence on forgotten people and on "
              "people it never saw (0 = treated like strangers). Relearn: epochs of training on 500-photo draws "
              "until forget accuracy is back to the original's (cap 10). Seconds: the method's own wall time "
              "(UNSIR: noise + impair + repair; evaluation excluded). Mean ± std over seeds (retrain: fewer seeds, "
              "see n).", ""]
     if records:
-        lines += [f"Machine: {_which_rows(records, lambda r: r['machine'])}.", "",
+        lines += [f"Machine: {_which_rows(records, lambda r: r['machine'])}.", "", quietness(records), "",
                   f"UNSIR settings: {_which_rows(records, _unsir_changes)}.", ""]
         variants = records[-1]["report"]
         lines += [f"MIA variant: {variants['mia_variant']}.", "", f"Stranger variant: {variants['stranger_variant']}.", ""]
-    header = "| model | forgotten | method | n | " + " | ".join(title for _, title in COLUMNS) + " |"
-    lines += [header, "|" + "---|" * (4 + len(COLUMNS))]
-    speed = []
     groups: dict[tuple, list[dict]] = {}
     for record in records:
         groups.setdefault((record["arch"], record["count"]), []).append(record["report"])
+    lines += worst_sets(groups)
+    header = "| model | forgotten | method | n | " + " | ".join(title for _, title in COLUMNS) + " |"
+    lines += ["## Every metric, mean ± std over the sets", "", header, "|" + "---|" * (4 + len(COLUMNS))]
+    speed = []
     for (arch, count), reports in sorted(groups.items()):
         rows = [("original", [r["original"] for r in reports])]
-        for method in ["retrain", "unsir", "finetune", "neggrad"]:
+        for method in method_order(reports):
             # Δ A_Dr: retained accuracy minus the original's on the same forget set.
             entries = [{**r["methods"][method],
                         "retain_change": r["methods"][method]["retain_test_acc"] - r["original"]["retain_test_acc"]}
@@ -140,7 +216,8 @@ def markdown(records: list[dict]) -> str:
                 rows.append((method, entries))
         for method, entries in rows:
             cells = [_cell([e[key] for e in entries if key in e], key) for key, _ in COLUMNS]
-            lines.append(f"| {arch} | {count} | {method} | {len(entries)} | " + " | ".join(cells) + " |")
+            lines.append(f"| {arch} | {count} | {label(method, reports) if method != 'original' else method} | "
+                         f"{len(entries)} | " + " | ".join(cells) + " |")
         paired = [(r["methods"]["retrain"]["seconds"], r["methods"]["unsir"]["seconds"]) for r in reports
                   if "retrain" in r["methods"] and "unsir" in r["methods"]]
         speed += [(arch, count, retrain / unsir) for retrain, unsir in paired]
