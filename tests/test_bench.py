@@ -14,3 +14,41 @@ def test_bench_writes_a_table_and_resumes(olivetti_checkpoint, tmp_path):
     assert "| resnet18 | 1 | unsir | 1 |" in table and "| resnet18 | 1 | original | 1 |" in table
     assert main(args) == 0  # resumes: nothing left to run, same records
     assert json.loads(out.with_suffix(".json").read_text()) == records
+
+
+def test_retrain_ranges_span_the_retrained_models_per_architecture():
+    from unsir.bench import retrain_ranges
+
+    def record(arch, knn, method="retrain"):
+        return {"arch": arch, "report": {"methods": {method: {"feature_knn_forget_acc": knn, "forget_test_acc": 0.0}}}}
+
+    ranges = retrain_ranges([record("resnet18", 0.7), record("resnet18", 0.6), record("vit", 0.5),
+                             record("resnet18", 0.9, method="unsir")])
+    assert ranges["resnet18"]["feature_knn_forget_acc"] == (0.6, 0.7)
+    assert ranges["vit"] == {"feature_knn_forget_acc": (0.5, 0.5), "forget_test_acc": (0.0, 0.0)}
+
+
+def synthetic_record(seed, unsir_forget, retain_change, control_knn=0.8):
+    def entry(forget, retain, knn, control=False):
+        return {"forget_test_acc": forget, "retain_test_acc": retain, "n_forget_test": 5, "feature_knn_forget_acc": knn,
+                "feature_probe_forget_acc": knn, "mia_auc_forget": 0.6, "mia_forget": 0.1, "stranger_ks": 0.2,
+                "seconds": 1.0, "control": control, "hyperparameters": {}}
+
+    report = {"original": entry(0.9, 0.8, 0.8), "mia_variant": "m", "stranger_variant": "s",
+              "methods": {"unsir": entry(unsir_forget, 0.8 + retain_change, 0.6),
+                          "logit-mask": entry(0.0, 0.8, control_knn, control=True),
+                          "someday": entry(0.5, 0.8, 0.8)}}
+    return {"checkpoint": "c", "arch": "resnet18", "count": 2, "seed": seed, "machine": "m", "command": "unsir bench",
+            "load_average": 0.5, "report": report}
+
+
+def test_the_worst_set_leads_and_no_method_is_dropped():
+    from unsir.bench import markdown
+
+    table = markdown([synthetic_record(1000, 0.0, -0.01), synthetic_record(1001, 0.2, -0.05)])
+    assert table.index("## Worst forget set first") < table.index("## Every metric")
+    # worst 20.0 % (seed 1001) and mean 10.0 % over 10 photos; kept change worst -5.0, mean -3.0 points
+    assert "| resnet18 | 2 | unsir | 2 | 20.0 / 10.0 [10] | -5.0 / -3.0 | 60.0 [10] |" in table
+    assert "| resnet18 | 2 | logit-mask (control) | 2 |" in table
+    assert "| resnet18 | 2 | someday | 2 |" in table  # unknown to the registry, still reported
+    assert "quiet" in table

@@ -225,3 +225,18 @@ def markdown(records: list[dict]) -> str:
         lines += ["", "Speed: retrain seconds / UNSIR seconds, timed in the same run:", ""]
         lines += [f"- {arch}, {count} forgotten: {ratio:.0f}x" for arch, count, ratio in speed]
     return "\n".join(lines) + "\n"
+
+
+def retrain_ranges(records: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
+    """For each architecture, the range each forgetting metric took on the retrained models measured:
+    the reference to show beside a method when no retrain was run for its forget set."""
+    from .forgetting import GAP_METRICS
+
+    ranges: dict[str, dict[str, list[float]]] = {}
+    for record in records:
+        entry = record["report"]["methods"].get("retrain")
+        for key in GAP_METRICS if entry else ():
+            if entry.get(key) is not None:
+                ranges.setdefault(record["arch"], {}).setdefault(key, []).append(entry[key])
+    return {arch: {key: (min(values), max(values)) for key, values in metrics.items()}
+            for arch, metrics in ranges.items()}
