@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from . import distributed
 from .data import FaceSet, FaceTensors, normalise
 
 # progress(stage, fraction_done): lets the CLI print and the UI draw a progress bar.
@@ -68,22 +69,32 @@ def fit(
     autocast: bool = False,
     stage: str = "train",
     progress: Progress | None = None,
+    data_parallel: bool = True,
 ) -> list[float]:
     """Train `model` for `epochs` over `loader`; returns the mean loss of each epoch.
 
-    The scheduler (if any) steps once per batch.
+    The scheduler (if any) steps once per batch. Under torchrun, with `data_parallel`, the ranks
+    train one model together: DistributedDataParallel, each rank reading its shard of `loader`,
+    losses averaged over the ranks, progress reported by rank 0 only. A process running alone
+    (or inside `distributed.independent()`) trains exactly as a plain loop.
     """
+    group = distributed.training_ranks() if data_parallel else None
+    loader = distributed.shard(loader, group)
+    trained = distributed.data_parallel(model, group)
+    progress = progress if distributed.is_main() else None
     device = next(model.parameters()).device
     total = max(1, epochs * len(loader))
     losses, step = [], 0
     model.train()
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        if group is not None:
+            loader.sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
         running, batches = 0.0, 0
         for inputs, labels in loader:
             inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             context = torch.autocast(device.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
             with context:
-                loss = loss_fn(model, inputs, labels)
+                loss = loss_fn(trained, inputs, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -92,7 +103,8 @@ def fit(
             running, batches, step = running + loss.item(), batches + 1, step + 1
             if progress:
                 progress(stage, step / total)
-        losses.append(running / max(1, batches))
+        losses.append(distributed.mean_across(running / max(1, batches), group))
+    distributed.average_buffers(model, group)
     return losses
 
 
@@ -114,7 +126,10 @@ def predict_logits(model: nn.Module, faces: FaceSet | torch.Tensor, batch_size: 
 
 
 def loader(dataset: Dataset, batch_size: int, generator: torch.Generator, shuffle: bool = True) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=False)
+    """Batches of `dataset`; under torchrun each rank's shard of them (`batch_size` stays the global batch),
+    so that a scheduler sized by len(loader) matches the steps `fit` takes."""
+    batches = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=False)
+    return distributed.shard(batches, distributed.training_ranks())
 
 
 @dataclass
