@@ -67,6 +67,11 @@ GRID = {
     "body x10 in impair, retain 20 per id": {"impair_body_scale": 10, "retain_per_id": 20},
     "body x10, 2x (impair-repair)": {"impair_body_scale": 10, "cycles": "impair-repair-impair-repair"},
     "body x10 in impair, noise copies 4": {"impair_body_scale": 10, "noise_copies": 4},
+    "body x10, repair distils the original (0.5)": {"impair_body_scale": 10, "repair_distill": 0.5},
+    "body x10, repair distils the original (0.9)": {"impair_body_scale": 10, "repair_distill": 0.9},
+    "body x10, distil 0.9, 3 repair epochs": {"impair_body_scale": 10, "repair_distill": 0.9, "repair_epochs": 3},
+    "body x30, distil 0.9, 3 repair epochs": {"impair_body_scale": 30, "repair_distill": 0.9, "repair_epochs": 3},
+    "distil 0.9": {"repair_distill": 0.9},
 }
 # Reported alongside each cell: the metrics that tell forgetting in the features from hiding the output.
 DEEP_KEYS = ("feature_knn_forget_acc", "feature_probe_forget_acc", "mia_auc_forget", "stranger_ks",
@@ -87,6 +92,13 @@ def main() -> None:
     results_path = HERE / f"{output_stem(args.checkpoint)}.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     references = results.setdefault(REFERENCES, {})
+    for count in map(int, args.counts.split(",")):
+        for seed in map(int, args.seeds.split(",")):
+            if args.retrain_cache and f"{count}/{seed}" not in references:
+                names = random_identities(count, loaded.split.names, seed)
+                reference = retrained(loaded, names, seed, args.retrain_cache, strangers, original)
+                if reference:
+                    references[f"{count}/{seed}"] = reference
     for name, overrides in GRID.items():
         if args.only and name not in args.only:
             continue
@@ -100,10 +112,6 @@ def main() -> None:
                              seed=seed, strangers=strangers, original_predictions=original)
                 report = run.report
                 entry = report["methods"]["unsir"]
-                if args.retrain_cache and f"{count}/{seed}" not in references:
-                    reference = retrained(loaded, names, seed, args.retrain_cache, strangers, original)
-                    if reference:
-                        references[f"{count}/{seed}"] = reference
                 results.setdefault(name, {})[f"{count}/{seed}"] = {
                     "original_retain": report["original"]["retain_test_acc"],
                     "original": {k: report["original"][k] for k in (*DEEP_KEYS, *GAP_METRICS)},

@@ -98,7 +98,11 @@ def test_the_vit_defaults_give_its_classifier_a_higher_rate_everywhere():
     from unsir.methods.unsir import preset
 
     vit = default_config("unsir", {"arch": "vit"})
-    assert vit.classifier_lr_scale == 200 and default_config("unsir", {"arch": "resnet18"}) == UnsirConfig()
+    assert vit.classifier_lr_scale == 200 and vit.impair_body_scale == 1 and vit.repair_distill == 0
+    resnet = default_config("unsir", {"arch": "resnet18"})
+    assert (resnet.impair_body_scale, resnet.repair_distill, resnet.repair_epochs) == (10, 0.9, 3)
+    assert preset("fast", "resnet18") == UnsirConfig()  # the classifier-only recipe, kept reachable
+    assert preset("fast", "vit").classifier_lr_scale == 200
     assert preset("default", "vit", noise_steps=5) == dataclasses.replace(vit, noise_steps=5)
     assert preset("paper", "vit").classifier_lr_scale == 1.0  # a named preset is the same for every model
 
@@ -176,3 +180,18 @@ def test_default_config_refuses_a_method_it_does_not_know():
 
     with pytest.raises(ValueError, match="Unknown method 'magic'"):
         default_config("magic", {"arch": "resnet18"})
+
+
+def test_the_logit_mask_control_can_be_derived_from_the_originals_predictions(olivetti):
+    from unsir.forgetting import Predictions, forgetting_metrics
+
+    forget_classes = classes_of(olivetti, FORGET)
+    run = forget(olivetti.model, olivetti.card, olivetti.split, FORGET, methods={"logit-mask": None})
+    derived = run.predictions["original"].with_classes_hidden(forget_classes)
+    measured = run.predictions["logit-mask"]
+    assert torch.equal(derived.test.argmax(1), measured.test.argmax(1))
+    assert torch.allclose(derived.train, measured.train, atol=0.1)
+    derived_metrics = forgetting_metrics(derived, olivetti.split, forget_classes)
+    for key in ("forget_test_acc", "retain_test_acc", "feature_knn_forget_acc", "feature_probe_forget_acc"):
+        assert derived_metrics[key] == run.report["methods"]["logit-mask"][key], key
+    assert derived_metrics["mia_auc_forget"] == pytest.approx(run.report["methods"]["logit-mask"]["mia_auc_forget"], abs=0.02)

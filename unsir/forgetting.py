@@ -85,6 +85,19 @@ class Predictions:
         return torch.cat([self.train[torch.isin(split.train.labels, forget)],
                           self.test[torch.isin(split.test.labels, forget)]])
 
+    def with_classes_hidden(self, classes) -> Predictions:
+        """What the logit-mask control predicts, derived without running it: the same features and
+        logits, with the hidden classes' logits at the control's masked bias."""
+        from .methods.logit_mask import LogitMaskConfig
+
+        def hide(logits):
+            logits = logits.clone()
+            logits[:, list(classes)] = LogitMaskConfig().masked_bias
+            return logits
+
+        return Predictions(hide(self.train), hide(self.test), hide(self.strangers), self.train_features,
+                           self.test_features)
+
     @classmethod
     def of(cls, model: nn.Module, split: Split, strangers: FaceSet | None) -> Predictions:
         empty = torch.zeros(0, len(split.names))

@@ -31,7 +31,8 @@ CONFIGS = {"finetune": FinetuneConfig, "neggrad": NeggradConfig, "logit-mask": L
 SETTING_RANGES = {
     "retain_per_id": (1, 500), "noise_batch": (1, 64), "noise_steps": (1, 1000), "noise_lr": (1e-6, 10),
     "noise_lambda": (0, 100), "noise_copies": (1, 32), "impair_lr": (1e-8, 1), "repair_lr": (1e-8, 1),
-    "lr": (1e-8, 1), "classifier_lr_scale": (0.01, 10_000), "impair_body_scale": (0.01, 1000), "repair_epochs": (1, 50), "epochs": (1, 50),
+    "lr": (1e-8, 1), "classifier_lr_scale": (0.01, 10_000), "impair_body_scale": (0.01, 1000),
+    "repair_distill": (0, 1), "distill_temperature": (0.1, 100), "repair_epochs": (1, 50), "epochs": (1, 50),
     "batch_size": (1, 1024),
 }
 
