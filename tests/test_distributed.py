@@ -72,3 +72,37 @@ def test_two_gloo_ranks_train_one_model_like_one_process(tmp_path):
         torch.set_num_threads(threads)
     print("1 process:", alone, "2 processes:", ranks[0]["losses"])
     assert ranks[0]["losses"] == pytest.approx(alone, rel=LOSS_TOLERANCE)
+
+
+def torchrun(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc-per-node 2 -m unsir ARGS`, one thread per process."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "unsir", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_torchrun_train_writes_one_checkpoint_whose_card_names_the_processes(tmp_path):
+    out = tmp_path / "models" / "ddp"
+    torchrun("train", "--dataset", "olivetti", "--image-size", str(TINY_SIZE), "--epochs", "3", "--out", str(out))
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["ddp"]
+    assert sorted(p.name for p in out.iterdir()) == ["card.json", "model.safetensors"]
+    card = json.loads((out / "card.json").read_text())
+    assert card["processes"] == {"world_size": 2, "global_batch": 64, "backend": "gloo"}
+    assert card["test_acc"] > 0.025  # it learned something in 3 epochs (chance is 1/40)
+
+
+def test_torchrun_forget_writes_one_report_like_one_process(olivetti_checkpoint, tmp_path):
+    forget = ["forget", "--checkpoint", str(olivetti_checkpoint), "--forget", "person_03", "--seed", "0"]
+    torchrun(*forget, "--report", str(tmp_path / "ddp.json"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp.json"]
+    from unsir.cli import main
+
+    assert main([*forget, "--report", str(tmp_path / "alone.json")]) == 0
+    ddp, alone = (json.loads((tmp_path / f"{name}.json").read_text())["methods"]["unsir"] for name in ("ddp", "alone"))
+    print("2 processes:", {k: ddp[k] for k in ("forget_test_acc", "retain_test_acc", "seconds")},
+          "1 process:", {k: alone[k] for k in ("forget_test_acc", "retain_test_acc", "seconds")})
+    assert ddp["forget_test_acc"] == alone["forget_test_acc"] == 0.0
+    assert ddp["retain_test_acc"] == pytest.approx(alone["retain_test_acc"], abs=0.05)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from . import distributed
 from .data import DataError
 from .nets import ARCHITECTURES, ModelError
 from .reports import to_json
@@ -24,10 +25,14 @@ class UsageError(ValueError):
 
 
 def _print_progress(stage: str, fraction: float) -> None:
+    if not distributed.is_main():  # under torchrun one rank speaks for all
+        return
     print(f"\r{stage:>10s} {100 * fraction:5.1f}%", end="\n" if fraction >= 1 else "", file=sys.stderr, flush=True)
 
 
 def _write_json(path, payload: dict) -> None:
+    if not distributed.is_main():  # the ranks computed the same report: rank 0 writes it
+        return
     text = to_json(payload)
     if path in (None, "-"):
         print(text, end="")
@@ -48,6 +53,8 @@ def cmd_train(args) -> None:
         recipe=recipe, init=args.init, teacher_dir=args.teacher, command="unsir " + shlex.join(args.argv),
         progress=_print_progress,
     )
+    if not distributed.is_main():
+        return
     print(f"{args.out}: test accuracy {card['test_acc']:.3f}, balanced {card['balanced_test_acc']:.3f}, "
           f"{card['seconds']:.0f} s on {card['device']}")
 
@@ -113,7 +120,7 @@ def cmd_forget(args) -> None:
     except ForgetError as error:
         raise UsageError(str(error)) from error
     run.report["checkpoint"] = str(args.checkpoint)
-    if args.save_model:
+    if args.save_model and distributed.is_main():
         for name, outcome in run.outcomes.items():
             out = Path(args.save_model) if len(run.outcomes) == 1 else Path(args.save_model) / name
             save_unlearned(outcome, loaded.card, run.report, name, out)
@@ -243,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     torch.set_num_threads(max(1, torch.get_num_threads()))
     try:
-        code = args.run(args)
+        with distributed.process_group():  # joined only when torchrun started several processes
+            code = args.run(args)
     except (UsageError, DataError, ModelError) as error:
         print(f"unsir {args.command}: {error}", file=sys.stderr)
         return USAGE_ERROR

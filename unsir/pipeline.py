@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import metrics
+from . import distributed, metrics
 from .checkpoints import load_checkpoint, save_checkpoint
 from .data import MEAN, STD, DataError, FaceSet, Split, load_dataset, load_strangers
 from .nets import ModelError, build_model
@@ -95,12 +95,23 @@ def train_checkpoint(
         "recipe": recipe.to_dict(),
         "epochs": recipe.epochs,
         "train_command": command,
+        "processes": processes_card(recipe.batch_size),
         "device": device_name(device),
         "seconds": round(seconds, 1),
         **evaluate(model, split),
     }
-    save_checkpoint(model, card, out_dir)
+    if distributed.is_main():  # the ranks hold one model: one checkpoint
+        save_checkpoint(model, card, out_dir)
     return card
+
+
+def processes_card(batch_size: int) -> dict:
+    """How many processes trained the model (torchrun), with what global batch and backend."""
+    group = distributed.training_ranks()
+    if group is None:
+        return {"world_size": 1, "global_batch": batch_size, "backend": None}
+    per_rank = -(-batch_size // group.world_size)  # as distributed.shard splits it
+    return {"world_size": group.world_size, "global_batch": per_rank * group.world_size, "backend": group.backend}
 
 
 def load_strangers_for(loaded: Loaded, data_home=None) -> FaceSet | None:
