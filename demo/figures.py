@@ -6,6 +6,7 @@ never share drawing state.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ from matplotlib.figure import Figure
 ORIGINAL, UNLEARNED, RETRAINED = "#5c7cfa", "#f08c00", "#2f9e44"
 FORGOTTEN, KEPT = "#e03131", "#adb5bd"
 RIGHT_PERSON = "#2b8a3e"
+NEUTRAL = "#495057"
 MISSING_STRANGERS = "Strangers are not available for this dataset (it holds no people outside the model's)."
 MAX_BARS = 30  # people listed in the per-identity chart; more would be unreadable
 
@@ -105,6 +107,20 @@ def prediction_histograms(columns: list[Column], forgotten: list[str], top: int 
     return figure
 
 
+SPIKE_SHARE = 0.2  # explain the histogram's spike when this share of strangers gets >= 95 % confidence
+CONFIDENT = 0.95
+
+
+def confident_share(confidence: list[float]) -> float:
+    return float(np.mean(np.asarray(confidence) >= CONFIDENT)) if len(confidence) else 0.0
+
+
+def stranger_spike_note(spikes: list[str]) -> str:
+    return ("Share of never-seen people given ≥ 95 % confidence: " + "; ".join(spikes) + ". A spike at 1.0 means "
+            "the model is sure of a name for people it never saw: softmax must name someone, so confidence alone "
+            "does not mean recognition; section 3's 'not recognised' threshold is set on these never-seen people.")
+
+
 def stranger_confidence(columns: list[Column]) -> Figure:
     """Confidence on forgotten people against people never seen: forgetting should make them look alike."""
     figure = _figure(3.2 * len(columns), 2.9)
@@ -124,25 +140,60 @@ def stranger_confidence(columns: list[Column]) -> Figure:
         axes.set_yticks([])
         axes.spines[["top", "right", "left"]].set_visible(False)
     figure.axes[0].legend(fontsize=7, frameon=False, loc="upper left")
+    spikes = [f"{column.title}: {share:.0%}" for column in columns
+              if (share := confident_share(column.stranger_confidence)) >= SPIKE_SHARE]
+    if spikes:
+        figure.supxlabel(stranger_spike_note(spikes), fontsize=7, x=0.01, ha="left", color="#495057", wrap=True)
     title = "Like a stranger? Confidence on forgotten people vs people never seen (0 KS = indistinguishable)"
     figure.suptitle(title if has_strangers else f"Confidence on forgotten people. {MISSING_STRANGERS}",
                     fontsize=9, x=0.01, ha="left")
     return figure
 
 
+def _numbered(part: str) -> bool:
+    return part.isdigit() or re.search(r"_\d+$", part) is not None
+
+
+def layer_blocks(distances: dict[str, float]) -> dict[str, float]:
+    """Layer distances summed into blocks (ResNet's `layer1.0`, the ViT's `encoder_layer_0`, and each
+    unnumbered layer on its own), as one L2 distance per block, in the network's order."""
+    squared: dict[str, float] = {}
+    for layer, distance in distances.items():
+        parts = layer.split(".")
+        end = next((i + 1 for i, part in enumerate(parts) if _numbered(part)), len(parts))
+        block = ".".join(parts[:end])
+        squared[block] = squared.get(block, 0.0) + distance**2
+    return {block: value**0.5 for block, value in squared.items()}
+
+
+def block_label(block: str) -> str:
+    """A short label: the block's last part (with its parent when the last part is a bare number)."""
+    parts = block.split(".")
+    short = ".".join(parts[-2:]) if parts[-1].isdigit() and len(parts) > 1 else parts[-1]
+    return short.replace("_", " ")
+
+
 def layer_distances(distances: dict[str, float], title: str) -> Figure:
-    """L2 distance between each layer's weights before and after."""
-    figure = _figure(7, 3.0)
+    """L2 distance between each block's weights before and after, one bar per block."""
+    blocks = layer_blocks(distances)
+    figure = _figure(7, 1.1 + 0.24 * len(blocks))
     axes = figure.add_subplot()
-    layers = list(distances)
-    axes.bar(range(len(layers)), list(distances.values()), color=UNLEARNED)
-    step = max(1, len(layers) // 24)  # keep the tick labels legible
-    axes.set_xticks(range(0, len(layers), step), layers[::step], rotation=90, fontsize=7)
-    axes.set_yscale("log")  # the classifier moves far more than the rest: a linear axis hides every other layer
-    axes.set_ylabel("L2 distance (log scale)", fontsize=8)
+    rows = np.arange(len(blocks))
+    axes.barh(rows, list(blocks.values()), color=UNLEARNED)
+    axes.set_yticks(rows, [block_label(b) for b in blocks], fontsize=8)
+    axes.invert_yaxis()  # input at the top, classifier at the bottom
+    axes.set_xscale("log")  # the classifier moves far more than the rest: a linear axis hides every other block
+    axes.set_xlabel("L2 distance of the block's weights (log scale)", fontsize=8)
     axes.set_title(title, fontsize=10, loc="left")
     axes.spines[["top", "right"]].set_visible(False)
     return figure
+
+
+def named_colour(photo: CamPhoto, name: str) -> str:
+    """Green when the model does what it should, red when not: a kept person should be named, a
+    forgotten person should not (for them, being named is the failure)."""
+    named = name == photo.person
+    return RIGHT_PERSON if named != photo.forgotten else FORGOTTEN
 
 
 def gradcam_grid(photos: list[CamPhoto]) -> Figure:
@@ -152,9 +203,12 @@ def gradcam_grid(photos: list[CamPhoto]) -> Figure:
     for column, photo in enumerate(photos):
         status, colour = ("FORGOTTEN", FORGOTTEN) if photo.forgotten else ("kept", "#495057")
         panels = [(photo.photo, f"{status}\n{readable(photo.person)}", colour)]
-        for overlay, name, confidence in (photo.original, photo.unlearned):
-            panels.append((overlay, f"→ {readable(name)}\n{confidence:.0%}",
-                           RIGHT_PERSON if name == photo.person else FORGOTTEN))
+        overlay, name, confidence = photo.original  # before forgetting: naming everyone is right
+        panels.append((overlay, f"→ {readable(name)}\n{confidence:.0%}",
+                       NEUTRAL if photo.forgotten else named_colour(photo, name)))
+        overlay, name, confidence = photo.unlearned
+        still = " (still named)" if photo.forgotten and name == photo.person else ""
+        panels.append((overlay, f"→ {readable(name)}{still}\n{confidence:.0%}", named_colour(photo, name)))
         for row, (image, caption, colour) in enumerate(panels):
             axes = grid[row][column]
             axes.imshow(image)
@@ -163,13 +217,15 @@ def gradcam_grid(photos: list[CamPhoto]) -> Figure:
             axes.set_xlabel(caption, fontsize=8, color=colour)
     for row, label in enumerate(["Photo", "Original", "Unlearned"]):
         grid[row][0].set_ylabel(label, fontsize=10, fontweight="bold")
-    figure.suptitle("GradCAM: where each model looks, and whom it names (green: right person, red: someone else)",
-                    fontsize=10, x=0.01, ha="left")
+    figure.suptitle("GradCAM: where each model looks, and whom it names\n(unlearned row: green as it should be, a kept person named or "
+                    "a forgotten one not; red: a forgotten person still named, or a kept one misnamed)",
+                    fontsize=9, x=0.01, ha="left")
     return figure
 
 
-def noise_grid(noise: np.ndarray, names: list[str]) -> Figure:
-    """UNSIR's learned error-maximising inputs: uint8 [identities, images, H, W, 3], one row per identity."""
+def noise_grid(noise: np.ndarray, names: list[str], people: int | None = None, per_person: int | None = None) -> Figure:
+    """UNSIR's learned error-maximising inputs: uint8 [identities, images, H, W, 3], one row per identity
+    (of `people` forgotten, `per_person` images each: the title says when only some are shown)."""
     rows, columns = noise.shape[:2]
     figure = _figure(1.0 * columns + 1.6, 1.1 * rows + 0.6)
     grid = figure.subplots(rows, columns, squeeze=False)
@@ -180,6 +236,12 @@ def noise_grid(noise: np.ndarray, names: list[str]) -> Figure:
             axes.set_xticks([])
             axes.set_yticks([])
         grid[row][0].set_ylabel(readable(names[row]), fontsize=8, rotation=0, ha="right", va="center")
-    figure.suptitle("The noise UNSIR learned: inputs that maximise the model's error on each forgotten person",
-                    fontsize=10, x=0.01, ha="left")
+    people, per_person = people or rows, per_person or columns
+    shown = []
+    if rows < people:
+        shown.append(f"the last {rows} of {people} forgotten people")
+    if columns < per_person:
+        shown.append(f"{columns} of {per_person} images each")
+    figure.suptitle("The noise UNSIR learned: inputs that maximise the model's error on each forgotten person"
+                    + (f"\n(showing {' and '.join(shown)})" if shown else ""), fontsize=10, x=0.01, ha="left")
     return figure

@@ -15,10 +15,10 @@ from .workspace import available_checkpoints
 
 TITLE = "Forget a face with UNSIR"
 INTRO = """# Forget a face
-Someone asks a company to delete their face from its face-recognition model, and nobody may look at
-their photos again (*zero-glance*). [UNSIR](https://arxiv.org/abs/2111.08947) makes the model forget
-them in seconds: it learns noise that maximises the model's error on those people, briefly *impairs*
-the model with it, then *repairs* it on a few photos of everyone else."""
+Someone asks a company to delete their face from its face-recognition model, and nobody may look at their photos
+again (*zero-glance*). [UNSIR](https://arxiv.org/abs/2111.08947) learns noise that maximises the model's error on
+those people, briefly *impairs* the model with it, then *repairs* it on a few photos of everyone else."""
+MODEL_HINT = "ResNet18: forgets in seconds on a CPU (start here). ViT: a transformer, slower."
 METHOD_CHOICES = [("UNSIR (zero-glance)", "unsir"), ("FineTune on kept people (zero-glance)", "finetune"),
                   ("NegGrad (reads the forgotten photos)", "neggrad"), ("Retrain from scratch (slow)", "retrain")]
 CYCLE_CHOICES = ["impair-repair", "impair-impair-repair", "impair-repair-impair-repair"]
@@ -41,7 +41,9 @@ class NoRemoteFiles:
             await self.app(scope, receive, send)
 
 
-LAUNCH_OPTIONS = {"theme": THEME, "css": STYLESHEET.read_text(), "max_file_size": "10mb",
+SCRIPT = Path(__file__).resolve().parents[1] / "assets" / "app.js"
+LAUNCH_OPTIONS = {"theme": THEME, "css": STYLESHEET.read_text(), "head": f"<script>{SCRIPT.read_text()}</script>",
+                  "max_file_size": "10mb",
                   "app_kwargs": {"middleware": [Middleware(NoRemoteFiles)]}}
 # The unlearning events share one worker: a second visitor queues instead of halving everyone's speed.
 ON_DEVICE = {"concurrency_limit": 1, "concurrency_id": "device"}
@@ -78,21 +80,28 @@ def _page(checkpoint: str) -> None:
     # An idle visitor's unlearned weights (tens of MB) are dropped after an hour.
     session = gr.State(handlers.Session(checkpoint), time_to_live=3600, delete_callback=handlers.discard_session)
 
-    with gr.Row(equal_height=True):
+    with gr.Row(elem_classes="stack-on-phone", equal_height=True):
         model = gr.Dropdown([(label, name) for name, label in available_checkpoints().items()], value=checkpoint,
-                            label="Model", scale=1)
-        facts = gr.Markdown(start.facts, scale=3)
+                            label="Model", info=MODEL_HINT, scale=1, min_width=220)
+        facts = gr.Markdown(start.facts, scale=3, min_width=220, label="About the model")
 
     gr.Markdown("## 1 · Choose who to forget")
-    gallery = gr.Gallery(start.gallery, columns=10, height=300, allow_preview=False, object_fit="cover",
-                         show_label=False, buttons=[], elem_id="faces")
-    with gr.Row(equal_height=True):
+    with gr.Row(elem_classes="stack-on-phone", equal_height=True, elem_id="choose"):
         selection = gr.Dropdown(handlers.identity_choices(checkpoint), value=[], multiselect=True,
                                 allow_custom_value=True, label="People to forget",
-                                info="Click faces above, or type to search.", scale=5, elem_id="selection")
-        count = gr.Number(3, precision=0, label="K", scale=0, min_width=90)
-        draw = gr.Button("Random K", scale=0, min_width=140)
-    selected = gr.Markdown(handlers.selection_summary([]))
+                                info="Click faces below, or type part of a name and pick it.", scale=5, min_width=240,
+                                elem_id="selection")
+        count = gr.Number(3, precision=0, label="K", scale=0, min_width=80)
+        draw = gr.Button("Random K", scale=0, min_width=110)
+    selected = gr.Markdown(handlers.selection_summary([]), elem_id="selected", label="Who is selected")
+    with gr.Row(elem_classes="stack-on-phone", elem_id="actions"):
+        forget_button = gr.Button("Forget them", variant="primary", scale=2, min_width=160, elem_id="forget")
+        more_button = gr.Button("Forget them too (keep earlier deletions)", scale=1, min_width=160, elem_id="more")
+        undo_button = gr.Button("Undo last request", scale=1, min_width=120, elem_id="undo")
+        reset_button = gr.Button("Reset to the original", scale=1, min_width=120, elem_id="reset")
+    status = gr.Markdown(elem_id="status", label="Status")
+    gallery = gr.Gallery(start.gallery, columns=10, height=260, allow_preview=False, object_fit="cover",
+                         show_label=False, buttons=[], elem_id="faces", label="Faces (one training photo per person)")
     with gr.Accordion("Advanced settings (defaults from the core)", open=False):
         method = gr.Radio(METHOD_CHOICES, value="unsir", label="Method",
                           info="The settings below are UNSIR's; FineTune uses the retain photos per person.")
@@ -108,72 +117,129 @@ def _page(checkpoint: str) -> None:
             seed = gr.Number(0, precision=0, label="Seed")
             notebook_faithful = gr.Checkbox(defaults.notebook_faithful,
                                             label="Notebook-faithful (reproduce the official notebook's bugs)")
-    with gr.Row():
-        forget_button = gr.Button("Forget them", variant="primary", scale=2, elem_id="forget")
-        more_button = gr.Button("Forget them too (keep earlier deletions)", scale=1)
-        reset_button = gr.Button("Reset to the original", scale=1)
-    status = gr.Markdown(elem_id="status")
 
-    gr.Markdown("## 2 · Before | after")
-    with gr.Row():
-        summary = gr.Markdown(elem_id="summary")
-        # The figures carry their own titles: Gradio's labels would cover them.
-        per_identity = gr.Plot(show_label=False)
-    histograms = gr.Plot(show_label=False)
-    with gr.Row():
-        strangers = gr.Plot(show_label=False)
-        layers = gr.Plot(show_label=False)
-    gradcam = gr.Plot(show_label=False, elem_id="gradcam")
-    noise = gr.Plot(show_label=False)
-    with gr.Row(equal_height=True):
-        retrain_button = gr.Button("Retrain from scratch (gold standard)", scale=1)
-        retrain_note = gr.Markdown(start.retrain_note, scale=3)
-    with gr.Accordion("Full report (JSON, same keys as `unsir forget`)", open=False):
-        report = gr.JSON(label="Report")
+    # Hidden until there are results: no empty chart placeholders on first load.
+    with gr.Column(visible=False, elem_id="results") as results_area:
+        gr.Markdown("## 2 · Before | after")
+        summary = gr.Markdown(elem_id="summary", label="Summary table")
+        collateral = gr.Markdown(elem_id="collateral", label="Collateral damage")
+        # The figures carry their own titles: Gradio's labels would cover them (the labels name the API's outputs).
+        per_identity = gr.Plot(label="Per-person accuracy chart", show_label=False, elem_classes="chart")
+        histograms = gr.Plot(label="Who the forgotten are taken for", show_label=False, elem_classes="chart")
+        strangers = gr.Plot(label="Confidence against never-seen people", show_label=False, elem_classes="chart")
+        layers = gr.Plot(label="Weight change per block", show_label=False, elem_classes="chart")
+        gradcam = gr.Plot(label="GradCAM photos", show_label=False, elem_id="gradcam", elem_classes="chart")
+        noise = gr.Plot(label="UNSIR noise", show_label=False, elem_classes="chart")
+        with gr.Row(elem_classes="stack-on-phone", equal_height=True):
+            retrain_button = gr.Button("Retrain from scratch (gold standard)", scale=1, min_width=160,
+                                       elem_id="retrain")
+            cancel_button = gr.Button("Cancel the retrain", scale=0, min_width=180, variant="stop")
+            retrain_note = gr.Markdown(start.retrain_note, scale=3, min_width=220, elem_id="retrain-note",
+                                       label="About the retrain")
+        with gr.Accordion("Full report (JSON, same keys as `unsir forget`)", open=False):
+            report = gr.JSON(label="Report")
 
     gr.Markdown("## 3 · Is this person still recognised?")
-    with gr.Row():
-        photo = gr.Image(sources=["upload", "webcam"], type="filepath", label="A photo of someone", height=260)
-        face = gr.Image(label="Face found (MTCNN)", interactive=False, height=260)
-        original_top = gr.Label(label="Original model says", num_top_classes=handlers.TOP_PREDICTIONS)
-        unlearned_top = gr.Label(label="Unlearned model says", num_top_classes=handlers.TOP_PREDICTIONS)
-    with gr.Row(equal_height=True):
-        check = gr.Button("Who is this?", variant="primary", scale=1)
-        sample = gr.Button("Try a held-out photo of a forgotten person", scale=1)
-        note = gr.Markdown(scale=2, elem_id="note")
+    with gr.Row(elem_classes="stack-on-phone"):
+        photo = gr.Image(sources=["upload", "webcam"], type="filepath", label="A photo of someone", height=260,
+                         min_width=200)
+        face = gr.Image(label="Face found (MTCNN)", interactive=False, height=260, min_width=160)
+        original_top = gr.Label(label="Original model's top guesses", num_top_classes=handlers.TOP_PREDICTIONS,
+                                min_width=160)
+        unlearned_top = gr.Label(label="Unlearned model's top guesses", num_top_classes=handlers.TOP_PREDICTIONS,
+                                 min_width=160)
+    with gr.Row(elem_classes="stack-on-phone", equal_height=True):
+        check = gr.Button("Who is this?", variant="primary", scale=1, min_width=140)
+        sample = gr.Button("Try a held-out photo of a forgotten person", scale=1, min_width=160)
+    sample_caption = gr.Markdown(elem_id="sample-caption", label="Whose held-out photo")
+    note = gr.Markdown(elem_id="note", label="Verdicts")
 
     gr.Markdown("## 4 · Export")
-    with gr.Row(equal_height=True):
-        export_button = gr.Button("Export unlearned weights + audit report", scale=1)
-        downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, height=140, scale=3)
+    with gr.Row(elem_classes="stack-on-phone", equal_height=True):
+        export_button = gr.Button("Export unlearned weights + audit report", scale=1, min_width=240,
+                                  elem_id="export")
+        downloads = gr.File(label="Downloads (model.safetensors, card.json, audit.json)", file_count="multiple",
+                            interactive=False, height=200, scale=3, min_width=220, elem_id="downloads")
 
-    results = {"status": status, "summary": summary, "per_identity": per_identity, "histograms": histograms,
-               "strangers": strangers, "gradcam": gradcam, "noise": noise, "layers": layers, "report": report,
-               "session": session}
-    forget_outputs = [results[name] for name in handlers.ForgetView._fields]
+    components = {"status": status, "summary": summary, "collateral": collateral, "per_identity": per_identity,
+                  "histograms": histograms, "strangers": strangers, "gradcam": gradcam, "noise": noise,
+                  "layers": layers, "report": report, "session": session, "face": face,
+                  "original_top": original_top, "unlearned_top": unlearned_top, "note": note,
+                  "sample_caption": sample_caption, "downloads": downloads}
+    forget_outputs = [components[name] for name in handlers.ForgetView._fields]
+    reset_outputs = [components[name] for name in handlers.ResetView._fields]
+    stale = [face, original_top, unlearned_top, note, sample_caption, downloads]  # about an earlier model
     forget_inputs = [selection, model, method, retain_per_id, noise_steps, noise_lambda, impair_lr, repair_lr,
                      cycles, seed, notebook_faithful, session]
+
+    def show(visible: bool):
+        return lambda: gr.Column(visible=visible)
+
+    def cleared():
+        return [None, None, None, "", "", None]
 
     # Unqueued and silent: a click on a face answers in milliseconds (a click made while the last
     # one is still pending is ignored, so the round trip must be short). Not an API endpoint: an API
     # call carries no click (it passes names to /forget).
     gallery.select(handlers.toggle_identity, [selection, model], selection, api_visibility="private",
                    queue=False, show_progress="hidden")
+    # Typed text (Enter adds it as it is) becomes the one person it names, or is dropped with a warning.
+    selection.change(handlers.known_only, [selection, model], selection, api_visibility="private", queue=False,
+                     show_progress="hidden")
     selection.change(handlers.selection_summary, selection, selected, api_visibility="private", queue=False,
                      show_progress="hidden")
-    draw.click(handlers.pick_random, [count, model], selection, api_name="random_identities")
-    forget_button.click(handlers.forget_faces, forget_inputs, forget_outputs, api_name="forget", **ON_DEVICE)
-    more_button.click(handlers.forget_more, forget_inputs, forget_outputs, api_name="forget_more", **ON_DEVICE)
-    reset_button.click(handlers.reset, [model, session], forget_outputs, api_name="reset")
-    retrain_button.click(handlers.retrain_column, [model, session],
-                         [results[name] for name in handlers.RetrainView._fields], api_name="retrain", **ON_DEVICE)
+    draw.click(handlers.pick_random, [count, model], selection, api_name="random_identities",
+               api_description="Draw K of the model's people at random (a fresh draw each call).")
+    # Each action is checked alone first (no outputs): a refusal is a toast and leaves no "Error" badge or
+    # stale note over the results already on screen.
+    for button, check_fn, run, name, description in (
+            (forget_button, handlers.check_request, handlers.forget_faces, "forget",
+             "Forget these people from the shipped model; returns the status with a verdict per person, the "
+             "summary table, collateral damage, the charts and the report (the keys of `unsir forget`)."),
+            (more_button, handlers.check_more, handlers.forget_more, "forget_more",
+             "Forget these people too, on top of this session's unlearned model (earlier requests are kept).")):
+        button.click(check_fn, forget_inputs, None, api_visibility="private", queue=False, show_progress="hidden"
+                     ).success(run, forget_inputs, forget_outputs, api_name=name, api_description=description,
+                               show_progress_on=[status], **ON_DEVICE
+                     ).success(show(True), None, results_area, api_visibility="private", queue=False
+                     ).success(cleared, None, stale, api_visibility="private", queue=False)
+    undo_button.click(handlers.undo, [model, session], forget_outputs, api_name="undo",
+                      api_description="Step back one request: the model before the last Forget.",
+                      show_progress="hidden").success(cleared, None, stale, api_visibility="private", queue=False
+                      ).success(lambda s: gr.Column(visible=bool(s and s.history)), session, results_area,
+                                api_visibility="private", queue=False)
+    reset_button.click(handlers.reset, [model, session], reset_outputs, api_name="reset",
+                       api_description="Back to the shipped model: every section emptied.", show_progress="hidden"
+                       ).then(show(False), None, results_area, api_visibility="private", queue=False)
+    retrain_run = retrain_button.click(
+        handlers.check_retrain, [model, session], None, api_visibility="private", queue=False, show_progress="hidden"
+    ).success(handlers.measure_retrain, [model, session], retrain_note, api_visibility="private",
+              show_progress="hidden").success(
+        handlers.retrain_column, [model, session], [components[name] for name in handlers.RetrainView._fields],
+        api_name="retrain", api_description="Add the retrain-from-scratch column (slow: as long as training).",
+        show_progress_on=[retrain_note], **ON_DEVICE)
+    cancel_button.click(handlers.cancel_retrain, None, retrain_note, api_name="cancel_retrain",
+                        api_description="Stop this session's retrain at its next training step.", queue=False,
+                        show_progress="hidden", cancels=[retrain_run])
     recognise_outputs = [face, original_top, unlearned_top, note]
     # The photo reaches the handler unopened (preprocess=False): Gradio would open it first, and answer a
     # file that is not an image, or a decompression bomb, with a bare "Error".
-    check.click(handlers.recognise, [photo, model, session], recognise_outputs, api_name="recognise",
-                preprocess=False)
-    sample.click(handlers.forgotten_test_photo, [model, session], photo, api_name="forgotten_test_photo").success(
+    check.click(handlers.check_photo, photo, None, api_visibility="private", preprocess=False, show_progress="hidden"
+                ).success(handlers.recognise, [photo, model, session], recognise_outputs, api_name="recognise",
+                          api_description="Find the largest face in a photo and ask both models who it is, each "
+                                          "with a verdict against its calibrated 'not recognised' threshold.",
+                          preprocess=False)
+    sample.click(handlers.check_forgotten, [model, session], None, api_visibility="private", queue=False,
+                 show_progress="hidden").success(
+        handlers.forgotten_test_photo, [model, session], [photo, sample_caption, session],
+        api_name="forgotten_test_photo",
+        api_description="The next held-out photo of a forgotten person, and whose it is.").success(
         handlers.recognise, [photo, model, session], recognise_outputs, api_visibility="private", preprocess=False)
-    export_button.click(handlers.export, [model, session], [downloads, session], api_name="export")
-    model.change(handlers.switch_model, model, [facts, gallery, selection, retrain_note], api_name="switch_model").then(
-        handlers.reset, [model, session], forget_outputs, api_visibility="private")
+    export_button.click(handlers.check_export, [model, session], None, api_visibility="private", queue=False,
+                        show_progress="hidden").success(
+        handlers.export, [model, session], [downloads, session], api_name="export",
+        api_description="The unlearned weights, their card and the audit report (sha256 of the exact files).")
+    model.change(handlers.switch_model, model, [facts, gallery, selection, retrain_note], api_name="switch_model",
+                 api_description="Switch to another shipped model (the session starts again).").then(
+        handlers.reset, [model, session], reset_outputs, api_visibility="private").then(
+        show(False), None, results_area, api_visibility="private", queue=False)

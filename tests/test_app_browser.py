@@ -35,6 +35,13 @@ def test_pick_two_faces_forget_them_and_see_the_results(olivetti_checkpoint, tmp
     screenshot = tmp_path / "screenshot.png"
     with served_app(models, tmp_path / "app.log") as app, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        first_load = browser.new_page(viewport={"width": 1366, "height": 768})
+        first_load.goto(app.url)
+        first_load.locator("#faces button.thumbnail-item").first.wait_for()
+        forget = first_load.locator("#forget").bounding_box()
+        assert forget["y"] + forget["height"] <= 768  # Forget is above the fold of a laptop screen
+        assert not first_load.locator("#results").is_visible()  # no empty chart placeholders before results
+        first_load.close()
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         requested = []
         page.on("request", lambda request: requested.append(request.url))
@@ -44,7 +51,7 @@ def test_pick_two_faces_forget_them_and_see_the_results(olivetti_checkpoint, tmp
             faces.nth(index).click()
             page.get_by_text(f"{count} selected:").wait_for()
         page.locator("#forget").click()
-        page.wait_for_function("document.querySelector('#status').innerText.includes('Forgot')",
+        page.wait_for_function("document.querySelector('#status').innerText.includes('ran on')",
                                timeout=RESULTS_SECONDS * 1000)
         assert "Forgotten people · test accuracy" in page.locator("#summary").inner_text()
         page.wait_for_timeout(1000)  # let the figures paint
@@ -64,3 +71,68 @@ def test_pick_two_faces_forget_them_and_see_the_results(olivetti_checkpoint, tmp
     assert screenshot.stat().st_size > 50_000
     if os.environ.get(UPDATE_VARIABLE) and shipped:
         shutil.copyfile(screenshot, README_SCREENSHOT)
+
+
+def open_browser(playwright):
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@pytest.mark.browser
+def test_on_a_phone_the_page_reads_without_sideways_scrolling(olivetti_checkpoint, tmp_path):
+    """390 x 844, as a phone: Forget within the first screen or so, both result columns readable, charts
+    full width; only known people can be selected; refusals leave no stale badge; Reset empties everything."""
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    width, height = 390, 844
+    with served_app(olivetti_checkpoint.parent, tmp_path / "app.log") as app, sync_playwright() as playwright:
+        browser = open_browser(playwright)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(app.url)
+        faces = page.locator("#faces button.thumbnail-item")
+        faces.first.wait_for()
+        assert page.locator("#forget").bounding_box()["y"] < 2 * height  # not two screens of scrolling
+        assert not page.locator("#results").is_visible()
+        assert faces.nth(3).get_attribute("title") == "person 03"  # the full name on hover
+        for count, index in enumerate((3, 7), start=1):
+            faces.nth(index).click()
+            page.get_by_text(f"{count} selected:").wait_for()
+        page.wait_for_function("document.querySelectorAll('#faces .thumbnail-item.chosen').length == 2")
+        assert [e.get_attribute("aria-label") for e in page.locator("#selection .token-remove").all()][:2] == \
+            ["Remove person 03", "Remove person 07"]
+        page.locator("#selection input").fill("person 1")  # ambiguous typed text: not a selection
+        page.keyboard.press("Enter")
+        page.get_by_text("Not one of this model's people: 'person 1'").wait_for()
+        assert page.locator("#selected").inner_text().startswith("2 selected:")
+
+        page.locator("#forget").click()
+        page.wait_for_function("document.querySelector('#status').innerText.includes('ran on')",
+                               timeout=RESULTS_SECONDS * 1000)
+        page.wait_for_timeout(1000)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+        for header in page.locator("#summary th").all():  # Measure, Original, Unlearned · UNSIR
+            box = header.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, header.inner_text()
+        assert page.locator("#summary th").nth(2).inner_text() == "Unlearned · UNSIR"
+        for chart in page.locator("#results .chart img").all():
+            assert chart.bounding_box()["width"] >= width - 80  # full width, not a thumbnail
+        page.add_style_tag(content="#faces img, #gradcam img { filter: blur(8px); }")
+        page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+
+        # Gradio's "queue: 2/3" is said in plain words
+        page.evaluate("document.querySelector('#status').append(document.createTextNode('queue: 2/3 |'))")
+        page.wait_for_function("document.querySelector('#status').innerText.includes("
+                               "\"Waiting for another visitor's run to finish: 1 more ahead of you\")")
+        # a refusal is a toast: no "Error" badge over the answers or the results, no stale note
+        page.get_by_role("button", name="Who is this?").click()
+        page.get_by_text("Upload a photo or take one with the webcam first.").wait_for()
+        assert "Error" not in page.locator("#note").inner_text() + page.locator("#results").inner_text()
+        page.get_by_role("button", name="Try a held-out photo of a forgotten person").click()
+        page.wait_for_function("document.querySelector('#sample-caption').innerText.includes('Held-out photo 1 of 6')")
+        page.wait_for_function("document.querySelector('#note').innerText.includes('Unlearned')",
+                               timeout=RESULTS_SECONDS * 1000)
+        page.get_by_role("button", name="Reset to the original").click()
+        page.wait_for_function("document.querySelector('#status').innerText.includes('Back to the original')")
+        page.locator("#results").wait_for(state="hidden")
+        assert page.locator("#note").inner_text().strip() == "" and page.locator("#sample-caption").inner_text().strip() == ""
+        browser.close()

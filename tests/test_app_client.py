@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import httpx
@@ -41,6 +42,17 @@ def test_forget_endpoint_takes_names_first_and_defaults_for_the_rest(client):
     assert "/toggle_identity" not in endpoints  # a click on a face: an API call has no click to carry
 
 
+def test_every_endpoint_and_output_has_a_real_name_and_description(client):
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert {"/forget", "/forget_more", "/undo", "/reset", "/retrain", "/cancel_retrain", "/recognise",
+            "/forgotten_test_photo", "/export", "/switch_model", "/random_identities"} <= set(endpoints)
+    for name, endpoint in endpoints.items():
+        assert endpoint["description"] and "partial" not in endpoint["description"], name
+        for output in endpoint["returns"]:
+            assert output["label"] and not re.fullmatch(r"value_\d+", output["label"]), (name, output)
+    assert "on top of this session's unlearned model" in endpoints["/forget_more"]["description"]
+
+
 def test_forget_with_no_one_says_what_to_do(client):
     with pytest.raises(AppError, match="Choose at least one identity"):
         client.predict([], api_name="/forget", **QUICK)
@@ -52,7 +64,7 @@ def test_random_k_draws_k_people(client):
 
 def test_forget_then_forget_more_then_export_in_one_session(client):
     status, summary, *_, report = client.predict(CHOSEN, api_name="/forget", **QUICK)
-    assert report["forget"] == CHOSEN and "Forgot person 03, person 07" in status
+    assert report["forget"] == CHOSEN and "UNSIR ran on person 03, person 07" in status
     for side in (report["original"], report["methods"]["unsir"]):
         per_identity = side["forget_per_identity_test_acc"]
         assert list(per_identity) == CHOSEN
@@ -67,7 +79,7 @@ def test_forget_then_forget_more_then_export_in_one_session(client):
     by_name = {Path(file).name: Path(file) for file in client.predict(api_name="/export")}
     assert set(by_name) == {"model.safetensors", "card.json", "audit.json"}
     audit = json.loads(by_name["audit.json"].read_text())
-    assert audit["forget"] == report["forget"] and audit["sha256"]["after"] == report["sha256"]["unsir"]
+    assert audit["forget"] == report["forget"] and audit["weights_sha256"]["after"] == report["sha256"]["unsir"]
 
 
 def refusals(folder: Path, lfw_root: Path) -> list[tuple[str, tuple, dict, str]]:

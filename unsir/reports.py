@@ -1,10 +1,12 @@
 """Audit reports: what was forgotten, how, what data the unlearning read, and the evidence."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from datetime import datetime, timezone
 
+AUDIT_FORMAT = "unsir-audit/2"
 METRIC_KEYS = ("retain_test_acc", "forget_test_acc", "retain_train_acc", "forget_train_acc",
                "retain_balanced_test_acc", "mia_forget", "stranger_ks")
 
@@ -30,13 +32,57 @@ def zero_glance_statement(entry: dict) -> str:
     return f"NOT zero-glance: this method read {entry['data_read']}."
 
 
-def audit_report(report: dict, method: str, *, checkpoint: str, started_at: datetime,
-                 finished_at: datetime | None = None) -> dict:
-    """A JSON-able record of one unlearning request, for the person who has to answer for it."""
+FORGOTTEN_AT_MOST = 0.01  # a forgotten person named on more of their held-out photos is "still recognised"
+FILE_HASH = "sha256 of the file's bytes, as `sha256sum FILE` prints it"
+WEIGHTS_HASH = ("sha256 of the weights re-serialised by safetensors in float32 (unsir.checkpoints.weights_sha256): "
+                "identifies the numbers whatever the file's precision or metadata; it is not a file's hash")
+
+
+def file_sha256(path) -> str:
+    """The sha256 of a file's bytes (what `sha256sum` prints)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _names(names) -> str:
+    return ", ".join(str(n).replace("_", " ") for n in names)
+
+
+def plain_summary(report: dict, method: str, requests: list[dict], checkpoint: str) -> str:
+    """The audit in a few sentences, for a reader who will not open the numbers."""
     entry = report["methods"][method]
-    finished_at = finished_at or datetime.now(timezone.utc)
+    asked = "; then ".join(_names(r["forget"]) for r in requests) or _names(report["forget"])
+    when = (f" between {requests[0]['started_at']} and {requests[-1]['finished_at']}"
+            if requests and requests[0].get("started_at") and requests[-1].get("finished_at") else "")
+    per_person = entry["forget_per_identity_test_acc"]
+    still = [name for name, acc in per_person.items() if acc is None or acc != acc or acc > FORGOTTEN_AT_MOST]
+    verdict = (f"WARNING: not fully forgotten: {_names(still)} still named on more than {FORGOTTEN_AT_MOST:.0%} of "
+               "their held-out photos. " if still else
+               f"Each forgotten person is named on at most {FORGOTTEN_AT_MOST:.0%} of their held-out photos. ")
+    return (f"{len(requests) or 1} request(s){when} asked the model {checkpoint} to forget {asked}, with {method}. "
+            f"On held-out photos (never trained on), the forgotten people were named correctly "
+            f"{report['original']['forget_test_acc']:.0%} of the time before and {entry['forget_test_acc']:.0%} "
+            f"after; the kept people {report['original']['retain_test_acc']:.0%} before and "
+            f"{entry['retain_test_acc']:.0%} after. {verdict}{zero_glance_statement(entry)} Check the exported "
+            "weights with `sha256sum model.safetensors` against files_sha256, or with "
+            "`unsir verify --audit audit.json --weights model.safetensors`.")
+
+
+def audit_report(report: dict, method: str, *, checkpoint: str, requests: list[dict] | None = None,
+                 shipped_files: dict[str, str] | None = None, exported_files: dict[str, str] | None = None,
+                 exported_at: datetime | None = None) -> dict:
+    """A JSON-able record of the unlearning, for the person who has to answer for it: what was asked
+    request by request (when, how long, what it measured), the exact files (their sha256, as
+    `sha256sum` prints it) and the weights' own hash, a plain-language summary."""
+    entry = report["methods"][method]
+    requests = list(requests if requests is not None else report.get("requests", []))
+    exported_at = exported_at or datetime.now(timezone.utc)
     return {
-        "report": "unsir-audit/1",
+        "report": AUDIT_FORMAT,
+        "summary": plain_summary(report, method, requests, checkpoint),
         "checkpoint": checkpoint,
         "architecture": report["checkpoint_arch"],
         "dataset": report["dataset"],
@@ -45,16 +91,22 @@ def audit_report(report: dict, method: str, *, checkpoint: str, started_at: date
         "hyperparameters": entry["hyperparameters"],
         "seed": report["seed"],
         "device": report["device"],
-        "started_at": started_at.isoformat(timespec="seconds"),
-        "finished_at": finished_at.isoformat(timespec="seconds"),
-        "seconds": entry["seconds"],
+        "started_at": requests[0].get("started_at") if requests else None,  # the first request's start
+        "finished_at": requests[-1].get("finished_at") if requests else None,  # the last request's end
+        "exported_at": exported_at.isoformat(timespec="seconds"),
+        "seconds": round(sum(r.get("seconds", 0.0) for r in requests), 3),  # every request, click to results
+        "unlearning_seconds": round(sum(r.get("unlearning_seconds", 0.0) for r in requests), 3),
         "zero_glance": entry["zero_glance"],
         "data_read": entry["data_read"],
         "statement": zero_glance_statement(entry),
-        "sha256": {"before": report["sha256"]["original"], "after": entry["sha256"]},
+        "files_sha256": {"shipped": shipped_files or {}, "exported": exported_files or {}, "how": FILE_HASH},
+        "weights_sha256": {"before": report["sha256"]["original"], "after": entry["sha256"], "how": WEIGHTS_HASH},
         "metrics": {
-            "before": {k: report["original"][k] for k in METRIC_KEYS},
-            "after": {k: entry[k] for k in METRIC_KEYS},
+            "before": {k: report["original"].get(k) for k in METRIC_KEYS},
+            "after": {k: entry.get(k) for k in METRIC_KEYS},
         },
+        "forget_per_identity_test_acc": {"before": report["original"]["forget_per_identity_test_acc"],
+                                         "after": entry["forget_per_identity_test_acc"]},
+        "requests": requests,
         "metric_definitions": {"mia_forget": report["mia_variant"], "stranger_ks": report["stranger_variant"]},
     }

@@ -32,6 +32,29 @@ def switch_model(checkpoint: str) -> ModelView:
                      gr.update(choices=identity_choices(checkpoint), value=[]), retrain_estimate(checkpoint))
 
 
+def known_only(selected: list[str] | None, checkpoint: str) -> list[str] | dict:
+    """Keep only the model's people in the selection: typed text becomes the one person it names
+    ("serena" -> Serena_Williams), or is dropped with a warning saying so."""
+    names = open_workspace(checkpoint).names
+    if all(str(value) in names for value in selected or []) and len(set(selected or [])) == len(selected or []):
+        return gr.skip()  # nothing to change: sending the value back could undo a click made meanwhile
+    kept, dropped = [], []
+    for value in selected or []:
+        text = str(value).strip()
+        if text in names:
+            match = text
+        else:
+            key = text.lower().replace("_", " ")
+            found = [n for n in names if key and key in n.lower().replace("_", " ")]
+            match = found[0] if len(found) == 1 else None
+        if match is None:
+            dropped.append(text)
+        elif match not in kept:
+            kept.append(match)
+    if dropped:
+        gr.Warning(f"Not one of this model's people: {', '.join(repr(d[:40]) for d in dropped)}. "
+                   "Type part of a name and pick it from the suggestions, or click a face.", title="Unknown name")
+    return kept
 
 
 def toggle_identity(selected: list[str] | None, checkpoint: str, event: gr.SelectData) -> list[str]:
@@ -43,7 +66,7 @@ def toggle_identity(selected: list[str] | None, checkpoint: str, event: gr.Selec
 
 def selection_summary(selected: list[str] | None) -> str:
     if not selected:
-        return "No one selected yet: click faces above, search by name, or draw some at random."
+        return "No one selected yet: click faces below, search by name, or draw some at random."
     return f"**{len(selected)} selected:** " + ", ".join(figures.readable(n) for n in selected)
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 
 import gradio as gr
@@ -11,9 +10,9 @@ import gradio as gr
 from unsir.checkpoints import CARD, WEIGHTS
 from unsir.methods import Outcome
 from unsir.pipeline import save_unlearned
-from unsir.reports import audit_report, to_json
+from unsir.reports import audit_report, file_sha256, to_json
 
-from ..workspace import CPU
+from ..workspace import CPU, models_dir
 from .session import Session, open_workspace, session_for
 
 AUDIT = "audit.json"
@@ -21,20 +20,27 @@ AUDIT = "audit.json"
 
 
 
-def export(checkpoint: str, session: Session | None) -> tuple[list[str], Session]:
-    """The unlearned weights (safetensors + card) and an audit report, in the session's own folder."""
-    ws = open_workspace(checkpoint)
-    session = session_for(session, checkpoint)
-    if not session.history:
+def check_export(checkpoint: str, session: Session | None) -> None:
+    if not session_for(session, checkpoint).history:
         raise gr.Error("Nothing to export yet: forget someone first.", title="Nothing to export")
+
+
+def export(checkpoint: str, session: Session | None) -> tuple[list[str], Session]:
+    """The unlearned weights (safetensors + card) and an audit report, in the session's own folder. The
+    audit records the sha256 of the exact files (shipped and exported, as `sha256sum` prints them), the
+    weights' own hash, every request (when, how long, what it measured) and a plain summary."""
+    ws = open_workspace(checkpoint)
+    check_export(checkpoint, session)
+    session = session_for(session, checkpoint)
     folder = Path(session.export_dir or tempfile.mkdtemp(prefix="unsir-export-"))
     request = session.history[-1]
     entry = request.report["methods"][request.method]
     outcome = Outcome(ws.model_with(session.weights, CPU), data_read=entry["data_read"],
                       zero_glance=entry["zero_glance"], hyperparameters=entry["hyperparameters"])
     save_unlearned(outcome, ws.card, request.report, request.method, folder)
-    audit = audit_report(request.report, request.method, checkpoint=checkpoint,
-                         started_at=datetime.fromisoformat(session.history[0].started_at))
-    audit["requests"] = request.report["requests"]
+    shipped = models_dir() / checkpoint
+    audit = audit_report(request.report, request.method, checkpoint=checkpoint, requests=request.report["requests"],
+                         shipped_files={name: file_sha256(shipped / name) for name in (WEIGHTS, CARD)},
+                         exported_files={name: file_sha256(folder / name) for name in (WEIGHTS, CARD)})
     (folder / AUDIT).write_text(to_json(audit))
     return [str(folder / WEIGHTS), str(folder / CARD), str(folder / AUDIT)], replace(session, export_dir=str(folder))

@@ -2,7 +2,8 @@
 the before | after views they return (also used by the retrain column)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from typing import NamedTuple
@@ -16,26 +17,51 @@ from unsir import metrics
 from unsir.data import denormalise
 from unsir.forgetting import ForgetError, Predictions, forget, resolve_identities
 from unsir.methods import METHODS, check_settings, default_config
-from unsir.reports import zero_glance_statement
+from unsir.reports import METRIC_KEYS
 from unsir.training import default_device
 
 from .. import figures
 from ..gpu import on_gpu
 from ..workspace import Workspace, workspace
+from .recognition import calibrate
 from .session import METHOD_LABELS, UNSIR_DEFAULTS, Request, Session, open_workspace, session_for
 
 CAM_PHOTOS_PER_GROUP = 3  # GradCAM for this many forgotten and this many kept people
 NOISE_SHOWN = (4, 8)  # identities x images of UNSIR's noise on screen
 
 
-SUMMARY_ROWS = [  # (row label, report key, format)
-    ("Kept people · test accuracy", "retain_test_acc", "{:.1%}"),
-    ("Forgotten people · test accuracy", "forget_test_acc", "{:.1%}"),
-    ("Kept people · train accuracy", "retain_train_acc", "{:.1%}"),
-    ("Forgotten people · train accuracy", "forget_train_acc", "{:.1%}"),
-    ("Membership attack: forgotten photos called 'trained on'", "mia_forget", "{:.1%}"),
-    ("Distance from strangers (KS; 0 = like a stranger)", "stranger_ks", "{:.2f}"),
-    ("Seconds to unlearn", "seconds", "{:.1f}"),
+FORGOTTEN_AT_MOST = 0.01  # a forgotten person named on more of their held-out photos is "still recognised"
+COLLATERAL_SHOWN = 5  # kept people listed under "collateral damage"
+
+
+class Row(NamedTuple):
+    """One row of the summary table: a report key, how to show it, and one line on what it means."""
+
+    label: str
+    key: str
+    template: str
+    meaning: str
+
+
+SUMMARY_ROWS = [
+    Row("Kept people · test accuracy", "retain_test_acc", "{:.1%}",
+        "the kept people's held-out photos named correctly; it should stay as before"),
+    Row("Forgotten people · test accuracy", "forget_test_acc", "{:.1%}",
+        "the forgotten people's held-out photos still named as them; it should fall to 0"),
+    Row("Kept people · train accuracy", "retain_train_acc", "{:.1%}", "the same on the photos the model trained on"),
+    Row("Forgotten people · train accuracy", "forget_train_acc", "{:.1%}",
+        "the forgotten people's training photos still named as them"),
+    Row("Membership attack: forgotten photos called 'trained on'", "mia_forget", "{:.1%}",
+        "an attacker who sees only the model's outputs guesses whether a photo was trained on; here, the share of "
+        "the forgotten people's training photos it calls 'trained on' (lower: less trace left)"),
+    Row("Distance from strangers (KS; 0 = like a stranger)", "stranger_ks", "{:.2f}",
+        "Kolmogorov-Smirnov distance between the model's confidence on the forgotten people and on people it "
+        "never saw: 0 means they look like strangers to it, 1 entirely unlike them"),
+    Row("Seconds to unlearn", "seconds", "{:.1f}", "the unlearning alone, without measuring it"),
+]
+FIGURE_MEANINGS = [  # the measures the charts use
+    ("Confidence (max softmax)", "the probability the model gives to its top name for a photo, from 0 to 100 %"),
+    ("L2 distance", "how much a block's weights changed: the square root of the summed squared changes"),
 ]
 
 
@@ -126,6 +152,17 @@ def chain_requests(report: dict, method: str, names: list[str], earlier: list[di
     return report
 
 
+def kept_accuracy(original: Predictions, unlearned: Predictions, split, forget_classes: list[int]
+                  ) -> dict[str, tuple[float, float, int]]:
+    """Each kept person's held-out accuracy before and after, with their number of held-out photos."""
+    labels, count = split.test.labels, len(split.names)
+    before = metrics.per_class_accuracy(original.test.argmax(1), labels, count)
+    after = metrics.per_class_accuracy(unlearned.test.argmax(1), labels, count)
+    photos = torch.bincount(labels, minlength=count).tolist()
+    return {split.names[c]: (before[c], after[c], photos[c]) for c in range(count)
+            if c not in forget_classes and photos[c]}
+
+
 @dataclass
 class Unlearned:
     """What the device function returns: picklable CPU data only (ZeroGPU runs it in another process)."""
@@ -135,6 +172,8 @@ class Unlearned:
     confidences: dict[str, dict[str, list[float]]]
     cams: list[figures.CamPhoto]
     noise: np.ndarray | None
+    kept: dict[str, tuple[float, float, int]] = field(default_factory=dict)
+    recognition: dict[str, dict] = field(default_factory=dict)
 
 
 @on_gpu(duration=180)
@@ -151,6 +190,7 @@ def unlearn(checkpoint: str, names: list[str], method: str, config, seed: int,
     model, forget_classes = run.outcomes[method].model, run.report["forget_classes"]
     report = chain_requests(run.report, method, names, earlier, lambda: metrics.layer_distances(model, ws.model))
     progress(0.9, desc="GradCAM: where each model looks")
+    kept = [c for c in range(len(ws.names)) if c not in forget_classes]
     return Unlearned(
         report,
         {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()},
@@ -158,6 +198,8 @@ def unlearn(checkpoint: str, names: list[str], method: str, config, seed: int,
          method: confidences(run.predictions[method], ws.split, forget_classes)},
         cam_photos(ws, model, forget_classes, device),
         noise_images(run.outcomes[method].noise, len(forget_names)),
+        kept_accuracy(run.predictions["original"], run.predictions[method], ws.split, forget_classes),
+        {model_name: calibrate(run.predictions[model_name], ws.split, kept) for model_name in ("original", method)},
     )
 
 
@@ -166,6 +208,7 @@ class ForgetView(NamedTuple):
 
     status: str | None
     summary: str | None
+    collateral: str | None
     per_identity: Figure | None
     histograms: Figure | None
     strangers: Figure | None
@@ -176,10 +219,32 @@ class ForgetView(NamedTuple):
     session: Session
 
 
+class ResetView(NamedTuple):
+    """Every section back to empty: the results, the photo check, the sample caption and the downloads."""
+
+    status: str
+    summary: None
+    collateral: None
+    per_identity: None
+    histograms: None
+    strangers: None
+    gradcam: None
+    noise: None
+    layers: None
+    report: None
+    face: None
+    original_top: None
+    unlearned_top: None
+    note: str
+    sample_caption: str
+    downloads: None
+    session: Session
+
+
 def comparison_columns(request: Request, retrain: dict | None) -> list[figures.Column]:
     columns = [
         figures.Column("Original", figures.ORIGINAL, request.report["original"], **request.confidences["original"]),
-        figures.Column(f"Unlearned · {METHOD_LABELS[request.method]}", figures.UNLEARNED,
+        figures.Column(f"Unlearned · {METHOD_LABELS.get(request.method, request.method)}", figures.UNLEARNED,
                        request.report["methods"][request.method], **request.confidences[request.method]),
     ]
     if retrain is not None and request.method != "retrain":
@@ -188,15 +253,20 @@ def comparison_columns(request: Request, retrain: dict | None) -> list[figures.C
     return columns
 
 
-def summary_table(columns: list[figures.Column]) -> str:
-    """A Markdown table of the measures, one column per model."""
+def summary_table(columns: list[figures.Column], rows: list[Row] = SUMMARY_ROWS) -> str:
+    """A Markdown table of the measures, one column per model, then one line on what each measure means.
+    A row whose key no column's report holds is left out (the report grows; the table follows)."""
     def cell(entry: dict, key: str, template: str) -> str:
         value = entry.get(key)
         return "—" if value is None or value != value else template.format(value)  # value != value: NaN
 
+    rows = [row for row in rows if any(row.key in c.entry for c in columns)]
     lines = ["| Measure | " + " | ".join(c.title for c in columns) + " |", "|---|" + "---:|" * len(columns)]
-    lines += [f"| {label} | " + " | ".join(cell(c.entry, key, template) for c in columns) + " |"
-              for label, key, template in SUMMARY_ROWS]
+    lines += [f"| {row.label} | " + " | ".join(cell(c.entry, row.key, row.template) for c in columns) + " |"
+              for row in rows]
+    lines += ["", "**What the measures mean**", ""]
+    lines += [f"- *{row.label}*: {row.meaning}." for row in rows]
+    lines += [f"- *{name}*: {meaning}." for name, meaning in FIGURE_MEANINGS]
     return "\n".join(lines)
 
 
@@ -207,12 +277,107 @@ def report_with(request: Request, retrain: dict | None) -> dict:
     return {**request.report, "methods": {**request.report["methods"], "retrain": retrain["entry"]}}
 
 
-def status_line(request: Request, forgotten: list[str]) -> str:
+def test_photos(checkpoint: str) -> dict[str, int]:
+    ws = open_workspace(checkpoint)
+    return dict(zip(ws.names, torch.bincount(ws.split.test.labels, minlength=len(ws.names)).tolist()))
+
+
+def verdicts(entry: dict, photos: dict[str, int]) -> tuple[list[str], list[str]]:
+    """(one verdict per forgotten person, the people still recognised on more than 1 % of their photos)."""
+    lines, still = [], []
+    for name, accuracy in entry["forget_per_identity_test_acc"].items():
+        if accuracy is None or accuracy != accuracy:  # no held-out photo: nothing shows they are gone
+            still.append(name)
+            lines.append(f"- **{figures.readable(name)}: not measured** (no held-out photos)")
+            continue
+        counted = f"{round(accuracy * photos[name])} of {photos[name]} held-out photos named as them"
+        if accuracy > FORGOTTEN_AT_MOST:
+            still.append(name)
+            lines.append(f"- **{figures.readable(name)}: still recognised** on {accuracy:.0%} ({counted})")
+        else:
+            lines.append(f"- {figures.readable(name)}: forgotten ({counted})")
+    return lines, still
+
+
+def status_line(request: Request, forgotten: list[str], photos: dict[str, int]) -> str:
+    """What ran, and a verdict per person asked for so far: never more than the held-out photos show."""
     entry = request.report["methods"][request.method]
     asked = ", ".join(figures.readable(n) for n in request.names)
-    return (f"**Forgot {asked}** with {METHOD_LABELS[request.method]} in {entry['seconds']:.1f} s on "
-            f"{request.report['device']}. {zero_glance_statement(entry)}\n\n"
-            f"Forgotten so far: {', '.join(figures.readable(n) for n in forgotten)}.")
+    if entry["zero_glance"]:
+        read = f"Zero-glance: it read only {entry['data_read']}."
+    else:
+        read = f"NOT zero-glance: it read {entry['data_read']}."
+    lines, still = verdicts(entry, photos)
+    warning = []
+    if still:
+        warning = [f"⚠️ **Not fully forgotten:** {', '.join(figures.readable(n) for n in still)} "
+                   f"{'is' if len(still) == 1 else 'are'} still named on more than {FORGOTTEN_AT_MOST:.0%} of "
+                   "their held-out photos.", ""]
+    return "\n".join([
+        *warning,
+        f"**{METHOD_LABELS.get(request.method, request.method)} ran on {asked}** in {entry['seconds']:.1f} s on "
+        f"{request.report['device']}. {read}",
+        "",
+        f"Asked to forget so far: {', '.join(figures.readable(n) for n in forgotten)}. Per person, on photos "
+        "no model trained on:",
+        "",
+        *lines,
+    ])
+
+
+def collateral_damage(kept: dict[str, tuple[float, float, int]], shown: int = COLLATERAL_SHOWN) -> str:
+    """The kept people who lost the most held-out accuracy: the unlearning's cost to everyone else."""
+    changes = sorted(((before - after, name, before, after, photos) for name, (before, after, photos) in kept.items()
+                      if before == before and after == after), key=lambda c: (-c[0], c[1]))
+    lost = [c for c in changes if c[0] > 1e-9]
+    gained = sum(1 for c in changes if c[0] < -1e-9)
+    if not lost:
+        return (f"**Collateral damage:** none of the {len(kept)} kept people lost accuracy on their held-out photos"
+                f" ({gained} gained).")
+    lines = [f"**Collateral damage:** {len(lost)} of {len(kept)} kept people lost accuracy on their held-out photos"
+             f" ({gained} gained). The most:", "",
+             "| Kept person | Original | Unlearned | Held-out photos |", "|---|---:|---:|---:|"]
+    lines += [f"| {figures.readable(name)} | {before:.0%} | {after:.0%} | {photos} |"
+              for _, name, before, after, photos in lost[:shown]]
+    return "\n".join(lines)
+
+
+def check_request(names: list[str] | None, checkpoint: str, method: str = "unsir",
+                  retain_per_id: int = UNSIR_DEFAULTS.retain_per_id, noise_steps: int = UNSIR_DEFAULTS.noise_steps,
+                  noise_lambda: float = UNSIR_DEFAULTS.noise_lambda, impair_lr: float = UNSIR_DEFAULTS.impair_lr,
+                  repair_lr: float = UNSIR_DEFAULTS.repair_lr, cycles: str = UNSIR_DEFAULTS.cycles, seed: int = 0,
+                  notebook_faithful: bool = UNSIR_DEFAULTS.notebook_faithful, session: Session | None = None,
+                  on_top: bool = False):
+    """The request's names (cleaned) and the method's configuration, or a gr.Error saying what is wrong.
+    The page calls it alone first (no outputs: a refusal leaves no badge over earlier results)."""
+    ws = open_workspace(checkpoint)
+    session = session_for(session, checkpoint)
+    names = [str(n).strip() for n in names or [] if str(n).strip()]
+    earlier_names = session.forgotten if on_top else []
+    try:
+        resolve_identities(names, ws.names)  # the core's messages for empty, unknown or repeated names
+        again = [n for n in names if n in earlier_names]
+        if again:
+            raise ForgetError(f"Already forgotten: {', '.join(again)}. Pick someone else, or reset to the original.")
+        resolve_identities([*earlier_names, *names], ws.names)  # keeps at least one person
+    except ForgetError as error:
+        message = str(error).replace(", listed in its card.json", "")
+        raise gr.Error(message, title="Cannot forget") from error
+    return names, method_config(method, ws.card, retain_per_id=retain_per_id, noise_steps=noise_steps,
+                                noise_lambda=noise_lambda, impair_lr=impair_lr, repair_lr=repair_lr, cycles=cycles,
+                                notebook_faithful=notebook_faithful)
+
+
+check_more = partial(check_request, on_top=True)
+
+
+def request_record(record: dict, entry: dict, kept: dict, started_at: str, finished_at: str, seconds: float) -> dict:
+    """The audit's line for one request: when, how long, and what it measured, person by person."""
+    return {**record, "started_at": started_at, "finished_at": finished_at, "seconds": round(seconds, 3),
+            "unlearning_seconds": entry["seconds"],
+            "metrics": {key: entry.get(key) for key in METRIC_KEYS},
+            "forget_per_identity_test_acc": entry["forget_per_identity_test_acc"],
+            "retain_per_identity_test_acc": {name: after for name, (_, after, _) in kept.items()}}
 
 
 def forget_faces(
@@ -232,54 +397,84 @@ def forget_faces(
     progress=gr.Progress(),
 ) -> ForgetView:
     """Forget `names` from the original model, or (`on_top`) from the session's unlearned one."""
+    started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    ws = open_workspace(checkpoint)
     session = session_for(session, checkpoint)
-    names = [str(n).strip() for n in names or [] if str(n).strip()]
+    names, config = check_request(names, checkpoint, method, retain_per_id, noise_steps, noise_lambda, impair_lr,
+                                  repair_lr, cycles, seed, notebook_faithful, session, on_top)
     history = session.history if on_top else ()
-    earlier_names = history[-1].report["forget"] if history else []
-    try:
-        resolve_identities(names, ws.names)  # the core's messages for empty, unknown or repeated names
-        again = [n for n in names if n in earlier_names]
-        if again:
-            raise ForgetError(f"Already forgotten: {', '.join(again)}. Pick someone else, or reset to the original.")
-        resolve_identities([*earlier_names, *names], ws.names)  # keeps at least one person
-    except ForgetError as error:
-        raise gr.Error(str(error), title="Cannot forget") from error
-    config = method_config(method, ws.card, retain_per_id=retain_per_id, noise_steps=noise_steps,
-                           noise_lambda=noise_lambda, impair_lr=impair_lr, repair_lr=repair_lr, cycles=cycles,
-                           notebook_faithful=notebook_faithful)
     result = unlearn(checkpoint, names, method, config, int(seed), session.weights if history else None,
                      history[-1].report["requests"] if history else [], progress)
     progress(0.97, desc="drawing the results")
-    request = Request(names, method, result.report, result.confidences, started_at)
-    session = replace(session, weights=result.weights, history=(*history, request))
+    finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    seconds = time.perf_counter() - started
+    report = result.report
+    report["requests"][-1] = request_record(report["requests"][-1], report["methods"][method], result.kept,
+                                            started_at, finished_at, seconds)
+    request = Request(names, method, report, result.confidences, started_at, finished_at, seconds,
+                      tuple(result.cams), result.noise, result.kept, result.recognition)
+    session = replace(session, weights=result.weights, previous_weights=session.weights if history else None,
+                      history=(*history, request), samples_shown=0)
+    return results_view(checkpoint, session)
+
+
+forget_more = partial(forget_faces, on_top=True)
+forget_more.__doc__ = "Forget `names` too, on top of the session's unlearned model (earlier requests are kept)."
+
+
+def results_view(checkpoint: str, session: Session) -> ForgetView:
+    """The results area for the session's latest request."""
+    request = session.history[-1]
     forgotten = session.forgotten
     retrain = session.retrained.get((checkpoint, tuple(sorted(forgotten))))
     columns = comparison_columns(request, retrain)
-    noise = (figures.noise_grid(result.noise, forgotten[-len(result.noise):]) if result.noise is not None
-             else figures.message_figure(f"{METHOD_LABELS[method]} learns no noise: only UNSIR does."))
-    distance_from = "the original" + (" (all requests together)" if history else "")
+    entry = request.report["methods"][request.method]
+    label = METHOD_LABELS.get(request.method, request.method)
+    if request.noise is not None:
+        per_person = entry["hyperparameters"].get("noise_per_identity")
+        noise = figures.noise_grid(request.noise, forgotten[-len(request.noise):], len(forgotten), per_person)
+    else:
+        noise = figures.message_figure(f"{label} learns no noise: only UNSIR does.")
+    distance_from = "the original" + (" (all requests together)" if len(session.history) > 1 else "")
     return ForgetView(
-        status_line(request, forgotten),
+        status_line(request, forgotten, test_photos(checkpoint)),
         summary_table(columns),
+        collateral_damage(request.kept),
         figures.per_identity_accuracy(columns, forgotten),
         figures.prediction_histograms(columns, forgotten),
         figures.stranger_confidence(columns),
-        figures.gradcam_grid(result.cams),
+        figures.gradcam_grid(list(request.cams)),
         noise,
-        figures.layer_distances(result.report["methods"][method]["layer_distance_to_original"],
-                                f"How far each layer's weights moved from {distance_from} (L2)"),
+        figures.layer_distances(entry["layer_distance_to_original"],
+                                f"How far each block's weights moved from {distance_from} (L2)"),
         report_with(request, retrain),
         session,
     )
 
 
-forget_more = partial(forget_faces, on_top=True)
-
-
-def reset(checkpoint: str, session: Session | None) -> ForgetView:
-    """Back to the original model: the session's unlearned weights and history are dropped."""
+def reset(checkpoint: str, session: Session | None) -> ResetView:
+    """Back to the original model: the session's unlearned weights and history are dropped, and every
+    section of the page is emptied (results, the photo check, the downloads)."""
     session = session_for(session, checkpoint)
     fresh = Session(checkpoint, retrained=session.retrained, export_dir=session.export_dir)
-    return ForgetView("Back to the original model: nothing is forgotten.", *[None] * 8, fresh)
+    return ResetView("Back to the original model: nothing is forgotten.", *[None] * 12, "", "", None, fresh)
+
+
+def undo(checkpoint: str, session: Session | None) -> ForgetView:
+    """Step back one request: the model before the last "Forget", and its results."""
+    session = session_for(session, checkpoint)
+    if not session.history:
+        raise gr.Error("Nothing to undo: nothing is forgotten.", title="Nothing to undo")
+    if len(session.history) == 1:
+        fresh = Session(checkpoint, retrained=session.retrained, export_dir=session.export_dir)
+        names = ", ".join(figures.readable(n) for n in session.history[0].names)
+        return ForgetView(f"Undid forgetting {names}: back to the original model.", *[None] * 9, fresh)
+    if session.previous_weights is None:
+        raise gr.Error("Only the last request can be undone; Reset goes back to the original model.",
+                       title="Nothing more to undo")
+    undone = session.history[-1]
+    session = replace(session, weights=session.previous_weights, previous_weights=None,
+                      history=session.history[:-1], samples_shown=0)
+    view = results_view(checkpoint, session)
+    return view._replace(status=f"Undid forgetting {', '.join(figures.readable(n) for n in undone.names)}.\n\n"
+                                + view.status)

@@ -1,10 +1,15 @@
 """The gold standard: retrain from scratch without the forgotten people, as a third column."""
 from __future__ import annotations
 
+import copy
+import math
+import threading
+import time
 from dataclasses import replace
 from typing import NamedTuple
 
 import gradio as gr
+import torch
 from matplotlib.figure import Figure
 
 from unsir.forgetting import forget
@@ -13,9 +18,36 @@ from unsir.training import default_device
 from .. import figures
 from ..gpu import on_gpu
 from ..workspace import ARCH_NAMES, workspace
-from .forget import comparison_columns, confidences, report_with, stage_progress, status_line, summary_table
+from .forget import (comparison_columns, confidences, report_with, stage_progress, status_line, summary_table,
+                     test_photos)
 from .session import Session, open_workspace, session_for
 
+
+
+ESTIMATE_STEPS = 2  # training steps timed (after one to warm up) to estimate a retrain on this machine
+_cancelled: set[str] = set()  # sessions whose visitor pressed Cancel during a retrain
+_cancel_lock = threading.Lock()
+
+
+class RetrainCancelled(Exception):
+    """Raised from the progress callback when the visitor cancels: the training loop stops there."""
+
+
+def cancellable(progress, session_hash: str | None):
+    """The progress callback, raising RetrainCancelled at the next training step after Cancel."""
+    def update(fraction: float, desc: str | None = None) -> None:
+        if session_hash is not None and session_hash in _cancelled:
+            raise RetrainCancelled
+        progress(fraction, desc=desc)
+    return update
+
+
+def cancel_retrain(request: gr.Request | None = None) -> str:
+    """Stop this visitor's retrain at its next training step (the earlier results stay)."""
+    if request is not None and request.session_hash:
+        with _cancel_lock:
+            _cancelled.add(request.session_hash)
+    return "Cancelling the retrain: it stops at its next training step; the results above stay as they were."
 
 
 @on_gpu(duration=600)
@@ -40,36 +72,84 @@ class RetrainView(NamedTuple):
     session: Session
 
 
-def retrain_column(checkpoint: str, session: Session | None, progress=gr.Progress()) -> RetrainView:
-    """Add the retrain-from-scratch column for the session's forget set (computed once per set)."""
+def check_retrain(checkpoint: str, session: Session | None) -> Session:
     open_workspace(checkpoint)
     session = session_for(session, checkpoint)
     if not session.history:
         raise gr.Error("Forget someone first: the gold standard retrains without the same people.",
                        title="Nothing to compare")
-    request = session.history[-1]
-    if request.method == "retrain":
+    if session.history[-1].method == "retrain":
         raise gr.Error("The unlearned model already is a retrain from scratch.", title="Nothing to add")
+    return session
+
+
+def retrain_column(checkpoint: str, session: Session | None, request: gr.Request = None,
+                   progress=gr.Progress()) -> RetrainView:
+    """Add the retrain-from-scratch column for the session's forget set (computed once per set)."""
+    session = check_retrain(checkpoint, session)
+    last = session.history[-1]
     key = (checkpoint, tuple(sorted(session.forgotten)))
     retrain = session.retrained.get(key)
     if retrain is None:
-        retrain = retrain_from_scratch(checkpoint, session.forgotten, request.report["seed"], progress)
+        hash_ = request.session_hash if request is not None else None
+        with _cancel_lock:
+            _cancelled.discard(hash_)
+        try:
+            retrain = retrain_from_scratch(checkpoint, session.forgotten, last.report["seed"],
+                                           cancellable(progress, hash_))
+        except RetrainCancelled:
+            raise gr.Error("Retrain cancelled: the results above are unchanged.", title="Cancelled") from None
+        finally:
+            with _cancel_lock:
+                _cancelled.discard(hash_)
         session = replace(session, retrained={**session.retrained, key: retrain})
-    columns = comparison_columns(request, retrain)
+    columns = comparison_columns(last, retrain)
     return RetrainView(
-        f"{status_line(request, session.forgotten)}\n\nRetrained from scratch without them in "
+        f"{status_line(last, session.forgotten, test_photos(checkpoint))}\n\nRetrained from scratch without them in "
         f"{retrain['entry']['seconds']:.0f} s: the gold standard unlearning is measured against.",
         summary_table(columns),
         figures.per_identity_accuracy(columns, session.forgotten),
         figures.prediction_histograms(columns, session.forgotten),
         figures.stranger_confidence(columns),
-        report_with(request, retrain),
+        report_with(last, retrain),
         session,
     )
 
 
 def retrain_estimate(checkpoint: str) -> str:
+    """What retraining is (before anything is measured on this machine)."""
     card = open_workspace(checkpoint).card
     teacher = " (plus its teacher, retrained first)" if card.get("teacher") else ""
     return (f"Trains a new {ARCH_NAMES.get(card['arch'], card['arch'])} on the kept people only: the gold standard. "
             f"Training this model took {card['seconds'] / 60:.0f} min on {card['device']}{teacher}.")
+
+
+def measure_retrain(checkpoint: str, session: Session | None) -> str:
+    """Time a few training steps on this machine and scale them to the whole retrain, before it starts."""
+    session = check_retrain(checkpoint, session)
+    if (checkpoint, tuple(sorted(session.forgotten))) in session.retrained:
+        return "Already retrained for these people: shown from this session's cache."
+    ws = open_workspace(checkpoint)
+    kept = ws.split.train.without_classes([ws.names.index(n) for n in session.forgotten])
+    batch_size, epochs = ws.card["recipe"]["batch_size"], ws.card["recipe"]["epochs"]
+    model = copy.deepcopy(ws.model).train()
+    optimiser = torch.optim.SGD(model.parameters(), lr=1e-9)
+    batch = min(batch_size, len(kept))
+    images, labels = kept.images[:batch], kept.labels[:batch]
+    from unsir.data import normalise
+
+    def step() -> None:
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(model(normalise(images)), labels).backward()
+        optimiser.step()
+
+    step()  # warm-up
+    started = time.perf_counter()
+    for _ in range(ESTIMATE_STEPS):
+        step()
+    per_step = (time.perf_counter() - started) / ESTIMATE_STEPS
+    steps = math.ceil(len(kept) / batch_size) * epochs
+    teacher = " (and about as long again for its teacher)" if ws.card.get("teacher") else ""
+    return (f"Retraining: estimated **{per_step * steps / 60:.1f} min** on this machine{teacher}, from "
+            f"{per_step:.2f} s per batch of {batch} measured just now × {steps} batches ({epochs} epochs on "
+            f"{len(kept)} photos of the kept people). **Cancel** stops it.")

@@ -5,6 +5,7 @@ import shutil
 from dataclasses import dataclass, field
 
 import gradio as gr
+import numpy as np
 import torch
 
 from unsir.methods import UnsirConfig
@@ -29,6 +30,12 @@ class Request:
     report: dict  # the CLI report's keys, about everyone forgotten so far
     confidences: dict[str, dict[str, list[float]]]  # "original" / method -> Column confidence fields
     started_at: str  # ISO time
+    finished_at: str = ""  # ISO time
+    seconds: float = 0.0  # from the click to the results (the unlearning alone: the report's seconds)
+    cams: tuple = ()  # figures.CamPhoto of a few forgotten and kept test photos
+    noise: np.ndarray | None = None  # uint8 [people, images, H, W, 3] of UNSIR's noise shown
+    kept: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # kept person -> (before, after, photos)
+    recognition: dict[str, dict] = field(default_factory=dict)  # "original" / method -> calibrated threshold
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,9 @@ class Session:
     checkpoint: str
     weights: dict[str, torch.Tensor] | None = None  # CPU state dict; None: nothing forgotten
     history: tuple[Request, ...] = ()
+    # The weights before the last request, for Undo (one step back); None: the shipped model's.
+    previous_weights: dict[str, torch.Tensor] | None = None
+    samples_shown: int = 0  # held-out photos offered so far: the next click shows the next one
     retrained: dict[tuple, dict] = field(default_factory=dict)  # (checkpoint, forget set) -> retrain column
     export_dir: str | None = None
 

@@ -1,0 +1,79 @@
+"""The charts read right: colours that never flatter the forgetting, blocks instead of sixty layer labels,
+the strangers' spike explained, the noise panel's count."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from demo import figures
+
+PHOTO = np.zeros((8, 8, 3), np.uint8)
+RESNET_LAYERS = ["conv1", "bn1", *[f"layer{i}.{j}.{part}" for i in range(1, 5) for j in range(2)
+                                   for part in ("conv1", "bn1", "conv2", "bn2")],
+                 *[f"layer{i}.0.downsample.{k}" for i in range(2, 5) for k in range(2)], "fc"]
+VIT_LAYERS = ["class_token", "conv_proj.conv_bn_relu_0.0", "conv_proj.conv_bn_relu_0.1", "conv_proj.conv_last",
+              "encoder.pos_embedding", *[f"encoder.layers.encoder_layer_{i}.{part}" for i in range(6)
+                                         for part in ("ln_1", "self_attention", "ln_2", "mlp.0", "mlp.3")],
+              "encoder.ln", "heads.head"]
+
+
+def drawn(figure) -> None:
+    """Draw the figure with every warning an error (constrained_layout collapsing warns)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figure.canvas.draw()
+
+
+def captions(figure) -> list[tuple[str, str]]:
+    return [(axes.get_xlabel(), axes.xaxis.label.get_color()) for axes in figure.axes]
+
+
+def test_gradcam_colours_a_forgotten_person_still_named_as_a_failure():
+    cam = figures.CamPhoto(PHOTO, "Laura_Bush", True, (PHOTO, "Laura_Bush", 0.9), (PHOTO, "Laura_Bush", 0.8))
+    gone = figures.CamPhoto(PHOTO, "Colin_Powell", True, (PHOTO, "Colin_Powell", 0.9), (PHOTO, "Tony_Blair", 0.6))
+    kept = figures.CamPhoto(PHOTO, "Tony_Blair", False, (PHOTO, "Tony_Blair", 0.9), (PHOTO, "Tony_Blair", 0.9))
+    wrong = figures.CamPhoto(PHOTO, "Tony_Blair", False, (PHOTO, "Tony_Blair", 0.9), (PHOTO, "Richard_Myers", 0.7))
+    figure = figures.gradcam_grid([cam, gone, kept, wrong])
+    drawn(figure)
+    labels = dict(captions(figure))
+    assert labels["→ Laura Bush (still named)\n80%"] == figures.FORGOTTEN  # named after forgetting: red
+    assert labels["→ Tony Blair\n60%"] == figures.RIGHT_PERSON  # a forgotten person named as someone else: green
+    assert labels["→ Richard Myers\n70%"] == figures.FORGOTTEN  # a kept person misnamed: red
+    assert labels["→ Laura Bush\n90%"] == figures.NEUTRAL  # the original, before forgetting, rightly names them
+
+
+def test_the_layer_chart_groups_layers_into_blocks_with_readable_labels():
+    resnet = figures.layer_blocks({name: 0.1 for name in RESNET_LAYERS})
+    assert list(resnet) == ["conv1", "bn1", *[f"layer{i}.{j}" for i in range(1, 5) for j in range(2)], "fc"]
+    assert resnet["layer2.0"] == pytest.approx((6 * 0.1**2) ** 0.5)  # the block's own L2 distance
+    vit = figures.layer_blocks({name: 0.1 for name in VIT_LAYERS})
+    labels = [figures.block_label(block) for block in vit]
+    assert labels == ["class token", "conv bn relu 0", "conv last", "pos embedding",
+                      *[f"encoder layer {i}" for i in range(6)], "ln", "head"]
+    for layers in (RESNET_LAYERS, VIT_LAYERS):
+        figure = figures.layer_distances({name: 0.1 + i for i, name in enumerate(layers)}, "title")
+        drawn(figure)
+        ticks = [tick.get_text() for tick in figure.axes[0].get_yticklabels()]
+        assert len(ticks) <= 16 and not {"oken", "proj"} & set(ticks)
+
+
+def column(stranger_confidence, title="Unlearned"):
+    return figures.Column(title, figures.UNLEARNED, {"stranger_ks": 0.3}, [0.5, 0.9], stranger_confidence)
+
+
+def test_the_stranger_histogram_explains_a_spike_at_full_confidence():
+    spike = figures.stranger_confidence([column([1.0] * 8 + [0.4] * 2)])
+    drawn(spike)
+    assert "80%" in spike.get_supxlabel() and "never saw" in spike.get_supxlabel()
+    calm = figures.stranger_confidence([column([0.4] * 10)])
+    assert "A spike at 1.0" not in calm.get_supxlabel()
+
+
+def test_the_noise_panel_says_when_it_shows_some_of_the_people():
+    noise = np.zeros((4, 8, 8, 8, 3), np.uint8)
+    some = figures.noise_grid(noise, ["a", "b", "c", "d"], people=6, per_person=8)
+    drawn(some)
+    assert "showing the last 4 of 6 forgotten people" in some.get_suptitle()
+    assert "showing" not in figures.noise_grid(noise, ["a", "b", "c", "d"], people=4, per_person=8).get_suptitle()

@@ -1,0 +1,112 @@
+"""The audit verifies with standard tools: the exported files' sha256 as `sha256sum` prints it, the shipped
+files', the weights' own hash under its own name, every request with its times and numbers, a plain
+summary, and `unsir verify`."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from demo import handlers
+from demo.workspace import MODELS_DIR_VARIABLE
+from unsir.checkpoints import load_checkpoint, weights_sha256
+from unsir.cli import main
+
+CHECKPOINT = "resnet18-olivetti"
+QUICK = {"retain_per_id": 2, "noise_steps": 3}
+
+
+@pytest.fixture(scope="module")
+def exported(olivetti_checkpoint, tmp_path_factory):
+    """Two requests (forget, then forget more), exported: (the files by name, the audit, the last view)."""
+    previous = os.environ.get(MODELS_DIR_VARIABLE)
+    os.environ[MODELS_DIR_VARIABLE] = str(olivetti_checkpoint.parent)
+    try:
+        first = handlers.forget_faces(["person_02", "person_05"], CHECKPOINT, session=handlers.Session(CHECKPOINT),
+                                      **QUICK)
+        more = handlers.forget_more(["person_09"], CHECKPOINT, session=first.session, **QUICK)
+        files, session = handlers.export(CHECKPOINT, more.session)
+        by_name = {Path(f).name: Path(f) for f in files}
+        yield by_name, json.loads(by_name["audit.json"].read_text()), more
+        handlers.discard_session(session)
+    finally:
+        if previous is None:
+            del os.environ[MODELS_DIR_VARIABLE]
+        else:
+            os.environ[MODELS_DIR_VARIABLE] = previous
+
+
+def sha256sum(path: Path) -> str:
+    """What `sha256sum FILE` prints (the tool itself where the machine has it)."""
+    if shutil.which("sha256sum"):
+        return subprocess.run(["sha256sum", str(path)], capture_output=True, text=True, check=True).stdout.split()[0]
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_exported_and_shipped_files_hash_as_sha256sum_says(exported, olivetti_checkpoint):
+    files, audit, _ = exported
+    assert set(files) == {"model.safetensors", "card.json", "audit.json"}
+    for name in ("model.safetensors", "card.json"):
+        assert audit["files_sha256"]["exported"][name] == sha256sum(files[name])
+        assert audit["files_sha256"]["shipped"][name] == sha256sum(olivetti_checkpoint / name)
+    assert "sha256sum" in audit["files_sha256"]["how"]
+
+
+def test_the_weights_hash_is_a_second_clearly_named_field(exported, olivetti_checkpoint):
+    files, audit, view = exported
+    weights = audit["weights_sha256"]
+    assert weights["after"] == weights_sha256(load_checkpoint(files["model.safetensors"].parent)[0])
+    assert weights["before"] == weights_sha256(load_checkpoint(olivetti_checkpoint)[0])
+    assert weights["after"] != audit["files_sha256"]["exported"]["model.safetensors"]  # not a file's hash
+    assert "not a file's hash" in weights["how"] and "sha256" not in audit  # no ambiguous "sha256" left
+
+
+def test_each_request_has_its_times_seconds_metrics_and_per_person_accuracy(exported):
+    _, audit, view = exported
+    first, second = audit["requests"]
+    assert first["forget"] == ["person_02", "person_05"] and second["forget"] == ["person_09"]
+    for request in (first, second):
+        started, finished = (datetime.fromisoformat(request[k]) for k in ("started_at", "finished_at"))
+        assert started <= finished and request["seconds"] > 0 and request["unlearning_seconds"] > 0
+        assert 0 <= request["metrics"]["forget_test_acc"] <= 1 and 0 <= request["metrics"]["retain_test_acc"] <= 1
+        assert set(request["retain_per_identity_test_acc"]).isdisjoint(request["forget_per_identity_test_acc"])
+    assert set(first["forget_per_identity_test_acc"]) == {"person_02", "person_05"}
+    assert set(second["forget_per_identity_test_acc"]) == {"person_02", "person_05", "person_09"}
+    assert first["sha256_after"] == second["sha256_before"]
+    assert audit["started_at"] == first["started_at"] and audit["finished_at"] == second["finished_at"]
+    assert audit["seconds"] == pytest.approx(first["seconds"] + second["seconds"], abs=1e-3)
+    assert audit["exported_at"] >= audit["finished_at"]
+    assert audit["forget_per_identity_test_acc"]["after"] == view.report["methods"]["unsir"]["forget_per_identity_test_acc"]
+
+
+def test_the_audit_opens_with_a_plain_summary(exported):
+    _, audit, view = exported
+    summary = audit["summary"]
+    assert summary.startswith("2 request(s) between ") and "person 02, person 05; then person 09" in summary
+    entry = view.report["methods"]["unsir"]
+    assert f"{entry['forget_test_acc']:.0%} after" in summary and "sha256sum model.safetensors" in summary
+    assert ("WARNING: not fully forgotten" in summary) == any(
+        a > 0.01 for a in entry["forget_per_identity_test_acc"].values())
+
+
+def test_unsir_verify_checks_a_weights_file_against_the_audit(exported, olivetti_checkpoint, tmp_path, capsys):
+    files, _, _ = exported
+    audit = str(files["audit.json"])
+    assert main(["verify", "--audit", audit, "--weights", str(files["model.safetensors"])]) == 0
+    assert "OK: the file is the unlearned model this audit exported" in capsys.readouterr().out
+    assert main(["verify", "--audit", audit, "--weights", str(olivetti_checkpoint / "model.safetensors")]) == 1
+    assert "NOT UNLEARNED: the file is the shipped model" in capsys.readouterr().out
+    tampered = tmp_path / "model.safetensors"
+    data = bytearray(files["model.safetensors"].read_bytes())
+    data[-1] ^= 1
+    tampered.write_bytes(bytes(data))
+    assert main(["verify", "--audit", audit, "--weights", str(tampered)]) == 1
+    assert "MISMATCH" in capsys.readouterr().out
+    assert main(["verify", "--audit", str(files["card.json"]), "--weights", str(tampered)]) == 2
+    assert "is not an unsir-audit/2 audit report" in capsys.readouterr().err
