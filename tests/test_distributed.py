@@ -106,3 +106,29 @@ def test_torchrun_forget_writes_one_report_like_one_process(olivetti_checkpoint,
           "1 process:", {k: alone[k] for k in ("forget_test_acc", "retain_test_acc", "seconds")})
     assert ddp["forget_test_acc"] == alone["forget_test_acc"] == 0.0
     assert ddp["retain_test_acc"] == pytest.approx(alone["retain_test_acc"], abs=0.05)
+
+
+def test_bench_split_across_two_ranks_fills_the_cells_of_one_process_and_resumes(olivetti_checkpoint, tmp_path):
+    from unsir.cli import main
+
+    # Three cells, one seed each: rank 0 runs two, rank 1 one.
+    grid = ["bench", "--checkpoint", str(olivetti_checkpoint), "--forget-counts", "1,2,3", "--seeds", "0",
+            "--methods", "logit-mask", "--relearn-seeds", "0"]
+    assert main([*grid, "--out", str(tmp_path / "alone" / "RESULTS.md")]) == 0
+    alone = json.loads((tmp_path / "alone" / "RESULTS.json").read_text())
+
+    # A rank of an earlier torchrun died after finishing one cell: its file is all that is left of it.
+    split = tmp_path / "split"
+    split.mkdir()
+    (split / "RESULTS.rank1.json").write_text(json.dumps(alone[:1]))
+    torchrun(*grid, "--out", str(split / "RESULTS.md"))
+    records = json.loads((split / "RESULTS.json").read_text())
+    cells = [(r["count"], r["seed"]) for r in records]
+    assert sorted(cells) == sorted((r["count"], r["seed"]) for r in alone) and len(set(cells)) == 3
+    assert [p.name for p in sorted(split.iterdir())] == ["RESULTS.json", "RESULTS.md"]  # rank files merged
+    by_cell = {(r["count"], r["seed"]): r["report"]["methods"]["logit-mask"]["forget_test_acc"] for r in alone}
+    assert all(r["report"]["methods"]["logit-mask"]["forget_test_acc"] == by_cell[(r["count"], r["seed"])]
+               for r in records)
+
+    torchrun(*grid, "--out", str(split / "RESULTS.md"))  # a rerun resumes: nothing left to run
+    assert json.loads((split / "RESULTS.json").read_text()) == records

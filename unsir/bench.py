@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from . import distributed
 from .forgetting import Predictions, forget, random_identities
 from .methods import METHODS, default_config
 from .methods.unsir import defaults_for
@@ -41,8 +42,13 @@ def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1
     The slow parts run for the first seeds only: retraining for `retrain_seeds`, relearn time for
     `relearn_seeds`; retrained models are kept in `retrain_cache` for a rerun."""
     results_path = Path(results_path)
-    records = json.loads(results_path.read_text()) if results_path.exists() else []
+    records = gather_rank_files(results_path)  # an interrupted torchrun's cells count as done
     done = {(r["checkpoint"], r["count"], r["seed"]) for r in records}
+    # Under torchrun the cells not yet done are dealt out in grid order, cell i to rank i % world size,
+    # and each rank appends to its own file; alone, every cell is ours and goes to results_path.
+    group = distributed.ranks()
+    own, own_path = (records, results_path) if group is None else ([], rank_file(results_path, group.rank))
+    pending = 0
     for checkpoint in checkpoints:
         loaded = load(checkpoint, data_home)
         strangers = load_strangers_for(loaded, data_home)
@@ -51,22 +57,45 @@ def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1
             for seed_index, seed in enumerate(seeds):
                 if (str(checkpoint), count, seed) in done:
                     continue
+                pending += 1
+                if group is not None and (pending - 1) % group.world_size != group.rank:
+                    continue
                 chosen = {m: (configs or {}).get(m) or default_config(m, loaded.card) for m in methods
                           if m != "retrain" or seed_index < retrain_seeds}
                 if "retrain" in chosen and retrain_cache:
                     chosen["retrain"] = replace(chosen["retrain"], cache_dir=retrain_cache)
                 names = random_identities(count, loaded.split.names, seed)
-                run = forget(loaded.model, loaded.card, loaded.split, names, methods=chosen, seed=seed,
-                             strangers=strangers, original_predictions=original, relearn=seed_index < relearn_seeds,
-                             progress=progress)
-                records.append({"checkpoint": str(checkpoint), "arch": loaded.card["arch"], "count": count,
+                with distributed.independent():  # this rank's own cell: no gradients shared
+                    run = forget(loaded.model, loaded.card, loaded.split, names, methods=chosen, seed=seed,
+                                 strangers=strangers, original_predictions=original,
+                                 relearn=seed_index < relearn_seeds, progress=progress)
+                own.append({"checkpoint": str(checkpoint), "arch": loaded.card["arch"], "count": count,
                                 "seed": seed, "machine": machine(), "load_average": round(os.getloadavg()[0], 2),
                                 "command": command,
                                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                 "report": run.report})
-                results_path.parent.mkdir(parents=True, exist_ok=True)
-                results_path.write_text(to_json(records))
-    return records
+                own_path.parent.mkdir(parents=True, exist_ok=True)
+                own_path.write_text(to_json(own))
+    return records if group is None else gather_rank_files(results_path)
+
+
+def rank_file(results_path: Path, rank: int | str) -> Path:
+    return results_path.with_name(f"{results_path.stem}.rank{rank}.json")
+
+
+def gather_rank_files(results_path: Path) -> list[dict]:
+    """The records of `results_path` with those of the ranks' own files (RESULTS.rank<N>.json) merged in, by
+    finishing time, and those files removed; rank 0 merges while the others wait."""
+    distributed.barrier()  # every rank has written its last cell
+    parts = sorted(results_path.parent.glob(rank_file(results_path, "*").name))
+    if parts and distributed.is_main():
+        records = json.loads(results_path.read_text()) if results_path.exists() else []
+        added = sorted((r for part in parts for r in json.loads(part.read_text())), key=lambda r: r["finished"])
+        results_path.write_text(to_json(records + added))
+        for part in parts:
+            part.unlink()
+    distributed.barrier()  # every rank reads the merged file
+    return json.loads(results_path.read_text()) if results_path.exists() else []
 
 
 def _which_rows(records: list[dict], label) -> str:

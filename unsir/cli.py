@@ -159,6 +159,8 @@ def cmd_bench(args) -> None:
                             relearn_seeds=args.relearn_seeds, results_path=results, data_home=args.data_home,
                             retrain_cache=args.retrain_cache,
                             command="unsir " + shlex.join(args.argv), progress=_print_progress)
+    if not distributed.is_main():  # under torchrun every rank returns the merged records; rank 0 writes
+        return
     Path(args.out).write_text(markdown(records))
     print(f"wrote {args.out} and {results}", file=sys.stderr)
 
