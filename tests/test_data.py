@@ -75,3 +75,28 @@ def test_faceset_subsets_by_class():
     faces = FaceSet(torch.zeros(6, 3, 4, 4, dtype=torch.uint8), torch.tensor([0, 1, 2, 0, 1, 2]), ["a", "b", "c"])
     assert faces.of_classes([1]).labels.tolist() == [1, 1]
     assert faces.without_classes([1]).labels.tolist() == [0, 2, 0, 2]
+
+
+def test_streaming_reader_yields_the_photos_and_labels_of_the_in_memory_reader(tmp_path, lfw_root):
+    from unsir.data import FaceTensors, PhotoFiles
+    from unsir.training import loader
+
+    for name in ("Tony_Blair", "Colin_Powell", "Donald_Rumsfeld"):
+        (tmp_path / name).mkdir()
+        for photo in sorted((lfw_root / name).iterdir())[:6]:
+            (tmp_path / name / photo.name).write_bytes(photo.read_bytes())
+    (tmp_path / "Tony_Blair" / "broken.jpg").write_bytes(b"not a jpeg")
+    in_memory = read_identity_folder(tmp_path, image_size=32, crop=0.5, seed=3, streaming=False)
+    streamed = read_identity_folder(tmp_path, image_size=32, crop=0.5, seed=3, streaming=True)
+    assert isinstance(streamed.train.images, PhotoFiles) and streamed.skipped == in_memory.skipped
+    assert streamed.fingerprint == in_memory.fingerprint and streamed.names == in_memory.names
+    for memory_part, streamed_part in ((in_memory.train, streamed.train), (in_memory.test, streamed.test)):
+        assert streamed_part.sources == memory_part.sources
+        assert torch.equal(streamed_part.labels, memory_part.labels)
+        assert torch.equal(streamed_part.images[:], memory_part.images)
+        # Training reads them through DataLoader workers, decoding there.
+        memory_batches, streamed_batches = (list(loader(FaceTensors(part), 4, torch.Generator().manual_seed(0)))
+                                            for part in (memory_part, streamed_part))
+        for (memory_inputs, memory_labels), (streamed_inputs, streamed_labels) in zip(memory_batches, streamed_batches,
+                                                                                      strict=True):
+            assert torch.equal(streamed_inputs, memory_inputs) and torch.equal(streamed_labels, memory_labels)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,6 +24,8 @@ from .data import FaceSet, FaceTensors, normalise
 # progress(stage, fraction_done): lets the CLI print and the UI draw a progress bar.
 Progress = Callable[[str, float], None]
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+# Workers decoding streamed photos (data.PhotoFiles) for one training process.
+DECODING_WORKERS = min(8, os.cpu_count() or 1)
 
 
 def default_device() -> torch.device:
@@ -128,7 +131,10 @@ def predict_logits(model: nn.Module, faces: FaceSet | torch.Tensor, batch_size: 
 def loader(dataset: Dataset, batch_size: int, generator: torch.Generator, shuffle: bool = True) -> DataLoader:
     """Batches of `dataset`; under torchrun each rank's shard of them (`batch_size` stays the global batch),
     so that a scheduler sized by len(loader) matches the steps `fit` takes."""
-    batches = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=False)
+    # Streamed photos are decoded in worker processes, in parallel with training.
+    workers = DECODING_WORKERS if getattr(dataset, "decodes_from_disk", False) else 0
+    batches = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=False,
+                         num_workers=workers, persistent_workers=workers > 0)
     return distributed.shard(batches, distributed.training_ranks())
 
 
