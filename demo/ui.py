@@ -155,7 +155,7 @@ def _page(checkpoint: str) -> None:
     note = gr.Markdown(elem_id="note", label="Verdicts")
 
     gr.Markdown("## 4 · Export")
-    with gr.Row(elem_classes="stack-on-phone", equal_height=True):
+    with gr.Row(elem_classes="stack-on-phone"):
         export_button = gr.Button("Export unlearned weights + audit report", scale=1, min_width=240,
                                   elem_id="export")
         downloads = gr.File(label="Downloads (model.safetensors, card.json, audit.json)", file_count="multiple",
@@ -184,7 +184,8 @@ def _page(checkpoint: str) -> None:
     gallery.select(handlers.toggle_identity, [selection, model], selection, api_visibility="private",
                    queue=False, show_progress="hidden")
     # Typed text (Enter adds it as it is) becomes the one person it names, or is dropped with a warning.
-    selection.change(handlers.known_only, [selection, model], selection, api_visibility="private", queue=False,
+    # Queued, so that its warning reaches the page as a toast; it answers at once (gr.skip) for known names.
+    selection.change(handlers.known_only, [selection, model], selection, api_visibility="private",
                      show_progress="hidden")
     selection.change(handlers.selection_summary, selection, selected, api_visibility="private", queue=False,
                      show_progress="hidden")

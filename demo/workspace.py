@@ -50,7 +50,8 @@ def available_checkpoints() -> dict[str, str]:
                 except ModelError as error:  # one broken checkpoint must not take the others down
                     logging.getLogger(__name__).warning("Skipping %s: %s", sub, error)
                     continue
-                found[sub.name] = f"{ARCH_NAMES.get(card['arch'], card['arch'])} · {sub.name}"
+                found[sub.name] = (f"{ARCH_NAMES.get(card['arch'], card['arch'])} · {card['dataset']['name']}, "
+                                   f"{len(card['identities'])} people ({sub.name})")
     return dict(sorted(found.items(), key=lambda item: item[0] != PREFERRED))
 
 
