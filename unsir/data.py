@@ -118,7 +118,8 @@ class PhotoFiles:
         if isinstance(index, (int, np.integer)):
             path = self.root / self.relative[index]
             try:
-                return torch.from_numpy(_decode(path, self.image_size, self.crop))
+                # a copy: the decoded array is a read-only view of Pillow's buffer
+                return torch.from_numpy(_decode(path, self.image_size, self.crop).copy())
             except (OSError, UnidentifiedImageError, ValueError) as error:
                 raise DataError(f"{path} could not be decoded ({error}); remove it and train again.") from error
         if isinstance(index, slice):

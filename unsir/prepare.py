@@ -5,56 +5,86 @@ faces, each with at least K of them.
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
+import torch
 from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
 
 from .data import DataError, identity_folders
-from .faces import largest_face
-from .training import Progress
+from .faces import largest_faces
+from .training import Progress, default_device
+
+# Photos per MTCNN call: same-sized photos in it are detected as one batch.
+DETECTION_BATCH = 32
+
+
+class RawPhotos(Dataset):
+    """(identity, path, decoded RGB photo or None when unreadable), decoded in DataLoader workers."""
+
+    def __init__(self, photos: list[tuple[str, Path]]):
+        self.photos = photos
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def __getitem__(self, index: int):
+        name, path = self.photos[index]
+        try:
+            with Image.open(path) as photo:
+                return name, path, photo.convert("RGB")
+        except (OSError, UnidentifiedImageError):
+            return name, path, None
 
 
 def prepare_faces(src, out, *, identities: int | None = None, min_images: int = 1, image_size: int = 160,
-                  progress: Progress | None = None) -> dict:
+                  workers: int | None = None, progress: Progress | None = None) -> dict:
     """Crop the largest face of every photo into OUT/<identity>/<photo>.png; photos without a face,
-    or unreadable, are skipped and counted."""
+    or unreadable, are skipped and counted.
+
+    Photos are decoded by `workers` processes (default: one per core, at most 8) and MTCNN runs on
+    the GPU when there is one, DETECTION_BATCH photos a call."""
     src, out = Path(src), Path(out)
     if out.resolve() == src.resolve():
         raise DataError("--out must differ from --src: the raw photos are never overwritten.")
     folders = identity_folders(src)
     # Most photographed first, so we can stop once enough identities qualify.
     order = sorted(folders, key=lambda name: (-len(folders[name]), name))
-    total = sum(len(paths) for paths in folders.values())
-    kept, seen = {}, 0
+    photos = [(name, path) for name in order for path in folders[name]]
+    workers = min(8, os.cpu_count() or 1) if workers is None else workers
+    batches = DataLoader(RawPhotos(photos), batch_size=DETECTION_BATCH, num_workers=workers, collate_fn=list)
+    device = str(default_device())
+    counts: dict[str, int] = {}
     skipped = {"no_face": [], "unreadable": []}
-    several_faces = 0
-    for name in order:
-        if identities and len(kept) >= identities:
+    several_faces, seen, qualified = 0, 0, 0  # qualified: identities with min_images faces so far
+    for batch in batches:
+        if identities and qualified >= identities:
             break
-        target = out / name
-        target.mkdir(parents=True, exist_ok=True)
-        count = 0
-        for path in folders[name]:
-            seen += 1
-            try:
-                with Image.open(path) as photo:
-                    face = largest_face(photo, image_size)
-            except (OSError, UnidentifiedImageError):
-                skipped["unreadable"].append(str(path.relative_to(src)))
-                continue
+        readable = [(name, path, image) for name, path, image in batch if image is not None]
+        faces = largest_faces([image for _, _, image in readable], image_size, device) if readable else []
+        skipped["unreadable"] += [str(path.relative_to(src)) for _, path, image in batch if image is None]
+        for (name, path, _), face in zip(readable, faces):
+            if name not in counts:
+                if identities and qualified >= identities:
+                    continue  # enough identities: the rest of this batch is not needed
+                counts[name] = 0
+                qualified += min_images <= 0
             if face is None:
                 skipped["no_face"].append(str(path.relative_to(src)))
                 continue
             several_faces += face.faces_found > 1
-            face.crop.save(target / f"{path.stem}.png")
-            count += 1
-            if progress:
-                progress("prepare", seen / total)
-        if count >= min_images:
-            kept[name] = count
-        else:
-            shutil.rmtree(target)
+            (out / name).mkdir(parents=True, exist_ok=True)
+            face.crop.save(out / name / f"{path.stem}.png")
+            counts[name] += 1
+            qualified += counts[name] == min_images
+        seen += len(batch)
+        if progress:
+            progress("prepare", seen / len(photos))
+    kept = {name: count for name, count in counts.items() if count >= min_images}
+    for name in set(counts) - set(kept):
+        shutil.rmtree(out / name, ignore_errors=True)
     if not kept:
         raise DataError(f"No identity under {src} has {min_images} photos with a detectable face.")
     return {
