@@ -132,3 +132,29 @@ def test_bench_split_across_two_ranks_fills_the_cells_of_one_process_and_resumes
 
     torchrun(*grid, "--out", str(split / "RESULTS.md"))  # a rerun resumes: nothing left to run
     assert json.loads((split / "RESULTS.json").read_text()) == records
+
+
+def noise_on_rank(rank: int, world_size: int, port: int, checkpoint: str, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    from unsir.checkpoints import load_checkpoint
+    from unsir.methods.unsir import UnsirConfig, learn_noise
+    from unsir.training import seed_everything
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        model, _ = load_checkpoint(checkpoint)
+        seed_everything(0)
+        noise, _ = learn_noise(model, [3, 7], (3, TINY_SIZE, TINY_SIZE), UnsirConfig(noise_steps=10))
+        torch.save(noise, os.path.join(out_dir, f"noise{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_every_rank_learns_the_same_unsir_noise(olivetti_checkpoint, tmp_path):
+    """Why the noise is not broadcast: seeded alike, the ranks learn it bit for bit alike on the CPU,
+    so each rank's share of the impair set holds rank 0's noise."""
+    mp.spawn(noise_on_rank, args=(2, free_port(), str(olivetti_checkpoint), str(tmp_path)), nprocs=2)
+    assert torch.equal(torch.load(tmp_path / "noise0.pt"), torch.load(tmp_path / "noise1.pt"))
