@@ -52,3 +52,10 @@ def test_the_worst_set_leads_and_no_method_is_dropped():
     assert "| resnet18 | 2 | logit-mask (control) | 2 |" in table
     assert "| resnet18 | 2 | someday | 2 |" in table  # unknown to the registry, still reported
     assert "quiet" in table
+
+
+def test_an_unmeasured_value_in_memory_is_left_out_of_the_mean():
+    from unsir.bench import _mean_std
+
+    assert _mean_std([0.5, float("nan"), 0.7, None]) == "0.6 ± 0.141"
+    assert _mean_std([float("nan")]) == "–"

@@ -130,7 +130,7 @@ def _unsir_changes(record: dict) -> str:
 
 def _mean_std(values) -> str:
     """mean ± std of the measured values ('–' when none was measured)."""
-    values = [v for v in values if v is not None]
+    values = [v for v in values if v is not None and v == v]  # unmeasured: None in JSON, NaN in memory
     if not values:
         return "–"
     mean = statistics.fmean(values)
