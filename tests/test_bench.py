@@ -59,3 +59,15 @@ def test_an_unmeasured_value_in_memory_is_left_out_of_the_mean():
 
     assert _mean_std([0.5, float("nan"), 0.7, None]) == "0.6 ± 0.141"
     assert _mean_std([float("nan")]) == "–"
+
+
+def test_the_verdicts_name_each_target_met_or_missed_and_unsir_against_the_control():
+    from unsir.bench import markdown
+
+    table = markdown([synthetic_record(1000, 0.0, -0.01), synthetic_record(1001, 0.2, -0.05)])
+    line = next(line for line in table.splitlines() if line.startswith("- resnet18, 2 forgotten"))
+    assert "forgotten ≤ 1 % on every set: MISSED (worst 20.0 %)" in line
+    assert "kept within 3 points: MISSED (worst -5.0)" in line
+    assert "kNN gap: no retrain on these sets" in line
+    # UNSIR's kNN (60 %) is 20 points under the control's (80 %), but its KS is the same: not told apart on both.
+    assert "against logit-mask: kNN -20.0 points, KS +0.00 → NOT told apart on both" in line

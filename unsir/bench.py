@@ -201,7 +201,45 @@ def worst_sets(groups: dict[tuple, list[dict]]) -> list[str]:
                          f"{100 * max(forget):.1f} / {100 * statistics.fmean(forget):.1f} [{photos}] | {change} | "
                          f"{pooled(entries, 'feature_knn_forget_acc', 'n_forget_test')} | "
                          f"{pooled(entries, 'feature_probe_forget_acc', 'n_forget_test')} | {auc} | {gap} |")
-    return lines + [""]
+    return lines + ["", *verdicts(groups), ""]
+
+
+FORGET_TARGET, KEPT_TARGET, GAP_TARGET = 0.01, 3.0, 0.8  # the deep-forgetting issue's targets, per set
+CLEARLY_MORE = 0.05  # how much more of a gap UNSIR must close than a control to count as telling them apart
+
+
+def verdicts(groups: dict[tuple, list[dict]], method: str = "unsir") -> list[str]:
+    """Plain-words verdicts per model and size against the targets, UNSIR against the controls included."""
+    lines = ["Targets, per model and number forgotten (forgotten test accuracy ≤ 1 % and kept within 3 points on "
+             f"every set; gap closed ≥ {GAP_TARGET} on kNN, loss AUC and KS where a retrain ran; UNSIR closing "
+             "clearly more of the kNN and KS gaps than each control):", ""]
+    for (arch, count), reports in sorted(groups.items()):
+        runs = [r for r in reports if method in r["methods"]]
+        if not runs:
+            continue
+        worst_forget = max(r["methods"][method]["forget_test_acc"] for r in runs)
+        worst_kept = min(100 * (r["methods"][method]["retain_test_acc"] - r["original"]["retain_test_acc"]) for r in runs)
+        said = [f"forgotten ≤ 1 % on every set: {'met' if worst_forget <= FORGET_TARGET else 'MISSED'} "
+                f"(worst {100 * worst_forget:.1f} %)",
+                f"kept within 3 points: {'met' if worst_kept >= -KEPT_TARGET else 'MISSED'} (worst {worst_kept:+.1f})"]
+        gaps = [r["methods"][method]["gap_closed"] for r in runs if r["methods"][method].get("gap_closed")]
+        for key, name in (("feature_knn_forget_acc", "kNN"), ("mia_auc_forget", "loss AUC"), ("stranger_ks", "KS")):
+            shares = [g[key] for g in gaps if g.get(key) == g.get(key) and g.get(key) is not None]
+            if shares:
+                said.append(f"{name} gap ≥ {GAP_TARGET}: {'met' if min(shares) >= GAP_TARGET else 'MISSED'} "
+                            f"({', '.join(f'{v:.2f}' for v in shares)})")
+            else:
+                said.append(f"{name} gap: no retrain on these sets")
+        for control in sorted({m for r in runs for m, e in r["methods"].items() if e.get("control")}):
+            paired = [r for r in runs if control in r["methods"]]
+            knn = [r["methods"][method]["feature_knn_forget_acc"] - r["methods"][control]["feature_knn_forget_acc"]
+                   for r in paired]
+            ks = [r["methods"][method]["stranger_ks"] - r["methods"][control]["stranger_ks"] for r in paired]
+            apart = statistics.fmean(knn) <= -CLEARLY_MORE and statistics.fmean(ks) <= -CLEARLY_MORE
+            said.append(f"against {control}: kNN {100 * statistics.fmean(knn):+.1f} points, KS {statistics.fmean(ks):+.2f} "
+                        f"→ {'told apart' if apart else 'NOT told apart on both'}")
+        lines.append(f"- {arch}, {count} forgotten ({len(runs)} sets): " + "; ".join(said) + ".")
+    return lines
 
 
 def markdown(records: list[dict]) -> str:
