@@ -245,3 +245,20 @@ def noise_grid(noise: np.ndarray, names: list[str], people: int | None = None, p
     figure.suptitle("The noise UNSIR learned: inputs that maximise the model's error on each forgotten person"
                     + (f"\n(showing {' and '.join(shown)})" if shown else ""), fontsize=10, x=0.01, ha="left")
     return figure
+
+
+def feature_maps(maps: dict[str, np.ndarray], titles: dict[str, str], forgotten: np.ndarray) -> Figure:
+    """One 2-D map of the features per model: the forgotten people's held-out photos in red over a
+    sample of the kept people's in grey. Tight red clusters = still told apart inside the model."""
+    figure = _figure(4.2 * len(maps), 4.4)
+    for index, (model, points) in enumerate(maps.items()):
+        axes = figure.add_subplot(1, len(maps), index + 1)
+        axes.scatter(points[~forgotten, 0], points[~forgotten, 1], s=7, color=KEPT, alpha=0.6, label="kept people")
+        axes.scatter(points[forgotten, 0], points[forgotten, 1], s=22, color=FORGOTTEN, edgecolor="white",
+                     linewidth=0.5, label="forgotten people")
+        axes.set_title(titles.get(model, model), fontsize=10)
+        axes.set_xticks([])
+        axes.set_yticks([])
+    figure.axes[0].legend(loc="lower left", fontsize=8, frameon=True)
+    figure.suptitle("The model's features of held-out photos, mapped to 2-D (t-SNE)", fontsize=11)
+    return figure

@@ -20,7 +20,10 @@ again (*zero-glance*). [UNSIR](https://arxiv.org/abs/2111.08947) learns noise th
 those people, briefly *impairs* the model with it, then *repairs* it on a few photos of everyone else."""
 MODEL_HINT = "ResNet18: forgets in seconds on a CPU (start here). ViT: a transformer, slower."
 METHOD_CHOICES = [("UNSIR (zero-glance)", "unsir"), ("FineTune on kept people (zero-glance)", "finetune"),
-                  ("NegGrad (reads the forgotten photos)", "neggrad"), ("Retrain from scratch (slow)", "retrain")]
+                  ("Retrain from scratch (zero-glance, slow)", "retrain"),
+                  ("NegGrad (reads the forgotten photos)", "neggrad"),
+                  ("Control: hide the output (logit mask; not unlearning)", "logit-mask"),
+                  ("Control: retrain the last layer only (not unlearning)", "head-only")]
 CYCLE_CHOICES = ["impair-repair", "impair-impair-repair", "impair-repair-impair-repair"]
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 STYLESHEET = Path(__file__).resolve().parents[1] / "assets" / "app.css"
@@ -130,6 +133,8 @@ def _page(checkpoint: str) -> None:
         layers = gr.Plot(label="Weight change per block", show_label=False, elem_classes="chart")
         gradcam = gr.Plot(label="GradCAM photos", show_label=False, elem_id="gradcam", elem_classes="chart")
         noise = gr.Plot(label="UNSIR noise", show_label=False, elem_classes="chart")
+        inside = gr.Markdown(elem_id="inside", label="Still inside the model? (features, membership, strangers)")
+        feature_map = gr.Plot(label="Map of the features", show_label=False, elem_classes="chart")
         with gr.Row(elem_classes="stack-on-phone", equal_height=True):
             retrain_button = gr.Button("Retrain from scratch (gold standard)", scale=1, min_width=160,
                                        elem_id="retrain")
@@ -163,7 +168,7 @@ def _page(checkpoint: str) -> None:
 
     components = {"status": status, "summary": summary, "collateral": collateral, "per_identity": per_identity,
                   "histograms": histograms, "strangers": strangers, "gradcam": gradcam, "noise": noise,
-                  "layers": layers, "report": report, "session": session, "face": face,
+                  "layers": layers, "inside": inside, "feature_map": feature_map, "report": report, "session": session, "face": face,
                   "original_top": original_top, "unlearned_top": unlearned_top, "note": note,
                   "sample_caption": sample_caption, "downloads": downloads}
     forget_outputs = [components[name] for name in handlers.ForgetView._fields]

@@ -24,7 +24,7 @@ from forget_trap import ForgetTrap
 
 CHECKPOINT = "resnet18-olivetti"
 QUICK = {"retain_per_id": 2, "noise_steps": 3}  # seconds, not minutes, on a busy CPU
-FIGURES = ("per_identity", "histograms", "strangers", "gradcam", "noise", "layers")
+FIGURES = ("per_identity", "histograms", "strangers", "gradcam", "noise", "layers", "feature_map")
 ODD_NAME = "<b>Robert'); DROP TABLE faces;--</b> 名前 \x00"  # markup, quotes, SQL, CJK, a NUL
 
 
@@ -144,6 +144,9 @@ def test_forget_returns_the_cli_report_and_every_view(first, names):
     assert f"{entry['retain_test_acc']:.1%}" in first.summary and "| Original |" in first.summary
     assert "**UNSIR ran on person 03, person 07**" in first.status  # what ran; the verdicts say what it achieved
     assert all(isinstance(getattr(first, name), Figure) for name in FIGURES)
+    # The panel that looks inside: the original, the unlearned model and the output-hiding control.
+    assert "Can the forgotten people still be found inside the model?" in first.inside
+    assert "| Original | Unlearned · UNSIR | Control: output hidden |" in first.inside
     json.dumps(report)  # JSON-able, as the /forget contract says
 
 
@@ -216,7 +219,7 @@ def test_reset_returns_to_the_original_and_clears_every_section(first):
     assert view.session.weights is None and view.session.history == ()
     assert view.summary is None and view.report is None and "Back to the original" in view.status
     # the photo check, its notes and the downloads too: they were about the unlearned model
-    for name in ("collateral", *FIGURES, "face", "original_top", "unlearned_top", "downloads"):
+    for name in ("collateral", "inside", *FIGURES, "face", "original_top", "unlearned_top", "downloads"):
         assert getattr(view, name) is None, name
     assert view.note == view.sample_caption == ""
 
@@ -226,7 +229,8 @@ def test_retrain_adds_a_third_column_computed_once_per_forget_set(first, monkeyp
         handlers.retrain_column(CHECKPOINT, handlers.Session(CHECKPOINT))
     monkeypatch.setitem(workspace(CHECKPOINT).card["recipe"], "epochs", 1)  # the real path, one epoch
     view = handlers.retrain_column(CHECKPOINT, first.session)
-    assert "| Retrained from scratch |" in view.summary
+    assert "| Retrained from scratch |" in view.summary and "| Retrained from scratch |" in view.inside
+    assert "Of the way from the original to the retrained model" in view.inside
     assert set(view.report["methods"]) == {"unsir", "retrain"}
     calls = []
     monkeypatch.setattr(handlers.retrain, "retrain_from_scratch", lambda *args: calls.append(args))

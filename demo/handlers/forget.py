@@ -23,6 +23,7 @@ from unsir.training import default_device
 from .. import figures
 from ..gpu import on_gpu
 from ..workspace import Workspace, workspace
+from .features import FeatureEvidence, evidence_table, feature_evidence
 from .recognition import calibrate
 from .session import METHOD_LABELS, UNSIR_DEFAULTS, Request, Session, open_workspace, session_for
 
@@ -174,6 +175,7 @@ class Unlearned:
     noise: np.ndarray | None
     kept: dict[str, tuple[float, float, int]] = field(default_factory=dict)
     recognition: dict[str, dict] = field(default_factory=dict)
+    features: FeatureEvidence | None = None
 
 
 @on_gpu(duration=180)
@@ -189,6 +191,8 @@ def unlearn(checkpoint: str, names: list[str], method: str, config, seed: int,
                  progress=stage_progress(progress, 0.0, 0.85))
     model, forget_classes = run.outcomes[method].model, run.report["forget_classes"]
     report = chain_requests(run.report, method, names, earlier, lambda: metrics.layer_distances(model, ws.model))
+    progress(0.87, desc="features: mapping what the model holds inside")
+    evidence = feature_evidence(run, ws.split, method, seed)
     progress(0.9, desc="GradCAM: where each model looks")
     kept = [c for c in range(len(ws.names)) if c not in forget_classes]
     return Unlearned(
@@ -200,6 +204,7 @@ def unlearn(checkpoint: str, names: list[str], method: str, config, seed: int,
         noise_images(run.outcomes[method].noise, len(forget_names)),
         kept_accuracy(run.predictions["original"], run.predictions[method], ws.split, forget_classes),
         {model_name: calibrate(run.predictions[model_name], ws.split, kept) for model_name in ("original", method)},
+        evidence,
     )
 
 
@@ -215,6 +220,8 @@ class ForgetView(NamedTuple):
     gradcam: Figure | None
     noise: Figure | None
     layers: Figure | None
+    inside: str | None
+    feature_map: Figure | None
     report: dict | None
     session: Session
 
@@ -231,6 +238,8 @@ class ResetView(NamedTuple):
     gradcam: None
     noise: None
     layers: None
+    inside: None
+    feature_map: None
     report: None
     face: None
     original_top: None
@@ -412,7 +421,7 @@ def forget_faces(
     report["requests"][-1] = request_record(report["requests"][-1], report["methods"][method], result.kept,
                                             started_at, finished_at, seconds)
     request = Request(names, method, report, result.confidences, started_at, finished_at, seconds,
-                      tuple(result.cams), result.noise, result.kept, result.recognition)
+                      tuple(result.cams), result.noise, result.kept, result.recognition, result.features)
     session = replace(session, weights=result.weights, previous_weights=session.weights if history else None,
                       history=(*history, request), samples_shown=0)
     return results_view(checkpoint, session)
@@ -447,9 +456,21 @@ def results_view(checkpoint: str, session: Session) -> ForgetView:
         noise,
         figures.layer_distances(entry["layer_distance_to_original"],
                                 f"How far each block's weights moved from {distance_from} (L2)"),
+        *inside_view(checkpoint, request, retrain),
         report_with(request, retrain),
         session,
     )
+
+
+def inside_view(checkpoint: str, request: Request, retrain: dict | None) -> tuple[str | None, Figure | None]:
+    """The features panel: can the forgotten people still be found inside the model?"""
+    if request.features is None:
+        return None, None
+    label = METHOD_LABELS.get(request.method, request.method)
+    table = evidence_table(request.report["original"], request.report["methods"][request.method], label,
+                           request.features, retrain["entry"] if retrain else None, open_workspace(checkpoint).card["arch"])
+    titles = {"original": "Original", request.method: f"Unlearned · {label}"}
+    return table, figures.feature_maps(request.features.maps, titles, request.features.forgotten)
 
 
 def reset(checkpoint: str, session: Session | None) -> ResetView:
@@ -457,7 +478,7 @@ def reset(checkpoint: str, session: Session | None) -> ResetView:
     section of the page is emptied (results, the photo check, the downloads)."""
     session = session_for(session, checkpoint)
     fresh = Session(checkpoint, retrained=session.retrained, export_dir=session.export_dir)
-    return ResetView("Back to the original model: nothing is forgotten.", *[None] * 12, "", "", None, fresh)
+    return ResetView("Back to the original model: nothing is forgotten.", *[None] * 14, "", "", None, fresh)
 
 
 def undo(checkpoint: str, session: Session | None) -> ForgetView:
@@ -468,7 +489,7 @@ def undo(checkpoint: str, session: Session | None) -> ForgetView:
     if len(session.history) == 1:
         fresh = Session(checkpoint, retrained=session.retrained, export_dir=session.export_dir)
         names = ", ".join(figures.readable(n) for n in session.history[0].names)
-        return ForgetView(f"Undid forgetting {names}: back to the original model.", *[None] * 9, fresh)
+        return ForgetView(f"Undid forgetting {names}: back to the original model.", *[None] * 11, fresh)
     if session.previous_weights is None:
         raise gr.Error("Only the last request can be undone; Reset goes back to the original model.",
                        title="Nothing more to undo")

@@ -18,8 +18,8 @@ from unsir.training import default_device
 from .. import figures
 from ..gpu import on_gpu
 from ..workspace import ARCH_NAMES, workspace
-from .forget import (comparison_columns, confidences, report_with, stage_progress, status_line, summary_table,
-                     test_photos)
+from .forget import (comparison_columns, confidences, inside_view, report_with, stage_progress, status_line,
+                     summary_table, test_photos)
 from .session import Session, open_workspace, session_for
 
 
@@ -68,6 +68,7 @@ class RetrainView(NamedTuple):
     per_identity: Figure
     histograms: Figure
     strangers: Figure
+    inside: str | None
     report: dict
     session: Session
 
@@ -111,6 +112,7 @@ def retrain_column(checkpoint: str, session: Session | None, request: gr.Request
         figures.per_identity_accuracy(columns, session.forgotten),
         figures.prediction_histograms(columns, session.forgotten),
         figures.stranger_confidence(columns),
+        inside_view(checkpoint, last, retrain)[0],
         report_with(last, retrain),
         session,
     )

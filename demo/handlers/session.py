@@ -12,6 +12,7 @@ from unsir.methods import UnsirConfig
 from unsir.training import device_name
 
 from ..workspace import ARCH_NAMES, PREFERRED, Workspace, available_checkpoints, models_dir, workspace
+from .features import FeatureEvidence
 
 UNSIR_DEFAULTS = UnsirConfig()
 METHOD_LABELS = {"unsir": "UNSIR", "finetune": "FineTune", "neggrad": "NegGrad", "retrain": "Retrain",
@@ -36,6 +37,7 @@ class Request:
     noise: np.ndarray | None = None  # uint8 [people, images, H, W, 3] of UNSIR's noise shown
     kept: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # kept person -> (before, after, photos)
     recognition: dict[str, dict] = field(default_factory=dict)  # "original" / method -> calibrated threshold
+    features: FeatureEvidence | None = None  # the panel "still inside the model?"
 
 
 @dataclass(frozen=True)

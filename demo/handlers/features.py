@@ -1,0 +1,123 @@
+"""The features panel: can the forgotten people still be found inside the model?
+
+Hiding a person at the output is easy (the logit-mask control does it with no training); an
+expert looks inside, where a nearest-neighbour search or a new classifier on the model's features
+may still find them. The panel shows those numbers for the original, the unlearned model, the
+control and the retrained model (or the range retrained models reach in the benchmark), with a
+2-D map of the features.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from unsir import metrics
+from unsir.bench import retrain_ranges
+from unsir.features import feature_map, map_sample
+from unsir.forgetting import ForgetRun, forgetting_metrics
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.json"
+CONTROL = "Control: output hidden"
+STILL_FINDABLE = 0.05  # kNN this far above what retrained models reach: "still in the features"
+
+
+class Measure(NamedTuple):
+    """One row of the panel: a report key, its label, and how to show it."""
+
+    key: str
+    label: str
+    percent: bool
+
+    def show(self, value) -> str:
+        if value is None or value != value:
+            return "—"
+        return f"{value:.0%}" if self.percent else f"{value:.2f}"
+
+
+MEASURES = [
+    Measure("feature_knn_forget_acc", "Found by nearest neighbours in the features (kNN)", True),
+    Measure("feature_probe_forget_acc", "Found by a new classifier trained on the features (probe)", True),
+    Measure("mia_auc_forget", "Membership attack, AUC (0.50 = cannot tell trained-on photos)", False),
+    Measure("stranger_ks", "Distance from strangers (KS; 0 = like a stranger)", False),
+]
+EXPLANATION = (
+    "Naming nobody is not the same as forgetting. These tests look *inside* the model, at the features its "
+    "last layer reads: a nearest-neighbour search and a freshly trained classifier try to pick out the "
+    "forgotten people's held-out photos among everyone's (the forgotten people's training photos are used "
+    "here only to *measure*, never to unlearn). A model retrained without them still finds some of them — "
+    "faces look alike — so the goal is the retrained model's numbers, not zero. The control hides them at "
+    "the output and changes nothing inside: a method that only matches the control has not forgotten.")
+
+
+@dataclass
+class FeatureEvidence:
+    """What the panel needs, as picklable CPU data (computed with the unlearning, on the device)."""
+
+    control: dict  # the logit-mask control's metrics, derived from the original's predictions
+    maps: dict[str, np.ndarray]  # model -> [N, 2] map of held-out photos' features
+    forgotten: np.ndarray  # [N] bool: the map's points that are forgotten people's photos
+
+
+def feature_evidence(run: ForgetRun, split, method: str, seed: int = 0) -> FeatureEvidence:
+    forget_classes = run.report["forget_classes"]
+    control = forgetting_metrics(run.predictions["original"].with_classes_hidden(forget_classes), split,
+                                 forget_classes, seed)
+    shown = map_sample(split.test.labels, forget_classes, seed)
+    maps = {name: feature_map(run.predictions[name].test_features[shown], seed) for name in ("original", method)}
+    forgotten = np.isin(split.test.labels[shown].numpy(), forget_classes)
+    return FeatureEvidence({k: control[k] for m in MEASURES for k in [m.key]}, maps, forgotten)
+
+
+@lru_cache(maxsize=1)
+def benchmark_ranges() -> dict:
+    """The range of each measure over the retrained models in benchmarks/RESULTS.json ({} without it)."""
+    try:
+        return retrain_ranges(json.loads(BENCHMARK.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def evidence_table(original: dict, unlearned: dict, method_label: str, evidence: FeatureEvidence,
+                   retrained: dict | None, arch: str) -> str:
+    """The panel's table and verdict: original | unlearned | control | retrained (or its range)."""
+    ranges = benchmark_ranges().get(arch, {})
+    columns = [("Original", original), (f"Unlearned · {method_label}", unlearned), (CONTROL, evidence.control)]
+    if retrained is not None:
+        columns.append(("Retrained from scratch", retrained))
+    header = ["| Inside the model | " + " | ".join(title for title, _ in columns)
+              + ("" if retrained else " | Retrained models (benchmark range)") + " |",
+              "|---|" + "---:|" * (len(columns) + (0 if retrained else 1))]
+    rows = []
+    for measure in MEASURES:
+        cells = [measure.show(entry.get(measure.key)) for _, entry in columns]
+        if not retrained:
+            low, high = ranges.get(measure.key, (None, None))
+            cells.append("—" if low is None else f"{measure.show(low)}–{measure.show(high)}")
+        rows.append(f"| {measure.label} | " + " | ".join(cells) + " |")
+    return "\n".join(["### Can the forgotten people still be found inside the model?", "", EXPLANATION, "",
+                      *header, *rows, "", verdict(original, unlearned, method_label, retrained, ranges)])
+
+
+def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict | None, ranges: dict) -> str:
+    """One plain sentence: how far the method went from the original toward a retrained model."""
+    knn = unlearned.get("feature_knn_forget_acc")
+    if retrained is not None:
+        shares = {m.label.split(" (")[0]: metrics.gap_closed(original[m.key], unlearned[m.key], retrained[m.key])
+                  for m in MEASURES[:1] + MEASURES[2:]}
+        closed = "; ".join(f"{name}: {share:.0%}" for name, share in shares.items() if share == share)
+        return (f"**Of the way from the original to the retrained model, {method_label} went** {closed or 'no measurable way'} "
+                "(100 % = as if retrained, 0 % = no change; the control's kNN share is 0 %: it changes nothing inside).")
+    reference = ranges.get("feature_knn_forget_acc")
+    if knn is None or reference is None:
+        return "Retrain from scratch to see the gold standard beside these numbers."
+    if knn > reference[1] + STILL_FINDABLE:
+        return (f"**Still findable in the features:** nearest neighbours find {knn:.0%} of the forgotten people's "
+                f"held-out photos; models retrained without them found {reference[0]:.0%}–{reference[1]:.0%} in the "
+                "benchmark. Retrain from scratch to compare on this very set.")
+    return (f"**About as findable as in a retrained model:** nearest neighbours find {knn:.0%}; models retrained "
+            f"without them found {reference[0]:.0%}–{reference[1]:.0%} in the benchmark.")
