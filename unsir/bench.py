@@ -261,6 +261,10 @@ def markdown(records: list[dict]) -> str:
              "(UNSIR: noise + impair + repair; evaluation excluded). Mean ± std over seeds (retrain: fewer seeds, "
              "see n).", ""]
     if records:
+        seeds = ", ".join(str(seed) for seed in sorted({r["seed"] for r in records}))
+        lines += [f"Forget sets: seeds {seeds} for each size, drawn by `unsir.forgetting.random_identities`. The "
+                  "benchmark's seeds (1000–1004) were fixed before any tuning; the sweeps tune on seeds 500+ "
+                  "(benchmarks/SWEEP.md).", ""]
         lines += [f"Machine: {_which_rows(records, lambda r: r['machine'])}.", "", quietness(records), "",
                   f"UNSIR settings: {_which_rows(records, _unsir_changes)}.", ""]
         variants = records[-1]["report"]
