@@ -54,6 +54,7 @@ def test_pick_two_faces_forget_them_and_see_the_results(olivetti_checkpoint, tmp
         page.wait_for_function("document.querySelector('#status').innerText.includes('ran on')",
                                timeout=RESULTS_SECONDS * 1000)
         assert "Forgotten people · test accuracy" in page.locator("#summary").inner_text()
+        assert "Control: output hidden" in page.locator("#inside").inner_text()  # the panel that looks inside
         page.wait_for_timeout(1000)  # let the figures paint
         # Third-party photos never enter the repository, not even in a screenshot: blur them.
         page.add_style_tag(content="#faces img { filter: blur(8px); } #gradcam img { filter: blur(18px); }")
