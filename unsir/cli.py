@@ -209,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--methods", default="unsir",
                         help="comma-separated: unsir, retrain, finetune, neggrad; controls: logit-mask, head-only")
     forget.add_argument("--seed", type=int, default=0)
-    forget.add_argument("--preset", default="default", help="UNSIR preset: default or paper")
+    forget.add_argument("--preset", default="default",
+                        help="UNSIR preset: default, fast (classifier only: forgets the output, not the features) or paper")
     forget.add_argument("--retain-per-id", type=int, help="retain subset: training photos per kept identity")
     forget.add_argument("--cycles", help='UNSIR stages, e.g. "impair-repair" or "impair-impair-repair"')
     forget.add_argument("--noise-steps", type=int)
