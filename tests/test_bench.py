@@ -71,3 +71,10 @@ def test_the_verdicts_name_each_target_met_or_missed_and_unsir_against_the_contr
     assert "kNN gap: no retrain on these sets" in line
     # UNSIR's kNN (60 %) is 20 points under the control's (80 %), but its KS is the same: not told apart on both.
     assert "against logit-mask: kNN -20.0 points, KS +0.00 → NOT told apart on both" in line
+
+
+def test_each_method_is_one_row_retrain_first():
+    from unsir.bench import method_order
+
+    reports = [{"methods": {"unsir": {}, "retrain": {}, "head-only": {}}}]
+    assert method_order(reports) == ["retrain", "unsir", "head-only"]

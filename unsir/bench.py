@@ -153,7 +153,7 @@ def _cell(values, key) -> str:
 def method_order(reports: list[dict]) -> list[str]:
     """Every method measured, in the registry's order; one the registry no longer has goes last, not missing."""
     measured = {name for report in reports for name in report["methods"]}
-    return [m for m in ["retrain", *METHODS] if m in measured] + sorted(measured - set(METHODS))
+    return [m for m in dict.fromkeys(["retrain", *METHODS]) if m in measured] + sorted(measured - set(METHODS))
 
 
 def label(name: str, reports: list[dict]) -> str:
