@@ -190,7 +190,10 @@ def test_the_logit_mask_control_can_be_derived_from_the_originals_predictions(ol
     derived = run.predictions["original"].with_classes_hidden(forget_classes)
     measured = run.predictions["logit-mask"]
     assert torch.equal(derived.test.argmax(1), measured.test.argmax(1))
-    assert torch.allclose(derived.train, measured.train, atol=0.1)
+    kept = [c for c in range(40) if c not in forget_classes]
+    assert torch.allclose(derived.train[:, kept], measured.train[:, kept], atol=0.1)
+    # The masked bias itself differs by bf16 rounding (steps of 64 near 1e4): far below any logit in both.
+    assert (derived.train[:, forget_classes] < -9000).all() and (measured.train[:, forget_classes] < -9000).all()
     derived_metrics = forgetting_metrics(derived, olivetti.split, forget_classes)
     for key in ("forget_test_acc", "retain_test_acc", "feature_knn_forget_acc", "feature_probe_forget_acc"):
         assert derived_metrics[key] == run.report["methods"]["logit-mask"][key], key
