@@ -27,12 +27,14 @@ def test_evidence_holds_the_control_and_a_map_per_model(run, olivetti):
 
 def test_without_retrain_the_table_shows_the_benchmarks_range(run, olivetti, monkeypatch):
     monkeypatch.setattr(features, "benchmark_ranges", lambda: {"resnet18": {"feature_knn_forget_acc": (0.6, 0.7)}})
+    monkeypatch.setattr(features, "benchmark_counts", lambda: {"resnet18": (2, 40)})
     evidence = features.feature_evidence(run, olivetti.split, "head-only")
     original = {**run.report["original"], "feature_knn_forget_acc": 0.9}
     findable = {**run.report["methods"]["head-only"], "feature_knn_forget_acc": 0.9}
     table = features.evidence_table(original, findable, "UNSIR", evidence, None, "resnet18")
     assert "Can the forgotten people still be found inside the model?" in table
-    assert "| Original | Unlearned · UNSIR | Control: output hidden | Retrained models (benchmark range) |" in table
+    assert ("| Original | Unlearned · UNSIR | Control: output hidden | Retrained models (benchmark: 2 sets, 40 photos) |"
+            in table)
     assert "60%–70%" in table
     assert "**Still findable in the features:** nearest neighbours find 90%" in table
     gone = {**findable, "feature_knn_forget_acc": 0.65}

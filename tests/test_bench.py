@@ -78,3 +78,12 @@ def test_each_method_is_one_row_retrain_first():
 
     reports = [{"methods": {"unsir": {}, "retrain": {}, "head-only": {}}}]
     assert method_order(reports) == ["retrain", "unsir", "head-only"]
+
+
+def test_retrain_counts_say_how_many_sets_and_photos_the_ranges_rest_on():
+    from unsir.bench import retrain_counts
+
+    records = [{"arch": "resnet18", "report": {"methods": {"retrain": {"n_forget_test": 3}}}},
+               {"arch": "resnet18", "report": {"methods": {"retrain": {"n_forget_test": 46}, "unsir": {}}}},
+               {"arch": "resnet18", "report": {"methods": {"unsir": {"n_forget_test": 99}}}}]
+    assert retrain_counts(records) == {"resnet18": (2, 49)}

@@ -311,3 +311,15 @@ def retrain_ranges(records: list[dict]) -> dict[str, dict[str, tuple[float, floa
                 ranges.setdefault(record["arch"], {}).setdefault(key, []).append(entry[key])
     return {arch: {key: (min(values), max(values)) for key, values in metrics.items()}
             for arch, metrics in ranges.items()}
+
+
+def retrain_counts(records: list[dict]) -> dict[str, tuple[int, int]]:
+    """For each architecture, how many retrained forget sets the benchmark holds and their held-out photos
+    of the forgotten: how much weight `retrain_ranges` can bear."""
+    counts: dict[str, tuple[int, int]] = {}
+    for record in records:
+        entry = record["report"]["methods"].get("retrain")
+        if entry:
+            sets, photos = counts.get(record["arch"], (0, 0))
+            counts[record["arch"]] = (sets + 1, photos + (entry.get("n_forget_test") or 0))
+    return counts

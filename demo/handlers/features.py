@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from unsir import metrics
-from unsir.bench import retrain_ranges
+from unsir.bench import retrain_counts, retrain_ranges
 from unsir.features import feature_map, map_sample
 from unsir.forgetting import ForgetRun, forgetting_metrics
 
@@ -74,12 +74,21 @@ def feature_evidence(run: ForgetRun, split, method: str, seed: int = 0) -> Featu
 
 
 @lru_cache(maxsize=1)
+def benchmark_records() -> list[dict]:
+    try:
+        return json.loads(BENCHMARK.read_text())
+    except (OSError, ValueError):
+        return []
+
+
 def benchmark_ranges() -> dict:
     """The range of each measure over the retrained models in benchmarks/RESULTS.json ({} without it)."""
-    try:
-        return retrain_ranges(json.loads(BENCHMARK.read_text()))
-    except (OSError, ValueError):
-        return {}
+    return retrain_ranges(benchmark_records())
+
+
+def benchmark_counts() -> dict[str, tuple[int, int]]:
+    """How many retrained sets (and held-out photos of the forgotten) those ranges come from."""
+    return retrain_counts(benchmark_records())
 
 
 def evidence_table(original: dict, unlearned: dict, method_label: str, evidence: FeatureEvidence,
@@ -89,15 +98,18 @@ def evidence_table(original: dict, unlearned: dict, method_label: str, evidence:
     columns = [("Original", original), (f"Unlearned · {method_label}", unlearned), (CONTROL, evidence.control)]
     if retrained is not None:
         columns.append(("Retrained from scratch", retrained))
+    sets, photos = benchmark_counts().get(arch, (0, 0))
+    reference = f" | Retrained models (benchmark: {sets} set{'s' * (sets != 1)}, {photos} photos)"
     header = ["| Inside the model | " + " | ".join(title for title, _ in columns)
-              + ("" if retrained else " | Retrained models (benchmark range)") + " |",
+              + ("" if retrained else reference) + " |",
               "|---|" + "---:|" * (len(columns) + (0 if retrained else 1))]
     rows = []
     for measure in MEASURES:
         cells = [measure.show(entry.get(measure.key)) for _, entry in columns]
         if not retrained:
             low, high = ranges.get(measure.key, (None, None))
-            cells.append("—" if low is None else f"{measure.show(low)}–{measure.show(high)}")
+            span = measure.show(low) if low == high else f"{measure.show(low)}–{measure.show(high)}"
+            cells.append("—" if low is None else span)
         rows.append(f"| {measure.label} | " + " | ".join(cells) + " |")
     return "\n".join(["### Can the forgotten people still be found inside the model?", "", EXPLANATION, "",
                       *header, *rows, "", verdict(original, unlearned, method_label, retrained, ranges)])
@@ -115,9 +127,10 @@ def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict 
     reference = ranges.get("feature_knn_forget_acc")
     if knn is None or reference is None:
         return "Retrain from scratch to see the gold standard beside these numbers."
+    found = f"{reference[0]:.0%}" if reference[0] == reference[1] else f"{reference[0]:.0%}–{reference[1]:.0%}"
     if knn > reference[1] + STILL_FINDABLE:
         return (f"**Still findable in the features:** nearest neighbours find {knn:.0%} of the forgotten people's "
-                f"held-out photos; models retrained without them found {reference[0]:.0%}–{reference[1]:.0%} in the "
-                "benchmark. Retrain from scratch to compare on this very set.")
+                f"held-out photos; models retrained without them found {found} in the benchmark (few photos: see the "
+                "column's counts). Retrain from scratch to compare on this very set.")
     return (f"**About as findable as in a retrained model:** nearest neighbours find {knn:.0%}; models retrained "
-            f"without them found {reference[0]:.0%}–{reference[1]:.0%} in the benchmark.")
+            f"without them found {found} in the benchmark (few photos: see the column's counts).")
