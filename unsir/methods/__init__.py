@@ -22,8 +22,6 @@ METHODS = {"unsir": unsir, "finetune": finetune, "neggrad": neggrad, "retrain": 
            "logit-mask": logit_mask, "head-only": head_only}
 # Methods that never read a photo of a forgotten identity.
 ZERO_GLANCE = {"unsir", "finetune", "retrain", "logit-mask", "head-only"}
-# Controls that only hide the output (not unlearning), shown beside the methods.
-CONTROLS = ("logit-mask", "head-only")
 CONFIGS = {"finetune": FinetuneConfig, "neggrad": NeggradConfig, "logit-mask": LogitMaskConfig,
            "head-only": HeadOnlyConfig}
 # What a person may set (app, API, CLI), by setting name across the methods' configs. Wide enough for
@@ -63,5 +61,5 @@ def retrain_config(card: dict) -> RetrainConfig:
     return RetrainConfig(card["arch"], card["image_size"], Recipe(**card["recipe"]), teacher)
 
 
-__all__ = ["METHODS", "ZERO_GLANCE", "CONTROLS", "HeadOnlyConfig", "LogitMaskConfig", "SETTING_RANGES", "ForgetRequest", "Outcome", "check_settings", "default_config",
+__all__ = ["METHODS", "ZERO_GLANCE", "HeadOnlyConfig", "LogitMaskConfig", "SETTING_RANGES", "ForgetRequest", "Outcome", "check_settings", "default_config",
            "retrain_config", "UnsirConfig", "FinetuneConfig", "NeggradConfig", "RetrainConfig"]
