@@ -11,34 +11,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import FaceSet, normalise
+from .data import FaceSet
 from .nets import classifier
-from .training import bf16_helps
+from .training import predict_logits
 
 MAP_KEPT_SAMPLE = 400  # kept people's photos drawn for the map's background
 
 
-@torch.no_grad()
 def predict_with_features(model: nn.Module, faces: FaceSet, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits, penultimate features) in float32 on the CPU, from one pass in eval mode."""
-    device = next(model.parameters()).device
+    """(logits, penultimate features) in float32 on the CPU, from the one prediction pass
+    (`training.predict_logits`), with the classifier's input captured on the way."""
+    head = classifier(model)
     captured: list[torch.Tensor] = []
-    hook = classifier(model).register_forward_hook(lambda _module, inputs, _output: captured.append(inputs[0]))
-    was_training = model.training
-    model.eval()
-    logits, features = [], []
+    hook = head.register_forward_hook(lambda _module, inputs, _output: captured.append(inputs[0].float().cpu()))
     try:
-        for start in range(0, len(faces), batch_size):
-            batch = normalise(faces.images[start : start + batch_size]).to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16_helps(device)):
-                logits.append(model(batch).float().cpu())
-            features.append(captured.pop().float().cpu())
+        logits = predict_logits(model, faces, batch_size)
     finally:
         hook.remove()
-        model.train(was_training)
-    if not logits:
-        return torch.zeros(0, classifier(model).out_features), torch.zeros(0, classifier(model).in_features)
-    return torch.cat(logits), torch.cat(features)
+    if not captured:
+        return torch.zeros(0, head.out_features), torch.zeros(0, head.in_features)
+    return logits, torch.cat(captured)
 
 
 def feature_map(features: torch.Tensor, seed: int = 0) -> np.ndarray:
