@@ -27,7 +27,7 @@ import torch
 from unsir import metrics
 from unsir.bench import machine
 from unsir.forgetting import GAP_METRICS, Predictions, build_request, forget, random_identities
-from unsir.methods import retrain_config
+from unsir.methods import configure
 from unsir.methods.retrain import cached_model_dir
 from unsir.methods.unsir import PAPER, UnsirConfig
 from unsir.pipeline import load, load_strangers_for
@@ -132,7 +132,7 @@ REFERENCES = "retrained references"  # forget set -> the retrained model's metri
 
 def retrained(loaded, names, seed, cache, strangers, original) -> dict | None:
     """The metrics of the cached retrained model for this forget set (None when it was never trained)."""
-    config = replace(retrain_config(loaded.card), cache_dir=cache)
+    config = replace(configure("retrain", loaded.card), cache_dir=cache)
     forget_classes = [loaded.split.names.index(n) for n in names]
     request = build_request(loaded.split.train, forget_classes, len(loaded.split.names), seed)
     if cached_model_dir(config, request) is None:

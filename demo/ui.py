@@ -8,7 +8,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 
-from unsir.methods import SETTING_RANGES
+from unsir.methods import GROUPS, METHODS, setting_fields
 
 from . import handlers
 from .workspace import available_checkpoints
@@ -19,11 +19,9 @@ Someone asks a company to delete their face from its face-recognition model, and
 again (*zero-glance*). [UNSIR](https://arxiv.org/abs/2111.08947) learns noise that maximises the model's error on
 those people, briefly *impairs* the model with it, then *repairs* it on a few photos of everyone else."""
 MODEL_HINT = "ResNet18: forgets in seconds on a CPU (start here). ViT: a transformer, slower."
-METHOD_CHOICES = [("UNSIR (zero-glance)", "unsir"), ("FineTune on kept people (zero-glance)", "finetune"),
-                  ("Retrain from scratch (zero-glance, slow)", "retrain"),
-                  ("NegGrad (reads the forgotten photos)", "neggrad"),
-                  ("Control: hide the output (logit mask; not unlearning)", "logit-mask"),
-                  ("Control: retrain the last layer only (not unlearning)", "head-only")]
+# The methods in their groups (the core's order): what each one may read is part of its name here.
+GROUP_TAGS = dict(zip(GROUPS, ["zero-glance", "reads the forgotten photos", "hides the output; not unlearning"]))
+METHOD_CHOICES = [(f"{m.label} · {GROUP_TAGS[m.group]}", m.name) for m in METHODS.values()]
 CYCLE_CHOICES = ["impair-repair", "impair-impair-repair", "impair-repair-impair-repair"]
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 STYLESHEET = Path(__file__).resolve().parents[1] / "assets" / "app.css"
@@ -72,9 +70,10 @@ def build_demo() -> gr.Blocks:
 
 
 def _setting(name: str, value, label: str, **options) -> gr.Number:
-    """A number field of the Advanced panel, showing its allowed range (the core checks it)."""
-    low, high = SETTING_RANGES[name]
-    return gr.Number(value, label=label, info=f"{low:g} to {high:g}", **options)
+    """A number field of the Advanced panel, with the help and allowed range its method declares (the core checks it)."""
+    declared = setting_fields()[name]
+    low, high = declared["range"]
+    return gr.Number(value, label=label, info=f"{declared['help']}; {low:g} to {high:g}", **options)
 
 
 def _page(checkpoint: str) -> None:
@@ -107,7 +106,7 @@ def _page(checkpoint: str) -> None:
                          show_label=False, buttons=[], elem_id="faces", label="Faces (one training photo per person)")
     with gr.Accordion("Advanced settings (defaults from the core)", open=False):
         method = gr.Radio(METHOD_CHOICES, value="unsir", label="Method",
-                          info="The settings below are UNSIR's; FineTune uses the retain photos per person.")
+                          info="The settings below are UNSIR's; FineTune and head-only use the retain photos per person.")
         with gr.Row():
             retain_per_id = _setting("retain_per_id", defaults.retain_per_id, "Retain photos per kept person",
                                      precision=0)

@@ -46,6 +46,21 @@ def test_bad_forget_requests_exit_2_with_a_message(olivetti_checkpoint, capsys, 
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("args, message", [
+    (["forget", "--forget-random", "1", "--preset", "foo"], "--preset 'foo' is unknown for unsir"),
+    (["forget", "--forget-random", "1", "--methods", "finetune", "--noise-steps", "5"], "--noise-steps is not a setting of finetune"),
+    (["forget", "--forget-random", "1", "--methods", "unsir,nope"], "unknown method nope"),
+    (["bench", "--forget-counts", "1,two"], "expected comma-separated whole numbers"),
+    (["bench", "--seeds", "x"], "expected comma-separated whole numbers"),
+    (["bench", "--methods", "magic"], "unknown method magic"),
+])
+def test_bad_flags_exit_2_in_one_line_before_any_data_is_read(tmp_path, capsys, args, message):
+    missing = tmp_path / "no-such-checkpoint"  # reading it would fail with another message
+    assert main([args[0], "--checkpoint", str(missing), *args[1:]]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
 def test_forgetting_every_identity_is_refused(olivetti_checkpoint, capsys):
     everyone = ",".join(f"person_{i:02d}" for i in range(40))
     assert main(["forget", "--checkpoint", str(olivetti_checkpoint), "--forget", everyone]) == 2

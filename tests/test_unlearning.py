@@ -7,7 +7,10 @@ import torch.nn.functional as F
 from unsir.checkpoints import weights_sha256
 from unsir.data import FaceSet
 from unsir.forgetting import build_request, forget
-from unsir.methods import FinetuneConfig, NeggradConfig, RetrainConfig
+from unsir.methods import configure
+from unsir.methods.finetune import FinetuneConfig
+from unsir.methods.neggrad import NeggradConfig
+from unsir.methods.retrain import RetrainConfig
 from unsir.methods.unsir import UnsirConfig, impair_set, learn_noise, unsir
 from unsir.training import Recipe
 
@@ -85,26 +88,22 @@ def test_baselines_report_their_own_time_and_what_they_read(olivetti):
 
 
 def test_paper_preset_keeps_the_papers_values():
-    from unsir.methods.unsir import preset
-
-    paper = preset("paper")
+    paper = configure("unsir", {"arch": "resnet18"}, preset="paper")
     assert (paper.impair_lr, paper.repair_lr, paper.noise_lambda, paper.noise_lr) == (0.02, 0.01, 0.1, 0.1)
     assert dataclasses.replace(paper, cycles="impair-impair-repair").cycles == "impair-impair-repair"
     assert paper.noise_per_identity(20) == 32  # the paper's noise batch is not capped
 
 
 def test_the_vit_defaults_give_its_classifier_a_higher_rate_everywhere():
-    from unsir.methods import default_config
-    from unsir.methods.unsir import preset
-
-    vit = default_config("unsir", {"arch": "vit"})
+    vit_card, resnet_card = {"arch": "vit"}, {"arch": "resnet18"}
+    vit = configure("unsir", vit_card)
     assert vit.classifier_lr_scale == 200 and vit.impair_body_scale == 1 and vit.repair_distill == 0
-    resnet = default_config("unsir", {"arch": "resnet18"})
+    resnet = configure("unsir", resnet_card)
     assert (resnet.impair_body_scale, resnet.repair_distill, resnet.repair_epochs) == (10, 0.9, 3)
-    assert preset("fast", "resnet18") == UnsirConfig()  # the classifier-only recipe, kept reachable
-    assert preset("fast", "vit").classifier_lr_scale == 200
-    assert preset("default", "vit", noise_steps=5) == dataclasses.replace(vit, noise_steps=5)
-    assert preset("paper", "vit").classifier_lr_scale == 1.0  # a named preset is the same for every model
+    assert configure("unsir", resnet_card, preset="fast") == UnsirConfig()  # the classifier-only recipe, kept reachable
+    assert configure("unsir", vit_card, preset="fast").classifier_lr_scale == 200
+    assert configure("unsir", vit_card, {"noise_steps": 5}, preset="default") == dataclasses.replace(vit, noise_steps=5)
+    assert configure("unsir", vit_card, preset="paper").classifier_lr_scale == 1.0  # a named preset is the same for every model
 
 
 @pytest.mark.parametrize("forgotten, per_identity", [(1, 8), (10, 8), (16, 5), (20, 4), (60, 4)])
@@ -118,13 +117,11 @@ def test_noise_per_identity_shrinks_to_the_budget_but_not_below_four(forgotten, 
 def test_retraining_a_distilled_model_retrains_its_teacher_first(olivetti_checkpoint, tmp_path):
     import json
 
-    from unsir.methods import retrain_config
-
     card = json.loads((olivetti_checkpoint / "card.json").read_text())
     student = {**card, "arch": "vit", "teacher": str(olivetti_checkpoint)}
-    config = retrain_config(student)
+    config = configure("retrain", student)
     assert config.arch == "vit" and config.teacher.arch == "resnet18" and config.teacher.teacher is None
-    assert retrain_config(card).teacher is None
+    assert configure("retrain", card).teacher is None
 
 
 def test_controls_hide_the_output_but_leave_the_features(olivetti):
@@ -175,11 +172,19 @@ def test_a_cached_retrain_is_reused_with_its_measured_time(olivetti, tmp_path):
     assert "cached" not in other_seed.report["methods"]["retrain"]["hyperparameters"]
 
 
-def test_default_config_refuses_a_method_it_does_not_know():
-    from unsir.methods import default_config
-
+def test_configure_refuses_an_unknown_method_preset_setting_or_value():
+    card = {"arch": "resnet18"}
     with pytest.raises(ValueError, match="Unknown method 'magic'"):
-        default_config("magic", {"arch": "resnet18"})
+        configure("magic", card)
+    with pytest.raises(ValueError, match="Unknown preset 'foo' for unsir: choose one of default, fast, paper"):
+        configure("unsir", card, preset="foo")
+    with pytest.raises(ValueError, match="finetune has no setting noise_steps"):
+        configure("finetune", card, {"noise_steps": 3})
+    with pytest.raises(ValueError, match="noise_steps must be a number from 1 to 1000, got 0"):
+        configure("unsir", card, {"noise_steps": 0})
+    with pytest.raises(ValueError, match="cycles must be impair/repair stages"):
+        configure("unsir", card, {"cycles": "impair-nap"})
+    assert configure("finetune", card, {"epochs": 3.0}).epochs == 3  # a form's 3.0 becomes the setting's int
 
 
 def test_the_logit_mask_control_can_be_derived_from_the_originals_predictions(olivetti):

@@ -18,8 +18,7 @@ import torch
 
 from . import distributed
 from .forgetting import Predictions, forget, random_identities
-from .methods import METHODS, default_config
-from .methods.unsir import defaults_for
+from .methods import METHODS, configure
 from .pipeline import load, load_strangers_for
 from .reports import to_json
 from .training import Progress, device_name
@@ -60,7 +59,7 @@ def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1
                 pending += 1
                 if group is not None and (pending - 1) % group.world_size != group.rank:
                     continue
-                chosen = {m: (configs or {}).get(m) or default_config(m, loaded.card) for m in methods
+                chosen = {m: (configs or {}).get(m) or configure(m, loaded.card) for m in methods
                           if m != "retrain" or seed_index < retrain_seeds}
                 if "retrain" in chosen and retrain_cache:
                     chosen["retrain"] = replace(chosen["retrain"], cache_dir=retrain_cache)
@@ -122,7 +121,7 @@ def quietness(records: list[dict]) -> str:
 
 def _unsir_changes(record: dict) -> str:
     """The UNSIR settings of a record that differ from today's defaults for its architecture."""
-    defaults = asdict(defaults_for(record["arch"]))
+    defaults = asdict(configure("unsir", {"arch": record["arch"]}))
     used = record["report"]["methods"].get("unsir", {}).get("hyperparameters", {})
     # A setting missing from an older record reads as None (noise_budget: no limit then).
     return ", ".join(f"{k}={used.get(k)}" for k in defaults if used.get(k) != defaults[k]) or "today's defaults"

@@ -77,29 +77,70 @@ def cmd_prepare(args) -> None:
     print(json.dumps(summary, indent=2))
 
 
+def _setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting declared by the methods (unsir/methods/*.py), with its range and owners."""
+    from .methods import setting_fields
+
+    group = parser.add_argument_group("method settings (each applies to the chosen methods that have it)")
+    for name, declared in sorted(setting_fields().items()):
+        flag = "--" + name.replace("_", "-")
+        bounds = declared["range"]
+        span = f"; {bounds[0]:g} to {bounds[1]:g}" if bounds else ""
+        per_model = "".join(f", {arch} {value!r}" for arch, value in declared["per_arch"].items())
+        help_text = f"{declared['help']}{span} (default {declared['default']!r}{per_model}; {', '.join(declared['methods'])})"
+        if isinstance(declared["default"], bool):
+            group.add_argument(flag, action="store_true", default=None, help=help_text)
+        else:
+            kind = type(declared["default"]) if declared["default"] is not None else int
+            group.add_argument(flag, type=kind, help=help_text.replace("%", "%%"))
+
+
+def _given_settings(args) -> dict:
+    from .methods import setting_fields
+
+    return {name: getattr(args, name) for name in setting_fields() if getattr(args, name) is not None}
+
+
+def _check_method_flags(args) -> None:
+    """Refuse, before any data is loaded, a preset or a setting that no chosen method has, or a value
+    out of its declared range."""
+    from .methods import METHODS, check_settings, settings
+
+    chosen = [METHODS[name] for name in args.methods]
+    if args.preset != "default" and not any(args.preset in m.presets for m in chosen):
+        known = sorted({p for m in METHODS.values() for p in m.presets})
+        raise UsageError(f"--preset {args.preset!r} is unknown for {', '.join(args.methods)}: "
+                         f"choose default or one of {', '.join(known)} (UNSIR).")
+    given = _given_settings(args)
+    unused = [name for name in given if not any(name in settings(m.config) for m in chosen)]
+    if unused:
+        raise UsageError(f"--{unused[0].replace('_', '-')} is not a setting of {', '.join(args.methods)}.")
+    for m in chosen:
+        own = {k: v for k, v in given.items() if k in settings(m.config)}
+        if own:  # the defaults with these values, before the model's own defaults are known
+            try:
+                check_settings(m.config(**own))
+            except ValueError as error:
+                raise UsageError(str(error)) from error
+
+
 def _method_configs(args, card: dict) -> dict:
-    from dataclasses import asdict, replace
+    from dataclasses import replace
 
-    from .methods import METHODS, check_settings, default_config
-    from .methods.unsir import preset
+    from .methods import METHODS, configure, settings
 
-    names = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in names if m not in METHODS]
-    if unknown or not names:
-        raise UsageError(f"--methods takes a comma-separated list of {', '.join(METHODS)}; got {args.methods!r}.")
-    configs = {name: default_config(name, card) for name in names}
-    if "retrain" in configs and args.retrain_cache:
-        configs["retrain"] = replace(configs["retrain"], cache_dir=args.retrain_cache)
-    if "unsir" in configs:
-        configs["unsir"] = preset(
-            args.preset, card["arch"], retain_per_id=args.retain_per_id, cycles=args.cycles, noise_steps=args.noise_steps,
-            noise_batch=args.noise_batch, noise_budget=args.noise_budget, noise_lambda=args.noise_lambda,
-            impair_lr=args.impair_lr, repair_lr=args.repair_lr, notebook_faithful=args.notebook_faithful or None)
+    given = _given_settings(args)
+    configs = {}
+    for name in args.methods:
+        declared = METHODS[name]
+        own = {k: v for k, v in given.items() if k in settings(declared.config)}
+        preset = args.preset if args.preset in declared.presets else None
         try:
-            check_settings(asdict(configs["unsir"]))
-            configs["unsir"].validate()
+            configs[name] = configure(name, card, own, preset=preset)
         except ValueError as error:
             raise UsageError(str(error)) from error
+    if "retrain" in configs and args.retrain_cache:
+        configs["retrain"] = replace(configs["retrain"], cache_dir=args.retrain_cache)
     return configs
 
 
@@ -109,6 +150,7 @@ def cmd_forget(args) -> None:
 
     if (args.forget is None) == (args.forget_random is None):
         raise UsageError("Give exactly one of --forget \"Name_A,Name_B\" or --forget-random K.")
+    _check_method_flags(args)
     loaded = load(args.checkpoint, args.data_home)
     configs = _method_configs(args, loaded.card)
     try:
@@ -151,11 +193,8 @@ def cmd_verify(args) -> int:
 def cmd_bench(args) -> None:
     from .bench import markdown, run_benchmark
 
-    counts = [int(c) for c in args.forget_counts.split(",")]
-    seeds = [int(s) for s in args.seeds.split(",")]
-    methods = [m.strip() for m in args.methods.split(",")]
     results = Path(args.out).with_suffix(".json")
-    records = run_benchmark(args.checkpoint, counts, seeds, methods, retrain_seeds=args.retrain_seeds,
+    records = run_benchmark(args.checkpoint, args.forget_counts, args.seeds, args.methods, retrain_seeds=args.retrain_seeds,
                             relearn_seeds=args.relearn_seeds, results_path=results, data_home=args.data_home,
                             retrain_cache=args.retrain_cache,
                             command="unsir " + shlex.join(args.argv), progress=_print_progress)
@@ -165,8 +204,42 @@ def cmd_bench(args) -> None:
     print(f"wrote {args.out} and {results}", file=sys.stderr)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag answered in one line (exit 2) instead of the usage block."""
+
+    def error(self, message: str):
+        self.exit(USAGE_ERROR, f"{self.prog}: {message}\n")
+
+
+def whole_numbers(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, e.g. 1,2,5; got {text!r}") from None
+    return values
+
+
+def method_list(text: str) -> list[str]:
+    from .methods import METHODS
+
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in METHODS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown method {', '.join(unknown) or '(none given)'}; "
+                                         f"choose from {', '.join(METHODS)}")
+    return names
+
+
+def _methods_help() -> str:
+    from .methods import GROUPS, METHODS
+
+    return "comma-separated; " + "; ".join(
+        f"{group}: {', '.join(m.name for m in METHODS.values() if m.group == group)}" for group in GROUPS
+        if any(m.group == group for m in METHODS.values()))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="unsir", description=__doc__.splitlines()[0])
+    parser = Parser(prog="unsir", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     data_home = argparse.ArgumentParser(add_help=False)
@@ -206,21 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     who = forget.add_mutually_exclusive_group()
     who.add_argument("--forget", help='comma-separated identity names, e.g. "Tony_Blair,Colin_Powell"')
     who.add_argument("--forget-random", type=int, metavar="K", help="forget K identities drawn with --seed")
-    forget.add_argument("--methods", default="unsir",
-                        help="comma-separated: unsir, retrain, finetune, neggrad; controls: logit-mask, head-only")
+    forget.add_argument("--methods", default="unsir", type=method_list, help=_methods_help())
     forget.add_argument("--seed", type=int, default=0)
     forget.add_argument("--preset", default="default",
                         help="UNSIR preset: default, fast (classifier only: forgets the output, not the features) or paper")
-    forget.add_argument("--retain-per-id", type=int, help="retain subset: training photos per kept identity")
-    forget.add_argument("--cycles", help='UNSIR stages, e.g. "impair-repair" or "impair-impair-repair"')
-    forget.add_argument("--noise-steps", type=int)
-    forget.add_argument("--noise-batch", type=int, help="noise images per forgotten identity (default 8)")
-    forget.add_argument("--noise-budget", type=int,
-                        help="total noise images above which the batch shrinks, down to 4 (default 80; paper: none)")
-    forget.add_argument("--noise-lambda", type=float)
-    forget.add_argument("--impair-lr", type=float)
-    forget.add_argument("--repair-lr", type=float)
-    forget.add_argument("--notebook-faithful", action="store_true", help="reproduce the official notebook's bugs")
+    _setting_flags(forget)
     forget.add_argument("--retrain-cache", help="folder keeping retrained models for reuse (runs/retrain)")
     forget.add_argument("--relearn", action="store_true", help="also measure relearn time (slow)")
     forget.add_argument("--report", help="JSON output path (default: stdout)")
@@ -229,10 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", parents=[data_home], help="regenerate benchmarks/RESULTS.md (slow)")
     bench.add_argument("--checkpoint", action="append", required=True, help="repeat for several models")
-    bench.add_argument("--forget-counts", default="1,2,5,10,20")
+    bench.add_argument("--forget-counts", default="1,2,5,10,20", type=whole_numbers)
     # Chosen before any tuning; the sweep tunes on seeds 500+ (benchmarks/sweep_unsir.py).
-    bench.add_argument("--seeds", default="1000,1001,1002,1003,1004")
-    bench.add_argument("--methods", default="unsir,logit-mask,head-only,retrain")
+    bench.add_argument("--seeds", default="1000,1001,1002,1003,1004", type=whole_numbers)
+    bench.add_argument("--methods", default="unsir,logit-mask,head-only,retrain", type=method_list, help=_methods_help())
     bench.add_argument("--retrain-cache", help="folder keeping retrained models for a rerun (runs/retrain)")
     bench.add_argument("--retrain-seeds", type=int, default=1, help="retrain only for the first N seeds (it is slow)")
     bench.add_argument("--relearn-seeds", type=int, default=1, help="relearn time only for the first N seeds")
@@ -249,7 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:  # --help (0), or a bad flag already answered in one line (2)
+        return exit.code
     args.argv = argv
     torch.set_num_threads(max(1, torch.get_num_threads()))
     try:

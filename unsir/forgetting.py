@@ -16,7 +16,7 @@ from . import metrics
 from .checkpoints import weights_sha256
 from .data import FaceSet, Split
 from .features import predict_with_features
-from .methods import METHODS, ZERO_GLANCE, default_config
+from .methods import METHODS, configure
 from .methods.base import ForgetRequest, Outcome
 from .training import Progress, device_name, predict_logits
 
@@ -204,7 +204,7 @@ def forget(
     """Run each method (name -> config, None for its default) on a copy of `original` and measure it.
 
     Zero-glance methods receive only the kept identities' training photos; the forgotten
-    identities' photos are handed to a method only if it declares it needs them (NegGrad).
+    identities' photos are handed to a method only if it is declared not zero-glance (NegGrad).
     """
     forget_classes = resolve_identities(forget_names, split.names)
     unknown = [m for m in methods if m not in METHODS]
@@ -236,8 +236,10 @@ def forget(
             if progress:
                 progress(f"{name}: {stage}", (index + METHOD_SHARE * fraction) / len(methods))
 
-        request = build_request(split.train, forget_classes, len(split.names), seed, zero_glance=name in ZERO_GLANCE)
-        outcome = METHODS[name](original, request, config or default_config(name, card), method_progress)
+        declared = METHODS[name]
+        request = build_request(split.train, forget_classes, len(split.names), seed, zero_glance=declared.zero_glance)
+        outcome = declared.run(original, request, config or configure(name, card), method_progress)
+        outcome.zero_glance, outcome.control = declared.zero_glance, declared.control
         started = time.perf_counter()
         if progress:
             progress(f"{name}: evaluate", (index + METHOD_SHARE) / len(methods))

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from unsir import metrics
 from unsir.data import denormalise
 from unsir.forgetting import ForgetError, Predictions, forget, resolve_identities
-from unsir.methods import METHODS, check_settings, default_config
+from unsir.methods import METHODS, configure, settings
 from unsir.reports import METRIC_KEYS
 from unsir.training import default_device
 
@@ -68,27 +68,18 @@ FIGURE_MEANINGS = [  # the measures the charts use
 
 def method_config(method: str, card: dict, *, retain_per_id: int, noise_steps: int, noise_lambda: float,
                   impair_lr: float, repair_lr: float, cycles: str, notebook_faithful: bool):
-    """The method's configuration: the core's defaults, with the Advanced panel's values for UNSIR
-    (and the retain subset size for FineTune)."""
+    """The method's configuration: the core's defaults, with the Advanced panel's values for the
+    settings the method has (UNSIR all of them; FineTune and head-only the retain subset size)."""
     if method not in METHODS:
         raise gr.Error(f"Unknown method {method!r}: choose one of {', '.join(METHODS)}.")
     panel = {"retain_per_id": retain_per_id, "noise_steps": noise_steps, "noise_lambda": noise_lambda,
-             "impair_lr": impair_lr, "repair_lr": repair_lr}
-    used = {"unsir": panel, "finetune": {"retain_per_id": retain_per_id}}.get(method, {})
+             "impair_lr": impair_lr, "repair_lr": repair_lr, "cycles": str(cycles or "").strip(),
+             "notebook_faithful": bool(notebook_faithful)}
+    own = {name: value for name, value in panel.items() if name in settings(METHODS[method].config)}
     try:
-        check_settings(used)  # names each value out of range, and the range
-        if method == "unsir":
-            config = replace(default_config(method, card), retain_per_id=int(retain_per_id),
-                             noise_steps=int(noise_steps), noise_lambda=float(noise_lambda),
-                             impair_lr=float(impair_lr), repair_lr=float(repair_lr), cycles=str(cycles).strip(),
-                             notebook_faithful=bool(notebook_faithful))
-            config.validate()  # the cycles
-            return config
+        return configure(method, card, own)  # names each value out of range, and the range
     except ValueError as error:
         raise gr.Error(str(error), title="Check the advanced settings") from error
-    if method == "finetune":
-        return replace(default_config(method, card), retain_per_id=int(retain_per_id))
-    return default_config(method, card)
 
 
 def stage_progress(progress, start: float, end: float):

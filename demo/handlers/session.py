@@ -8,15 +8,15 @@ import gradio as gr
 import numpy as np
 import torch
 
-from unsir.methods import UnsirConfig
+from unsir.methods import METHODS
+from unsir.methods.unsir import UnsirConfig
 from unsir.training import device_name
 
 from ..workspace import ARCH_NAMES, PREFERRED, Workspace, available_checkpoints, models_dir, workspace
 from .features import FeatureEvidence
 
 UNSIR_DEFAULTS = UnsirConfig()
-METHOD_LABELS = {"unsir": "UNSIR", "finetune": "FineTune", "neggrad": "NegGrad", "retrain": "Retrain",
-                 "logit-mask": "Logit mask (control)", "head-only": "Head only (control)"}
+METHOD_LABELS = {name: method.label for name, method in METHODS.items()}
 
 
 # --- the visitor's state ---------------------------------------------------------------

@@ -1,65 +1,80 @@
 """Unlearning methods side by side, each a small module over the shared training loop.
 
 Every method takes (original model, ForgetRequest, config, progress) and returns an Outcome
-holding a new model; the original is never modified.
+holding a new model; the original is never modified. A module declares its method once, as
+`METHOD = Method(...)`; adding a method is adding its file here (and its tests).
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Mapping
-from numbers import Real
+from dataclasses import replace
+from .base import ForgetRequest, Method, Outcome, check_settings, settings
 
-from ..checkpoints import read_card
-from ..training import Recipe
-from .base import ForgetRequest, Outcome
-from .finetune import FinetuneConfig, finetune
-from .head_only import HeadOnlyConfig, head_only
-from .logit_mask import LogitMaskConfig, logit_mask
-from .neggrad import NeggradConfig, neggrad
-from .retrain import RetrainConfig, retrain
-from .unsir import UnsirConfig, defaults_for, unsir
-
-METHODS = {"unsir": unsir, "finetune": finetune, "neggrad": neggrad, "retrain": retrain,
-           "logit-mask": logit_mask, "head-only": head_only}
-# Methods that never read a photo of a forgotten identity.
-ZERO_GLANCE = {"unsir", "finetune", "retrain", "logit-mask", "head-only"}
-CONFIGS = {"finetune": FinetuneConfig, "neggrad": NeggradConfig, "logit-mask": LogitMaskConfig,
-           "head-only": HeadOnlyConfig}
-# What a person may set (app, API, CLI), by setting name across the methods' configs. Wide enough for
-# the paper's values and the sweep's; beyond, a run fails, does nothing, or holds the device for hours.
-SETTING_RANGES = {
-    "retain_per_id": (1, 500), "noise_batch": (1, 64), "noise_steps": (1, 1000), "noise_lr": (1e-6, 10),
-    "noise_lambda": (0, 100), "noise_copies": (1, 32), "impair_lr": (1e-8, 1), "repair_lr": (1e-8, 1),
-    "lr": (1e-8, 1), "classifier_lr_scale": (0.01, 10_000), "impair_body_scale": (0.01, 1000),
-    "repair_distill": (0, 1), "distill_temperature": (0.1, 100), "repair_epochs": (1, 50), "epochs": (1, 50),
-    "batch_size": (1, 1024),
-}
+GROUPS = ["never looks at the forgotten photos", "reads the forgotten photos",
+          "controls (hide the output; not unlearning)"]
 
 
-def default_config(method: str, card: dict):
-    if method == "unsir":
-        return defaults_for(card["arch"])
-    if method == "retrain":
-        return retrain_config(card)
-    if method not in CONFIGS:
-        raise ValueError(f"Unknown method {method!r}: choose one of {', '.join(METHODS)}.")
-    return CONFIGS[method]()
+def _discover() -> dict[str, Method]:
+    declared = [module.METHOD for info in pkgutil.iter_modules(__path__)
+                for module in [importlib.import_module(f"{__name__}.{info.name}")] if hasattr(module, "METHOD")]
+    declared.sort(key=lambda m: (GROUPS.index(m.group), m.order, m.name))
+    return {m.name: m for m in declared}
 
 
-def check_settings(settings: Mapping[str, object]) -> None:
-    """Raise ValueError naming every setting outside its allowed range, and the range."""
-    problems = [f"{name} must be a number from {low:g} to {high:g}, got {value!r}"
-                for name, value in settings.items() if name in SETTING_RANGES
-                for low, high in [SETTING_RANGES[name]]
-                if isinstance(value, bool) or not isinstance(value, Real) or not low <= value <= high]
-    if problems:
-        raise ValueError("; ".join(problems) + ".")
+METHODS: dict[str, Method] = _discover()
 
 
-def retrain_config(card: dict) -> RetrainConfig:
-    """Retrain with the card's own recipe (and its teacher's, retrained too, for distilled models)."""
-    teacher = retrain_config(read_card(card["teacher"])) if card.get("teacher") else None
-    return RetrainConfig(card["arch"], card["image_size"], Recipe(**card["recipe"]), teacher)
+def method(name: str) -> Method:
+    if name not in METHODS:
+        raise ValueError(f"Unknown method {name!r}: choose one of {', '.join(METHODS)}.")
+    return METHODS[name]
 
 
-__all__ = ["METHODS", "ZERO_GLANCE", "HeadOnlyConfig", "LogitMaskConfig", "SETTING_RANGES", "ForgetRequest", "Outcome", "check_settings", "default_config",
-           "retrain_config", "UnsirConfig", "FinetuneConfig", "NeggradConfig", "RetrainConfig"]
+def setting_fields() -> dict[str, dict]:
+    """Every setting name across the methods -> {"range", "help", "default", "per_arch", "methods"} (for the
+    CLI's flags and the app's fields)."""
+    merged: dict[str, dict] = {}
+    for m in METHODS.values():
+        for name, f in settings(m.config).items():
+            entry = merged.setdefault(name, {"range": f.metadata["range"], "help": f.metadata["help"],
+                                             "default": f.default, "per_arch": {}, "methods": []})
+            entry["methods"].append(m.name)
+            entry["per_arch"].update({arch: values[name] for arch, values in m.arch_defaults.items() if name in values})
+    return merged
+
+
+def _coerced(value, default):
+    """A value from a form or a flag in the setting's own type (10.0 -> 10 where the default is an int)."""
+    if isinstance(default, bool) or value is None or default is None:
+        return value
+    if isinstance(default, int) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def configure(name: str, card: dict, overrides: Mapping[str, object] | None = None, preset: str | None = None):
+    """The method's config for this model: its defaults (or a named preset), the overrides applied,
+    every value checked. Shared by the CLI, the benchmark and the app; raises ValueError in words."""
+    chosen = method(name)
+    if preset not in (None, "default"):
+        if preset not in chosen.presets:
+            known = ", ".join(["default", *chosen.presets]) if chosen.presets else "none"
+            raise ValueError(f"Unknown preset {preset!r} for {name}: choose one of {known}.")
+        config = chosen.presets[preset](card["arch"])
+    else:
+        config = chosen.defaults(card)
+    known = settings(type(config))
+    unknown = sorted(set(overrides or {}) - set(known))
+    if unknown:
+        raise ValueError(f"{name} has no setting {', '.join(unknown)}; its settings: {', '.join(known) or 'none'}.")
+    config = replace(config, **{k: _coerced(v, known[k].default) for k, v in (overrides or {}).items()})
+    check_settings(config)
+    return config
+
+
+__all__ = ["GROUPS", "METHODS", "ForgetRequest", "Method", "Outcome", "check_settings", "configure", "method",
+           "setting_fields", "settings"]

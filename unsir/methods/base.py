@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
+from numbers import Real
+from typing import Any
 
 import torch
 from torch import nn
@@ -46,6 +49,62 @@ class ForgetRequest:
         return self.retain.subset(sorted(chosen))
 
 
+def setting(default, low: float | None = None, high: float | None = None, help: str = ""):
+    """A config field a person may set, declared once: its range and help make the CLI flag, the
+    validation and the app's field. Without a range it is a choice the method checks itself."""
+    return field(default=default, metadata={"range": None if low is None else (low, high), "help": help})
+
+
+def settings(config_type) -> dict:
+    """The fields of a method's config that a person may set, by name."""
+    return {f.name: f for f in fields(config_type) if "help" in f.metadata}
+
+
+def check_settings(config) -> None:
+    """Raise ValueError naming every setting of `config` outside its declared range, and the range."""
+    problems = []
+    for name, f in settings(type(config)).items():
+        value, bounds = getattr(config, name), f.metadata["range"]
+        if bounds is None or (value is None and "None" in str(f.type)):  # None: "no limit", where allowed
+            continue
+        low, high = bounds
+        if isinstance(value, bool) or not isinstance(value, Real) or not low <= value <= high:
+            problems.append(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+    if problems:
+        raise ValueError("; ".join(problems) + ".")
+    if hasattr(config, "validate"):
+        config.validate()
+
+
+@dataclass(frozen=True)
+class Method:
+    """One unlearning method, declared once in its module as METHOD: the registry, the CLI, the
+    app's choices and labels, and the benchmark's columns all come from here."""
+
+    name: str  # as typed: --methods NAME, the report's key
+    label: str  # as shown
+    run: Callable[..., "Outcome"]  # (original, ForgetRequest, config, progress) -> Outcome
+    config: type  # a frozen dataclass; its `setting` fields are what a person may change
+    zero_glance: bool  # never reads a photo of a forgotten identity
+    control: bool = False  # only hides the output: shown beside the methods, not unlearning
+    order: int = 50  # place among the methods of its group
+    arch_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # arch -> overrides
+    make_defaults: Callable[[dict], Any] | None = None  # card -> config, when the card decides (retrain)
+    presets: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)  # name -> (arch -> config)
+    summary: str = ""  # one line: what it does, for the CLI's help and the app
+
+    @property
+    def group(self) -> str:
+        if self.control:
+            return "controls (hide the output; not unlearning)"
+        return "never looks at the forgotten photos" if self.zero_glance else "reads the forgotten photos"
+
+    def defaults(self, card: dict):
+        if self.make_defaults is not None:
+            return self.make_defaults(card)
+        return replace(self.config(), **self.arch_defaults.get(card["arch"], {}))
+
+
 @dataclass
 class Outcome:
     """An unlearned model, its own wall time (evaluation excluded) and what it read."""
@@ -53,8 +112,8 @@ class Outcome:
     model: nn.Module
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
     data_read: str = ""
-    zero_glance: bool = True
-    control: bool = False  # a control that only hides the output: shown beside the methods, not unlearning
+    zero_glance: bool = True  # set from the method's declaration by `forget`
+    control: bool = False
     hyperparameters: dict = field(default_factory=dict)
     noise: torch.Tensor | None = None  # UNSIR's learned inputs (normalised), for display
 

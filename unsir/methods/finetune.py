@@ -8,15 +8,15 @@ import torch
 
 from ..data import FaceTensors
 from ..training import Progress, bf16_helps, fit, loader, seed_everything
-from .base import ForgetRequest, Outcome, timed
+from .base import ForgetRequest, Method, Outcome, setting, timed
 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    retain_per_id: int = 10
-    epochs: int = 5
-    lr: float = 0.02
-    batch_size: int = 64
+    retain_per_id: int = setting(10, 1, 500, "retain subset: training photos per kept person (seeded sample)")
+    epochs: int = setting(5, 1, 50, "passes over the retain subset")
+    lr: float = setting(0.02, 1e-8, 1, "learning rate (SGD, momentum 0.9)")
+    batch_size: int = setting(64, 1, 1024, "photos per step")
 
 
 def finetune(original, request: ForgetRequest, config: FinetuneConfig = FinetuneConfig(),
@@ -33,3 +33,7 @@ def finetune(original, request: ForgetRequest, config: FinetuneConfig = Finetune
             progress=progress)
     model.eval()
     return outcome
+
+
+METHOD = Method("finetune", "FineTune", finetune, FinetuneConfig, zero_glance=True, order=10,
+                summary="a few epochs on kept people's photos, hoping the forgotten fade")

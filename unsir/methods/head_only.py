@@ -16,15 +16,15 @@ from torch.utils.data import TensorDataset
 from ..features import predict_with_features
 from ..nets import classifier
 from ..training import Progress, fit, loader, seed_everything
-from .base import ForgetRequest, Outcome, timed
+from .base import ForgetRequest, Method, Outcome, setting, timed
 
 
 @dataclass(frozen=True)
 class HeadOnlyConfig:
-    retain_per_id: int = 10  # the same retain subset as UNSIR's
-    epochs: int = 2
-    lr: float = 1e-3
-    batch_size: int = 64
+    retain_per_id: int = setting(10, 1, 500, "retain subset: training photos per kept person (as UNSIR's)")
+    epochs: int = setting(2, 1, 50, "passes of the classifier over the retain subset's features")
+    lr: float = setting(1e-3, 1e-8, 1, "learning rate (Adam)")
+    batch_size: int = setting(64, 1, 1024, "photos per step")
 
 
 def head_only(original, request: ForgetRequest, config: HeadOnlyConfig = HeadOnlyConfig(),
@@ -32,8 +32,7 @@ def head_only(original, request: ForgetRequest, config: HeadOnlyConfig = HeadOnl
     generator = seed_everything(request.seed)
     retain = request.retain_subset(config.retain_per_id)
     model = copy.deepcopy(original)
-    outcome = Outcome(model, control=True,
-                      data_read=f"{len(retain)} training photos of kept identities (retain subset); "
+    outcome = Outcome(model, data_read=f"{len(retain)} training photos of kept identities (retain subset); "
                       "no photo of a forgotten identity",
                       hyperparameters={"method": "head-only", **asdict(config)})
     head = classifier(model)
@@ -51,4 +50,5 @@ def head_only(original, request: ForgetRequest, config: HeadOnlyConfig = HeadOnl
     return outcome
 
 
-
+METHOD = Method("head-only", "Head only (control)", head_only, HeadOnlyConfig, zero_glance=True, control=True,
+                order=10, summary="re-initialise the forgotten rows of the classifier and retrain the classifier alone")

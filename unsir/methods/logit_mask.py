@@ -13,7 +13,7 @@ import torch
 
 from ..nets import classifier
 from ..training import Progress
-from .base import ForgetRequest, Outcome, timed
+from .base import ForgetRequest, Method, Outcome, timed
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class LogitMaskConfig:
 def logit_mask(original, request: ForgetRequest, config: LogitMaskConfig = LogitMaskConfig(),
                progress: Progress | None = None) -> Outcome:
     model = copy.deepcopy(original)
-    outcome = Outcome(model, control=True, data_read="no photo at all (it edits the classifier's weights only)",
+    outcome = Outcome(model, data_read="no photo at all (it edits the classifier's weights only)",
                       hyperparameters={"method": "logit-mask", **asdict(config)})
     forget = torch.tensor(request.forget_classes)
     with timed(outcome.stages, "mask"), torch.no_grad():
@@ -35,3 +35,7 @@ def logit_mask(original, request: ForgetRequest, config: LogitMaskConfig = Logit
         progress("mask", 1.0)
     model.eval()
     return outcome
+
+
+METHOD = Method("logit-mask", "Logit mask (control)", logit_mask, LogitMaskConfig, zero_glance=True, control=True,
+                order=0, summary="zero the forgotten rows of the classifier; nothing else changes")

@@ -9,14 +9,14 @@ import torch.nn.functional as F
 
 from ..data import FaceTensors
 from ..training import Progress, bf16_helps, fit, loader, seed_everything
-from .base import ForgetRequest, Outcome, timed
+from .base import ForgetRequest, Method, Outcome, setting, timed
 
 
 @dataclass(frozen=True)
 class NeggradConfig:
-    epochs: int = 1
-    lr: float = 0.01
-    batch_size: int = 64
+    epochs: int = setting(1, 1, 50, "passes over the forgotten people's training photos")
+    lr: float = setting(0.01, 1e-8, 1, "learning rate (SGD, momentum 0.9)")
+    batch_size: int = setting(64, 1, 1024, "photos per step")
 
 
 def negative_cross_entropy(model, inputs, labels):
@@ -29,8 +29,7 @@ def neggrad(original, request: ForgetRequest, config: NeggradConfig = NeggradCon
         raise ValueError("NegGrad needs the forgotten identities' training photos (it is not zero-glance).")
     generator = seed_everything(request.seed)
     model = copy.deepcopy(original)
-    outcome = Outcome(model, zero_glance=False,
-                      data_read=f"{len(request.forget_train)} training photos of the forgotten identities "
+    outcome = Outcome(model, data_read=f"{len(request.forget_train)} training photos of the forgotten identities "
                       "(NOT zero-glance)", hyperparameters={"method": "neggrad", **asdict(config)})
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
     with timed(outcome.stages, "neggrad"):
@@ -39,3 +38,7 @@ def neggrad(original, request: ForgetRequest, config: NeggradConfig = NeggradCon
             autocast=bf16_helps(next(model.parameters()).device), stage="neggrad", progress=progress)
     model.eval()
     return outcome
+
+
+METHOD = Method("neggrad", "NegGrad", neggrad, NeggradConfig, zero_glance=False, order=90,
+                summary="gradient ascent on the forgotten people's photos")

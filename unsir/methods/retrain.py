@@ -16,9 +16,10 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from ..checkpoints import read_card
 from ..nets import build_model
 from ..training import Progress, Recipe, train_from_scratch
-from .base import ForgetRequest, Outcome, scaled, timed
+from .base import ForgetRequest, Method, Outcome, scaled, timed
 
 
 @dataclass(frozen=True)
@@ -81,3 +82,13 @@ def retrain(original, request: ForgetRequest, config: RetrainConfig, progress: P
                   str(cached / "model.safetensors"))
         (cached / "stages.json").write_text(json.dumps(outcome.stages))
     return outcome
+
+
+def config_for(card: dict) -> RetrainConfig:
+    """Retrain with the card's own recipe (and its teacher's, retrained too, for distilled models)."""
+    teacher = config_for(read_card(card["teacher"])) if card.get("teacher") else None
+    return RetrainConfig(card["arch"], card["image_size"], Recipe(**card["recipe"]), teacher)
+
+
+METHOD = Method("retrain", "Retrain", retrain, RetrainConfig, zero_glance=True, order=90, make_defaults=config_for,
+                summary="train from scratch on the kept people only: the gold standard (minutes)")

@@ -18,7 +18,7 @@ from torch.utils.data import ConcatDataset, TensorDataset
 from ..data import FaceTensors
 from ..nets import classifier
 from ..training import Progress, bf16_helps, cross_entropy, distillation_loss, fit, loader, seed_everything
-from .base import ForgetRequest, Outcome, scaled, timed
+from .base import ForgetRequest, Method, Outcome, check_settings, scaled, setting, timed
 
 
 MIN_NOISE_PER_IDENTITY = 4  # enough once 20 or more identities are forgotten together (benchmarks/SWEEP.md)
@@ -28,41 +28,33 @@ MIN_NOISE_PER_IDENTITY = 4  # enough once 20 or more identities are forgotten to
 class UnsirConfig:
     # Defaults chosen by benchmarks/sweep_unsir.py (see benchmarks/SWEEP.md) for a from-scratch
     # ResNet18 on LFW-100: the paper's rates (preset "paper") collapse such a model.
-    retain_per_id: int = 10  # retain subset: seeded sample of training photos per kept identity
-    # Learned noise images per forgotten identity: with 4, a lone identity sometimes survived...
-    noise_batch: int = 8
+    retain_per_id: int = setting(10, 1, 500, "retain subset: training photos per kept person (seeded sample)")
+    # With 4 noise images a lone identity sometimes survived...
+    noise_batch: int = setting(8, 1, 64, "learned noise images per forgotten person")
     # ...but noise time grows with the total, so above this total the batch shrinks toward
     # MIN_NOISE_PER_IDENTITY (None: no limit).
-    noise_budget: int | None = 80
-    noise_steps: int = 40
-    noise_lr: float = 0.1
-    noise_lambda: float = 0.1  # weight of mean ||N||^2
-    noise_copies: int = 1  # times the noise batch repeats in the impair set
-    impair_lr: float = 1e-4
-    repair_lr: float = 1e-4
-    classifier_lr_scale: float = 50.0  # the final layer learns this much faster (the paper did so too)
-    # The body learns this much faster during impair than during repair: the identity leaves the
-    # features only if the body moves, not the classifier alone (benchmarks/SWEEP.md).
-    impair_body_scale: float = 1.0
-    # Repair also distils the original's predictions on kept people, with the forgotten people's
-    # outputs removed from the teacher (0 = hard labels only, as in the paper): a richer signal
-    # that restores the kept people after a deep impair without teaching the forgotten back.
-    repair_distill: float = 0.0
-    distill_temperature: float = 4.0
-    repair_epochs: int = 2
-    cycles: str = "impair-repair"  # "-"-separated stages, e.g. "impair-impair-repair"
-    batch_size: int = 64
-    notebook_faithful: bool = False  # reproduce the official notebook's bugs (see learn_noise, impair_set)
+    noise_budget: int | None = setting(80, 1, 10_000, "most noise images in all; above it fewer per person")
+    noise_steps: int = setting(40, 1, 1000, "Adam steps that learn the noise")
+    noise_lr: float = setting(0.1, 1e-6, 10, "learning rate of the noise")
+    noise_lambda: float = setting(0.1, 0, 100, "weight of the noise's mean squared size")
+    noise_copies: int = setting(1, 1, 32, "times the noise batch repeats in the impair set")
+    impair_lr: float = setting(1e-4, 1e-8, 1, "impair learning rate (body; the classifier learns faster)")
+    repair_lr: float = setting(1e-4, 1e-8, 1, "repair learning rate (body; the classifier learns faster)")
+    # The paper let the final layer learn faster too.
+    classifier_lr_scale: float = setting(50.0, 0.01, 10_000, "the classifier layer learns this much faster")
+    # The identity leaves the features only if the body moves, not the classifier alone (benchmarks/SWEEP.md).
+    impair_body_scale: float = setting(1.0, 0.01, 1000, "the body learns this much faster in impair than in repair")
+    # A richer signal than hard labels that restores the kept people after a deep impair without
+    # teaching the forgotten back: the teacher's forgotten outputs are removed.
+    repair_distill: float = setting(0.0, 0, 1, "repair: weight of distilling the original (0 = hard labels, as the paper)")
+    distill_temperature: float = setting(4.0, 0.1, 100, "temperature of that distillation")
+    repair_epochs: int = setting(2, 1, 50, "repair passes over the retain subset")
+    cycles: str = setting("impair-repair", help='stages joined by "-", e.g. impair-impair-repair')
+    batch_size: int = setting(64, 1, 1024, "photos per step")
+    # Reproduce the official notebook's bugs (see learn_noise, impair_set).
+    notebook_faithful: bool = setting(False, help="reproduce the official notebook's bugs")
 
     def validate(self) -> None:
-        positive = {k: getattr(self, k) for k in ("retain_per_id", "noise_batch", "noise_steps", "noise_lr",
-                                                   "noise_copies", "impair_lr", "repair_lr",
-                                                   "classifier_lr_scale", "impair_body_scale", "repair_epochs", "batch_size")}
-        if self.noise_budget is not None:
-            positive["noise_budget"] = self.noise_budget
-        bad = [f"{k}={v}" for k, v in positive.items() if not v > 0]
-        if bad or self.noise_lambda < 0:
-            raise ValueError(f"UNSIR settings must be positive (noise_lambda >= 0): {', '.join(bad) or 'noise_lambda'}")
         stages = self.cycles.split("-")
         if not stages or any(stage not in {"impair", "repair"} for stage in stages):
             raise ValueError(f"cycles must be impair/repair stages joined by '-', got {self.cycles!r}")
@@ -76,9 +68,6 @@ class UnsirConfig:
 # The values of the paper and its notebook, kept for comparison.
 PAPER = UnsirConfig(retain_per_id=100, noise_batch=32, noise_budget=None, impair_lr=0.02, repair_lr=0.01,
                     classifier_lr_scale=1.0, repair_epochs=1)
-# "fast": forgets at the output in half the time, leaving the person in the features (the
-# ResNet18's previous default; benchmarks/SWEEP.md).
-PRESETS = {"default": UnsirConfig(), "fast": UnsirConfig(), "paper": PAPER}
 # Per architecture, from the sweeps (benchmarks/SWEEP.md, SWEEP-vit-lfw100.md):
 # - ResNet18: the body learns 10x faster in impair so the person leaves the features too, and three
 #   repair epochs that distil the original (forgotten outputs removed) restore the kept people.
@@ -163,7 +152,7 @@ def repair_loss(original: nn.Module, forget_classes, config: UnsirConfig):
 def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = UnsirConfig(),
           progress: Progress | None = None) -> Outcome:
     """Forget `request.forget_classes` from a copy of `original` (which is left untouched)."""
-    config.validate()
+    check_settings(config)
     generator = seed_everything(request.seed)
     retain = request.retain_subset(config.retain_per_id)
     model = copy.deepcopy(original)
@@ -199,10 +188,13 @@ def defaults_for(arch: str) -> UnsirConfig:
     return replace(UnsirConfig(), **ARCH_DEFAULTS.get(arch, {}))
 
 
-def preset(name: str, arch: str = "resnet18", **overrides) -> UnsirConfig:
-    if name not in PRESETS:
-        raise ValueError(f"Unknown UNSIR preset {name!r}: choose one of {', '.join(PRESETS)}.")
-    base = defaults_for(arch) if name == "default" else PRESETS[name]
-    if name == "fast":
-        base = replace(base, **{k: v for k, v in ARCH_DEFAULTS.get(arch, {}).items() if k == "classifier_lr_scale"})
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+def fast_for(arch: str) -> UnsirConfig:
+    """Preset "fast": the ResNet18's previous default, classifier-only (the architecture's classifier
+    rate kept). It forgets at the output in half the time and leaves the person in the features
+    (benchmarks/SWEEP.md)."""
+    return replace(UnsirConfig(), **{k: v for k, v in ARCH_DEFAULTS.get(arch, {}).items() if k == "classifier_lr_scale"})
+
+
+METHOD = Method("unsir", "UNSIR", unsir, UnsirConfig, zero_glance=True, order=0, arch_defaults=ARCH_DEFAULTS,
+                presets={"fast": fast_for, "paper": lambda arch: PAPER},
+                summary="learned error-maximising noise, impair, then repair on a few kept photos")
