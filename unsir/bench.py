@@ -225,8 +225,9 @@ def verdicts(groups: dict[tuple, list[dict]], method: str = "unsir") -> list[str
         for key, name in (("feature_knn_forget_acc", "kNN"), ("mia_auc_forget", "loss AUC"), ("stranger_ks", "KS")):
             shares = [g[key] for g in gaps if g.get(key) == g.get(key) and g.get(key) is not None]
             if shares:
+                sets = f"{len(shares)} set{'s' if len(shares) > 1 else ''} with a retrain"
                 said.append(f"{name} gap ≥ {GAP_TARGET}: {'met' if min(shares) >= GAP_TARGET else 'MISSED'} "
-                            f"({', '.join(f'{v:.2f}' for v in shares)})")
+                            f"({', '.join(f'{v:.2f}' for v in shares)}; {sets})")
             else:
                 said.append(f"{name} gap: no retrain on these sets")
         for control in sorted({m for r in runs for m, e in r["methods"].items() if e.get("control")}):
