@@ -196,26 +196,29 @@ def named_colour(photo: CamPhoto, name: str) -> str:
     return RIGHT_PERSON if named != photo.forgotten else FORGOTTEN
 
 
-def gradcam_grid(photos: list[CamPhoto]) -> Figure:
-    """Photos in columns; rows: the photo, the original model's GradCAM, the unlearned model's."""
-    figure = _figure(1.75 * len(photos) + 0.9, 6.3)
-    grid = figure.subplots(3, len(photos), squeeze=False)
+def gradcam_grid(photos: list[CamPhoto], rows: list[tuple[str, list]] | None = None) -> Figure:
+    """Photos in columns; rows: the photo, the original model's GradCAM, then each unlearned model's
+    (`rows`: (label, one (overlay, name, confidence) per photo); default: the photos' own unlearned row)."""
+    rows = rows or [("Unlearned", [photo.unlearned for photo in photos])]
+    figure = _figure(1.75 * len(photos) + 0.9, 2.1 * (2 + len(rows)))
+    grid = figure.subplots(2 + len(rows), len(photos), squeeze=False)
     for column, photo in enumerate(photos):
         status, colour = ("FORGOTTEN", FORGOTTEN) if photo.forgotten else ("kept", "#495057")
         panels = [(photo.photo, f"{status}\n{readable(photo.person)}", colour)]
         overlay, name, confidence = photo.original  # before forgetting: naming everyone is right
         panels.append((overlay, f"→ {readable(name)}\n{confidence:.0%}",
                        NEUTRAL if photo.forgotten else named_colour(photo, name)))
-        overlay, name, confidence = photo.unlearned
-        still = " (still named)" if photo.forgotten and name == photo.person else ""
-        panels.append((overlay, f"→ {readable(name)}{still}\n{confidence:.0%}", named_colour(photo, name)))
+        for _, explained in rows:
+            overlay, name, confidence = explained[column]
+            still = " (still named)" if photo.forgotten and name == photo.person else ""
+            panels.append((overlay, f"→ {readable(name)}{still}\n{confidence:.0%}", named_colour(photo, name)))
         for row, (image, caption, colour) in enumerate(panels):
             axes = grid[row][column]
             axes.imshow(image)
             axes.set_xticks([])
             axes.set_yticks([])
             axes.set_xlabel(caption, fontsize=8, color=colour)
-    for row, label in enumerate(["Photo", "Original", "Unlearned"]):
+    for row, label in enumerate(["Photo", "Original", *(label for label, _ in rows)]):
         grid[row][0].set_ylabel(label, fontsize=10, fontweight="bold")
     figure.suptitle("GradCAM: where each model looks, and whom it names\n(unlearned row: green as it should be, a kept person named or "
                     "a forgotten one not; red: a forgotten person still named, or a kept one misnamed)",

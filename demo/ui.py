@@ -143,6 +143,25 @@ def _page(checkpoint: str) -> None:
         with gr.Accordion("Full report (JSON, same keys as `unsir forget`)", open=False):
             report = gr.JSON(label="Report")
 
+    with gr.Accordion("Compare methods on the same people (each with its default settings)", open=False,
+                      elem_id="compare"):
+        compare_choice = gr.CheckboxGroup(METHOD_CHOICES, value=["unsir", "logit-mask"], label="Methods",
+                                          info="Two or more. Each forgets the people chosen above from the shipped "
+                                               "model, one after the other; your own unlearned model is left as it is.",
+                                          elem_id="compare-methods")
+        compare_button = gr.Button("Compare", variant="secondary", elem_id="compare-run")
+        compare_status = gr.Markdown(elem_id="compare-status", label="Comparison in plain words")
+        compare_summary = gr.Markdown(elem_id="compare-summary", label="Comparison table")
+        compare_per_identity = gr.Plot(label="Per-person accuracy, every method", show_label=False, elem_classes="chart")
+        compare_histograms = gr.Plot(label="Who the forgotten are taken for, every method", show_label=False,
+                                     elem_classes="chart")
+        compare_strangers = gr.Plot(label="Confidence against never-seen people, every method", show_label=False,
+                                    elem_classes="chart")
+        compare_gradcam = gr.Plot(label="GradCAM, every method", show_label=False, elem_id="compare-gradcam",
+                                  elem_classes="chart")
+        with gr.Accordion("Comparison report (JSON, same keys as `unsir forget`)", open=False):
+            compare_report = gr.JSON(label="Comparison report")
+
     gr.Markdown("## 3 · Is this person still recognised?")
     with gr.Row(elem_classes="stack-on-phone"):
         photo = gr.Image(sources=["upload", "webcam"], type="filepath", label="A photo of someone", height=260,
@@ -169,7 +188,8 @@ def _page(checkpoint: str) -> None:
                   "histograms": histograms, "strangers": strangers, "gradcam": gradcam, "noise": noise,
                   "layers": layers, "inside": inside, "feature_map": feature_map, "report": report, "session": session, "face": face,
                   "original_top": original_top, "unlearned_top": unlearned_top, "note": note,
-                  "sample_caption": sample_caption, "downloads": downloads}
+                  "sample_caption": sample_caption, "downloads": downloads,
+                  "results_area": results_area}
     forget_outputs = [components[name] for name in handlers.ForgetView._fields]
     reset_outputs = [components[name] for name in handlers.ResetView._fields]
     stale = [face, original_top, unlearned_top, note, sample_caption, downloads]  # about an earlier model
@@ -206,13 +226,10 @@ def _page(checkpoint: str) -> None:
         button.click(check_fn, forget_inputs, None, api_visibility="private", queue=False, show_progress="hidden"
                      ).success(run, forget_inputs, forget_outputs, api_name=name, api_description=description,
                                show_progress_on=[status], **ON_DEVICE
-                     ).success(show(True), None, results_area, api_visibility="private", queue=False
                      ).success(cleared, None, stale, api_visibility="private", queue=False)
     undo_button.click(handlers.undo, [model, session], forget_outputs, api_name="undo",
                       api_description="Step back one request: the model before the last Forget.",
-                      show_progress="hidden").success(cleared, None, stale, api_visibility="private", queue=False
-                      ).success(lambda s: gr.Column(visible=bool(s and s.history)), session, results_area,
-                                api_visibility="private", queue=False)
+                      show_progress="hidden").success(cleared, None, stale, api_visibility="private", queue=False)
     reset_button.click(handlers.reset, [model, session], reset_outputs, api_name="reset",
                        api_description="Back to the shipped model: every section emptied.", show_progress="hidden"
                        ).then(show(False), None, results_area, api_visibility="private", queue=False)
@@ -226,6 +243,14 @@ def _page(checkpoint: str) -> None:
     cancel_button.click(handlers.cancel_retrain, None, retrain_note, api_name="cancel_retrain",
                         api_description="Stop this session's retrain at its next training step.", queue=False,
                         show_progress="hidden", cancels=[retrain_run])
+    compare_button.click(handlers.check_compare, [selection, model, compare_choice], None, api_visibility="private",
+                         queue=False, show_progress="hidden").success(
+        handlers.compare_methods, [selection, model, compare_choice, seed],
+        [compare_status, compare_summary, compare_per_identity, compare_histograms, compare_strangers,
+         compare_gradcam, compare_report], api_name="compare", show_progress_on=[compare_status],
+        api_description="Forget these people with two or more methods, from the shipped model, one after the other; "
+                        "returns a plain-words line per method, the table, the charts and the report (the keys of "
+                        "`unsir forget` per method).", **ON_DEVICE)
     recognise_outputs = [face, original_top, unlearned_top, note]
     # The photo reaches the handler unopened (preprocess=False): Gradio would open it first, and answer a
     # file that is not an image, or a decompression bomb, with a bare "Error".

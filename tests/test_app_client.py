@@ -44,7 +44,7 @@ def test_forget_endpoint_takes_names_first_and_defaults_for_the_rest(client):
 
 def test_every_endpoint_and_output_has_a_real_name_and_description(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert {"/forget", "/forget_more", "/undo", "/reset", "/retrain", "/cancel_retrain", "/recognise",
+    assert {"/forget", "/forget_more", "/compare", "/undo", "/reset", "/retrain", "/cancel_retrain", "/recognise",
             "/forgotten_test_photo", "/export", "/switch_model", "/random_identities"} <= set(endpoints)
     for name, endpoint in endpoints.items():
         assert endpoint["description"] and "partial" not in endpoint["description"], name

@@ -59,11 +59,28 @@ def stages() -> list[str]:
     return []
 
 
+def forget_faces(*args, **kwargs) -> handlers.ForgetView:
+    """The Forget event to its end (it streams: the first answer, then every result)."""
+    *_, last = handlers.forget_faces(*args, **kwargs)
+    return last
+
+
+def forget_more(*args, **kwargs) -> handlers.ForgetView:
+    *_, last = handlers.forget_more(*args, **kwargs)
+    return last
+
+
 @pytest.fixture(scope="module")
-def first(names, stages):
+def streamed(names, stages) -> list[handlers.ForgetView]:
+    """What one forget request showed, step by step."""
+    return list(handlers.forget_faces([names[3], names[7]], CHECKPOINT, session=handlers.Session(CHECKPOINT),
+                                      progress=lambda fraction, desc=None: stages.append(desc or ""), **QUICK))
+
+
+@pytest.fixture(scope="module")
+def first(streamed):
     """One forget request, shared by the tests that only read its results."""
-    return handlers.forget_faces([names[3], names[7]], CHECKPOINT, session=handlers.Session(CHECKPOINT),
-                                 progress=lambda fraction, desc=None: stages.append(desc or ""), **QUICK)
+    return streamed[-1]
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +192,7 @@ def test_forget_names_each_stage_on_the_progress_bar(first, stages):
 ])
 def test_forget_refuses_a_bad_selection_with_a_clear_message(chosen, message):
     with pytest.raises(gr.Error) as refused:
-        handlers.forget_faces(chosen, CHECKPOINT, **QUICK)
+        forget_faces(chosen, CHECKPOINT, **QUICK)
     assert re.search(message, refused.value.message)  # str(gr.Error) is the repr, quotes escaped
 
 
@@ -191,11 +208,11 @@ def test_forget_refuses_a_bad_selection_with_a_clear_message(chosen, message):
 ])
 def test_forget_refuses_bad_advanced_settings(names, setting, message):
     with pytest.raises(gr.Error, match=message):
-        handlers.forget_faces([names[0]], CHECKPOINT, **{**QUICK, **setting})
+        forget_faces([names[0]], CHECKPOINT, **{**QUICK, **setting})
 
 
 def test_a_baseline_runs_says_what_it_read_and_learns_no_noise(names):
-    view = handlers.forget_faces([names[2]], CHECKPOINT, method="neggrad")
+    view = forget_faces([names[2]], CHECKPOINT, method="neggrad")
     assert set(view.report["methods"]) == {"neggrad"}
     assert "Unlearned · NegGrad" in view.summary and "NOT zero-glance" in view.status
     assert isinstance(view.noise, Figure)
@@ -203,7 +220,7 @@ def test_a_baseline_runs_says_what_it_read_and_learns_no_noise(names):
 
 
 def test_forget_more_builds_on_the_unlearned_model(first, names):
-    more = handlers.forget_more([names[11]], CHECKPOINT, session=first.session, **QUICK)
+    more = forget_more([names[11]], CHECKPOINT, session=first.session, **QUICK)
     report = more.report
     assert report["forget"] == [names[3], names[7], names[11]]
     earlier, latest = report["requests"]
@@ -211,7 +228,7 @@ def test_forget_more_builds_on_the_unlearned_model(first, names):
     assert report["sha256"]["original"] == report["original"]["sha256"] == earlier["sha256_before"]
     assert len(more.session.history) == 2 and "Asked to forget so far: person 03, person 07, person 11" in more.status
     with pytest.raises(gr.Error, match="Already forgotten: person_07"):
-        handlers.forget_more([names[7]], CHECKPOINT, session=more.session, **QUICK)
+        forget_more([names[7]], CHECKPOINT, session=more.session, **QUICK)
 
 
 def test_reset_returns_to_the_original_and_clears_every_section(first):
@@ -307,7 +324,7 @@ def test_the_apps_forget_reads_no_photo_of_the_forgotten_and_its_audit_says_so(n
 
     monkeypatch.setitem(METHODS, "unsir", unlearn_then_disarm)
 
-    view = handlers.forget_faces(forgotten, CHECKPOINT, session=handlers.Session(CHECKPOINT), **QUICK)
+    view = forget_faces(forgotten, CHECKPOINT, session=handlers.Session(CHECKPOINT), **QUICK)
     assert not trap.armed and view.report["forget"] == forgotten  # the run went through, evaluation included
     files, session = handlers.export(CHECKPOINT, view.session)
     audit = json.loads(Path(files[2]).read_text())
@@ -319,7 +336,7 @@ def test_the_apps_forget_reads_no_photo_of_the_forgotten_and_its_audit_says_so(n
 
     trap.armed = True  # the same trap catches a method that reads the forgotten photos
     with pytest.raises(AssertionError, match="a photo of a forgotten identity was read"):
-        handlers.forget_faces(forgotten, CHECKPOINT, method="neggrad", session=handlers.Session(CHECKPOINT))
+        forget_faces(forgotten, CHECKPOINT, method="neggrad", session=handlers.Session(CHECKPOINT))
 
 
 # --- issue 13: the page never overstates, and says what each number means --------------------------
@@ -329,6 +346,19 @@ def with_accuracy(request: handlers.Request, accuracies: dict[str, float]) -> ha
     """The request with its unlearned model's per-person accuracy replaced (the rest as measured)."""
     entry = {**request.report["methods"][request.method], "forget_per_identity_test_acc": accuracies}
     return replace(request, report={**request.report, "methods": {request.method: entry}})
+
+
+def test_forget_streams_the_verdicts_and_held_out_accuracies_before_the_rest(streamed, names):
+    early, final = streamed
+    assert "Still measuring" in early.status and "Still measuring" not in final.status
+    assert all(figures.readable(n) in early.status for n in (names[3], names[7]))  # a verdict per person already
+    assert all(getattr(early, figure) is None for figure in FIGURES) and early.report is None
+    assert "Membership attack" not in early.summary  # the slower evidence follows
+    for row in ("| Forgotten people · test accuracy |", "| Kept people · test accuracy |"):
+        shown = [line for line in early.summary.splitlines() if line.startswith(row)]
+        assert shown and shown == [line for line in final.summary.splitlines() if line.startswith(row)]
+    assert not early.session.history and len(final.session.history) == 1  # kept only once complete
+    assert early.results_area.visible and final.results_area.visible
 
 
 def test_the_status_gives_a_verdict_per_person_and_warns_when_one_is_still_recognised(first, names):
@@ -423,18 +453,18 @@ def test_only_the_models_people_can_be_selected(names):
 
 def test_refusals_speak_plainly(names):
     with pytest.raises(gr.Error) as refused:
-        handlers.forget_faces(["persn_03"], CHECKPOINT, **QUICK)
+        forget_faces(["persn_03"], CHECKPOINT, **QUICK)
     assert "card.json" not in refused.value.message and "did you mean 'person_03'" in refused.value.message
 
 
 def test_undo_steps_back_one_request(first, names):
-    more = handlers.forget_more([names[11]], CHECKPOINT, session=first.session, **QUICK)
+    more = forget_more([names[11]], CHECKPOINT, session=first.session, **QUICK)
     back = handlers.undo(CHECKPOINT, more.session)
     assert back.status.startswith("Undid forgetting person 11.")
     assert back.report == first.report and back.session.forgotten == [names[3], names[7]]
     ws = workspace(CHECKPOINT)
     assert weights_sha256(ws.model_with(back.session.weights, handlers.CPU)) == first.report["sha256"]["unsir"]
-    third = handlers.forget_more([names[12]], CHECKPOINT, session=handlers.forget_more(
+    third = forget_more([names[12]], CHECKPOINT, session=forget_more(
         [names[11]], CHECKPOINT, session=first.session, **QUICK).session, **QUICK)
     assert len(handlers.undo(CHECKPOINT, third.session).session.history) == 2
     with pytest.raises(gr.Error, match="Only the last request can be undone"):  # one step back, not two
@@ -473,3 +503,35 @@ def test_every_measure_has_a_one_line_explanation_and_new_report_keys_fit(first)
     rows = [*handlers.SUMMARY_ROWS, handlers.Row("An extra measure", "extra", "{:.0%}", "a new key")]
     table = handlers.summary_table(columns, rows)
     assert "| An extra measure | 50% |" in table and "Kept people · test accuracy" not in table
+
+
+def test_compare_runs_each_method_on_the_same_people_as_columns_with_a_plain_line(names):
+    chosen = [names[3], names[7]]
+    view = handlers.compare_methods(chosen, CHECKPOINT, ["unsir", "logit-mask", "neggrad"], seed=1,
+                                    progress=lambda fraction, desc=None: None)
+    assert set(view.compare_report["methods"]) == {"unsir", "logit-mask", "neggrad"}
+    assert view.compare_report["forget"] == chosen
+    header = view.compare_summary.splitlines()[0]
+    assert header == "| Measure | Original | UNSIR | Logit mask (control) | NegGrad |"
+    assert "| Found by nearest neighbours in the features (kNN) |" in view.compare_summary  # what is still inside
+    lines = {line.split("**")[1]: line for line in view.compare_status.splitlines() if line.startswith("- **")}
+    assert set(lines) == {"UNSIR", "Logit mask (control)", "NegGrad"}
+    assert "read forgotten photos: no" in lines["UNSIR"] and "read forgotten photos: yes" in lines["NegGrad"]
+    assert "control: hides the output" in lines["Logit mask (control)"]
+    assert all(" s · forgot " in line and "kept people" in line and "still in the features" in line
+               for line in lines.values())
+    photo_rows = len(view.compare_gradcam.axes) // (2 + 3)
+    assert photo_rows * (2 + 3) == len(view.compare_gradcam.axes)  # photo, original, then one row per method
+    for figure in (view.compare_per_identity, view.compare_histograms, view.compare_strangers):
+        assert isinstance(figure, Figure)
+
+
+@pytest.mark.parametrize("methods, message", [(["unsir"], "two or more"), (["unsir", "magic"], "unknown: magic")])
+def test_compare_refuses_fewer_than_two_or_unknown_methods(names, methods, message):
+    with pytest.raises(gr.Error, match=message):
+        handlers.check_compare([names[3]], CHECKPOINT, methods)
+
+
+def test_compare_refuses_unknown_people_in_words():
+    with pytest.raises(gr.Error, match="Unknown identities"):
+        handlers.check_compare(["Nobody_At_All"], CHECKPOINT, ["unsir", "logit-mask"])

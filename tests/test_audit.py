@@ -28,9 +28,9 @@ def exported(olivetti_checkpoint, tmp_path_factory):
     previous = os.environ.get(MODELS_DIR_VARIABLE)
     os.environ[MODELS_DIR_VARIABLE] = str(olivetti_checkpoint.parent)
     try:
-        first = handlers.forget_faces(["person_02", "person_05"], CHECKPOINT, session=handlers.Session(CHECKPOINT),
-                                      **QUICK)
-        more = handlers.forget_more(["person_09"], CHECKPOINT, session=first.session, **QUICK)
+        *_, first = handlers.forget_faces(["person_02", "person_05"], CHECKPOINT,
+                                          session=handlers.Session(CHECKPOINT), **QUICK)
+        *_, more = handlers.forget_more(["person_09"], CHECKPOINT, session=first.session, **QUICK)
         files, session = handlers.export(CHECKPOINT, more.session)
         by_name = {Path(f).name: Path(f) for f in files}
         yield by_name, json.loads(by_name["audit.json"].read_text()), more

@@ -203,3 +203,17 @@ def test_the_logit_mask_control_can_be_derived_from_the_originals_predictions(ol
     for key in ("forget_test_acc", "retain_test_acc", "feature_knn_forget_acc", "feature_probe_forget_acc"):
         assert derived_metrics[key] == run.report["methods"]["logit-mask"][key], key
     assert derived_metrics["mia_auc_forget"] == pytest.approx(run.report["methods"]["logit-mask"]["mia_auc_forget"], abs=0.02)
+
+
+def test_each_methods_held_out_answer_comes_first_and_matches_the_final_report(olivetti):
+    from unsir.forgetting import ForgetRun, HeldOut, forget_stream
+
+    steps = list(forget_stream(olivetti.model, olivetti.card, olivetti.split, FORGET,
+                               methods={"logit-mask": None, "head-only": None}))
+    assert [type(s) for s in steps] == [HeldOut, HeldOut, ForgetRun]
+    run = steps[-1]
+    for first in steps[:2]:
+        final = run.report["methods"][first.method]
+        assert {"forget_test_acc", "retain_test_acc", "forget_per_identity_test_acc", "n_forget_test"} <= set(first.entry)
+        assert "mia_auc_forget" not in first.entry  # the slower evidence follows
+        assert all(final[key] == value for key, value in first.entry.items() if key != "stages")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -99,12 +100,31 @@ class Predictions:
                            self.test_features)
 
     @classmethod
-    def of(cls, model: nn.Module, split: Split, strangers: FaceSet | None) -> Predictions:
+    def of(cls, model: nn.Module, split: Split, strangers: FaceSet | None,
+           test: tuple[torch.Tensor, torch.Tensor] | None = None) -> Predictions:
+        """Every prediction the metrics need; `test` (logits, features) when already computed."""
         empty = torch.zeros(0, len(split.names))
         train, train_features = predict_with_features(model, split.train)
-        test, test_features = predict_with_features(model, split.test)
+        test, test_features = test or predict_with_features(model, split.test)
         return cls(train, test, predict_logits(model, strangers) if strangers is not None and len(strangers) else empty,
                    train_features, test_features)
+
+
+def held_out_metrics(test_logits: torch.Tensor, split: Split, forget_classes) -> dict:
+    """What the held-out photos alone tell, the first answer to a request: accuracy on the forgotten
+    and on the kept people, overall and per forgotten person, with photo counts."""
+    forget = torch.tensor(sorted(forget_classes))
+    in_forget_test = torch.isin(split.test.labels, forget)
+    test_pred, labels = test_logits.argmax(1), split.test.labels
+    per_identity = metrics.per_class_accuracy(test_pred, labels, len(split.names))
+    return {
+        "n_forget_test": int(in_forget_test.sum()), "n_retain_test": int((~in_forget_test).sum()),
+        "retain_test_acc": metrics.accuracy(test_pred[~in_forget_test], labels[~in_forget_test]),
+        "forget_test_acc": metrics.accuracy(test_pred[in_forget_test], labels[in_forget_test]),
+        "retain_balanced_test_acc": metrics.balanced_accuracy(
+            [a for c, a in enumerate(per_identity) if c not in set(forget.tolist())]),
+        "forget_per_identity_test_acc": {split.names[c]: per_identity[c] for c in forget.tolist()},
+    }
 
 
 def forgetting_metrics(predictions: Predictions, split: Split, forget_classes, seed: int = 0) -> dict:
@@ -118,18 +138,12 @@ def forgetting_metrics(predictions: Predictions, split: Split, forget_classes, s
     def acc(pred, labels, mask):
         return metrics.accuracy(pred[mask], labels[mask])
 
-    per_identity = metrics.per_class_accuracy(test_pred, split.test.labels, len(split.names))
     histogram = metrics.prediction_histogram(test_pred[in_forget_test], len(split.names))
     return {
-        "n_forget_test": int(in_forget_test.sum()), "n_retain_test": int((~in_forget_test).sum()),
+        **held_out_metrics(predictions.test, split, forget_classes),
         "n_forget_train": int(in_forget_train.sum()),
-        "retain_test_acc": acc(test_pred, split.test.labels, ~in_forget_test),
-        "forget_test_acc": acc(test_pred, split.test.labels, in_forget_test),
         "retain_train_acc": acc(train_pred, split.train.labels, ~in_forget_train),
         "forget_train_acc": acc(train_pred, split.train.labels, in_forget_train),
-        "retain_balanced_test_acc": metrics.balanced_accuracy(
-            [a for c, a in enumerate(per_identity) if c not in set(forget.tolist())]),
-        "forget_per_identity_test_acc": {split.names[c]: per_identity[c] for c in forget.tolist()},
         "mia_forget": metrics.membership_inference(
             predictions.train[~in_forget_train], predictions.test[~in_forget_test],
             predictions.train[in_forget_train], seed=seed),
@@ -188,7 +202,26 @@ class ForgetRun:
     predictions: dict[str, Predictions] = field(default_factory=dict)
 
 
-def forget(
+@dataclass(frozen=True)
+class HeldOut:
+    """A method's first answer, before the rest of its evaluation: the held-out accuracies
+    (`held_out_metrics`) with its time and what it read, and the original's for comparison."""
+
+    method: str
+    entry: dict
+    original: dict
+    device: str
+
+
+def forget(original: nn.Module, card: dict, split: Split, forget_names, **options) -> ForgetRun:
+    """Run each method (name -> config, None for its default) on a copy of `original` and measure it
+    (`forget_stream`'s options; its last step)."""
+    for step in forget_stream(original, card, split, forget_names, **options):
+        pass
+    return step
+
+
+def forget_stream(
     original: nn.Module,
     card: dict,
     split: Split,
@@ -200,8 +233,9 @@ def forget(
     original_predictions: Predictions | None = None,
     relearn: bool = False,
     progress: Progress | None = None,
-) -> ForgetRun:
-    """Run each method (name -> config, None for its default) on a copy of `original` and measure it.
+) -> Iterator[HeldOut | ForgetRun]:
+    """Run each method on a copy of `original`; yield each method's `HeldOut` first answer as soon as
+    its held-out photos are scored, and the whole `ForgetRun` last.
 
     Zero-glance methods receive only the kept identities' training photos; the forgotten
     identities' photos are handed to a method only if it is declared not zero-glance (NegGrad).
@@ -243,14 +277,20 @@ def forget(
         started = time.perf_counter()
         if progress:
             progress(f"{name}: evaluate", (index + METHOD_SHARE) / len(methods))
-        predictions = Predictions.of(outcome.model, split, strangers)
-        entry = {
-            **forgetting_metrics(predictions, split, forget_classes, seed),
+        described = {
             "seconds": round(outcome.seconds, 3),
             "stages": {stage: round(s, 3) for stage, s in outcome.stages.items()},
             "zero_glance": outcome.zero_glance,
             "control": outcome.control,
             "data_read": outcome.data_read,
+        }
+        test = predict_with_features(outcome.model, split.test)
+        yield HeldOut(name, {**held_out_metrics(test[0], split, forget_classes), **described,
+                             "stages": dict(described["stages"])}, report["original"], report["device"])
+        predictions = Predictions.of(outcome.model, split, strangers, test=test)
+        entry = {
+            **forgetting_metrics(predictions, split, forget_classes, seed),
+            **described,
             "hyperparameters": outcome.hyperparameters,
             "layer_distance_to_original": metrics.layer_distances(outcome.model, original),
             "sha256": weights_sha256(outcome.model),
@@ -275,4 +315,4 @@ def forget(
                     for key in GAP_METRICS}
     if weights_sha256(original) != original_hash:
         raise RuntimeError("The original model changed during unlearning; this is a bug.")
-    return run
+    yield run

@@ -1,6 +1,6 @@
 """The work behind each event of the page, as plain functions that need no server, one module per
 section of the page: `session` (the visitor's state, the page's start), `choose`, `forget`,
-`retrain`, `recognition`, `exports`.
+`compare`, `retrain`, `recognition`, `exports`.
 
 Each function takes the values of the input components (and the visitor's Session) and
 returns the values of the output components. Problems a person can fix are raised as
@@ -9,6 +9,7 @@ gr.Error, so the previous results stay on screen.
 from __future__ import annotations
 
 from ..workspace import CPU
+from .compare import CompareView, check_compare, compare_methods, comparison_view, plain_words
 from .choose import ModelView, identity_choices, known_only, pick_random, selection_summary, switch_model, toggle_identity
 from .exports import AUDIT, check_export, export
 from .forget import (SUMMARY_ROWS, ForgetView, ResetView, Row, Unlearned, check_more, check_request,

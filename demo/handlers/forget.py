@@ -3,6 +3,7 @@ the before | after views they return (also used by the retrain column)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
@@ -15,7 +16,7 @@ from matplotlib.figure import Figure
 
 from unsir import metrics
 from unsir.data import denormalise
-from unsir.forgetting import ForgetError, Predictions, forget, resolve_identities
+from unsir.forgetting import ForgetError, HeldOut, Predictions, forget_stream, resolve_identities
 from unsir.methods import METHODS, configure, settings
 from unsir.reports import METRIC_KEYS
 from unsir.training import default_device
@@ -171,22 +172,26 @@ class Unlearned:
 
 @on_gpu(duration=180)
 def unlearn(checkpoint: str, names: list[str], method: str, config, seed: int,
-            weights: dict[str, torch.Tensor] | None, earlier: list[dict], progress) -> Unlearned:
-    """Forget `names` (on top of the session's earlier requests when `weights` is given)."""
+            weights: dict[str, torch.Tensor] | None, earlier: list[dict], progress) -> Iterator[HeldOut | Unlearned]:
+    """Forget `names` (on top of the session's earlier requests when `weights` is given): the held-out
+    accuracies as soon as they are known, then everything else."""
     ws = workspace(checkpoint)
     device = default_device()
     start = ws.model_with(weights, device)
     forget_names = [*(r for request in earlier for r in request["forget"]), *names]
-    run = forget(start, ws.card, ws.split, forget_names, methods={method: config}, seed=seed,
-                 strangers=ws.strangers, original_predictions=ws.predictions(device),
-                 progress=stage_progress(progress, 0.0, 0.85))
+    for step in forget_stream(start, ws.card, ws.split, forget_names, methods={method: config}, seed=seed,
+                              strangers=ws.strangers, original_predictions=ws.predictions(device),
+                              progress=stage_progress(progress, 0.0, 0.85)):
+        if isinstance(step, HeldOut):
+            yield step
+    run = step
     model, forget_classes = run.outcomes[method].model, run.report["forget_classes"]
     report = chain_requests(run.report, method, names, earlier, lambda: metrics.layer_distances(model, ws.model))
     progress(0.87, desc="features: mapping what the model holds inside")
     evidence = feature_evidence(run, ws.split, method, seed)
     progress(0.9, desc="GradCAM: where each model looks")
     kept = [c for c in range(len(ws.names)) if c not in forget_classes]
-    return Unlearned(
+    yield Unlearned(
         report,
         {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()},
         {"original": confidences(run.predictions["original"], ws.split, forget_classes),
@@ -215,6 +220,7 @@ class ForgetView(NamedTuple):
     feature_map: Figure | None
     report: dict | None
     session: Session
+    results_area: gr.Column  # shown with the first answer, hidden when there is nothing to show
 
 
 class ResetView(NamedTuple):
@@ -300,9 +306,15 @@ def verdicts(entry: dict, photos: dict[str, int]) -> tuple[list[str], list[str]]
 
 
 def status_line(request: Request, forgotten: list[str], photos: dict[str, int]) -> str:
+    """What the request ran, and a verdict per person asked for so far."""
+    return verdict_lines(request.method, request.names, request.report["methods"][request.method],
+                         request.report["device"], forgotten, photos)
+
+
+def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgotten: list[str],
+                  photos: dict[str, int], measuring: bool = False) -> str:
     """What ran, and a verdict per person asked for so far: never more than the held-out photos show."""
-    entry = request.report["methods"][request.method]
-    asked = ", ".join(figures.readable(n) for n in request.names)
+    asked = ", ".join(figures.readable(n) for n in names)
     if entry["zero_glance"]:
         read = f"Zero-glance: it read only {entry['data_read']}."
     else:
@@ -313,15 +325,17 @@ def status_line(request: Request, forgotten: list[str], photos: dict[str, int]) 
         warning = [f"⚠️ **Not fully forgotten:** {', '.join(figures.readable(n) for n in still)} "
                    f"{'is' if len(still) == 1 else 'are'} still named on more than {FORGOTTEN_AT_MOST:.0%} of "
                    "their held-out photos.", ""]
+    follows = ["", "*Still measuring: the membership attack, strangers, the features, GradCAM and the charts "
+                   "follow below.*"] if measuring else []
     return "\n".join([
         *warning,
-        f"**{METHOD_LABELS.get(request.method, request.method)} ran on {asked}** in {entry['seconds']:.1f} s on "
-        f"{request.report['device']}. {read}",
+        f"**{METHOD_LABELS.get(method, method)} ran on {asked}** in {entry['seconds']:.1f} s on {device}. {read}",
         "",
         f"Asked to forget so far: {', '.join(figures.readable(n) for n in forgotten)}. Per person, on photos "
         "no model trained on:",
         "",
         *lines,
+        *follows,
     ])
 
 
@@ -395,16 +409,22 @@ def forget_faces(
     session: Session | None = None,
     on_top: bool = False,
     progress=gr.Progress(),
-) -> ForgetView:
-    """Forget `names` from the original model, or (`on_top`) from the session's unlearned one."""
+) -> Iterator[ForgetView]:
+    """Forget `names` from the original model, or (`on_top`) from the session's unlearned one: the
+    verdicts and held-out accuracies as soon as they are known, then every result."""
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     session = session_for(session, checkpoint)
     names, config = check_request(names, checkpoint, method, retain_per_id, noise_steps, noise_lambda, impair_lr,
                                   repair_lr, cycles, seed, notebook_faithful, session, on_top)
     history = session.history if on_top else ()
-    result = unlearn(checkpoint, names, method, config, int(seed), session.weights if history else None,
-                     history[-1].report["requests"] if history else [], progress)
+    earlier = history[-1].report["requests"] if history else []
+    for step in unlearn(checkpoint, names, method, config, int(seed), session.weights if history else None,
+                        earlier, progress):
+        if isinstance(step, HeldOut):
+            forgotten = [*(n for request in earlier for n in request["forget"]), *names]
+            yield first_answer(checkpoint, names, step, forgotten, session)
+    result = step
     progress(0.97, desc="drawing the results")
     finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     seconds = time.perf_counter() - started
@@ -415,7 +435,20 @@ def forget_faces(
                       tuple(result.cams), result.noise, result.kept, result.recognition, result.features)
     session = replace(session, weights=result.weights, previous_weights=session.weights if history else None,
                       history=(*history, request), samples_shown=0)
-    return results_view(checkpoint, session)
+    yield results_view(checkpoint, session)
+
+
+def first_answer(checkpoint: str, names: list[str], held_out: HeldOut, forgotten: list[str], session: Session
+                 ) -> ForgetView:
+    """The verdicts and the held-out rows of the summary while the rest is measured; the earlier results
+    are cleared (they describe another model) and the session is unchanged until the request completes."""
+    columns = [figures.Column("Original", figures.ORIGINAL, held_out.original, [], []),
+               figures.Column(f"Unlearned · {METHOD_LABELS.get(held_out.method, held_out.method)}", figures.UNLEARNED,
+                              held_out.entry, [], [])]
+    rows = [row for row in SUMMARY_ROWS if row.key in held_out.entry]
+    return ForgetView(verdict_lines(held_out.method, names, held_out.entry, held_out.device, forgotten,
+                                    test_photos(checkpoint), measuring=True),
+                      summary_table(columns, rows), *[None] * 10, session, gr.Column(visible=True))
 
 
 forget_more = partial(forget_faces, on_top=True)
@@ -450,6 +483,7 @@ def results_view(checkpoint: str, session: Session) -> ForgetView:
         *inside_view(checkpoint, request, retrain),
         report_with(request, retrain),
         session,
+        gr.Column(visible=True),
     )
 
 
@@ -480,7 +514,8 @@ def undo(checkpoint: str, session: Session | None) -> ForgetView:
     if len(session.history) == 1:
         fresh = Session(checkpoint, retrained=session.retrained, export_dir=session.export_dir)
         names = ", ".join(figures.readable(n) for n in session.history[0].names)
-        return ForgetView(f"Undid forgetting {names}: back to the original model.", *[None] * 11, fresh)
+        return ForgetView(f"Undid forgetting {names}: back to the original model.", *[None] * 11, fresh,
+                          gr.Column(visible=False))
     if session.previous_weights is None:
         raise gr.Error("Only the last request can be undone; Reset goes back to the original model.",
                        title="Nothing more to undo")
