@@ -1,3 +1,4 @@
+import copy
 import dataclasses
 
 import pytest
@@ -6,7 +7,7 @@ import torch.nn.functional as F
 
 from unsir.checkpoints import weights_sha256
 from unsir.data import FaceSet
-from unsir.forgetting import build_request, forget
+from unsir.forgetting import Predictions, build_request, forget
 from unsir.methods import configure
 from unsir.methods.finetune import FinetuneConfig
 from unsir.methods.neggrad import NeggradConfig
@@ -203,3 +204,16 @@ def test_the_logit_mask_control_can_be_derived_from_the_originals_predictions(ol
     for key in ("forget_test_acc", "retain_test_acc", "feature_knn_forget_acc", "feature_probe_forget_acc"):
         assert derived_metrics[key] == run.report["methods"]["logit-mask"][key], key
     assert derived_metrics["mia_auc_forget"] == pytest.approx(run.report["methods"]["logit-mask"]["mia_auc_forget"], abs=0.02)
+
+
+
+def test_the_originals_predictions_come_back_from_the_disk_cache_bit_for_bit(olivetti):
+    other = copy.deepcopy(olivetti.model)
+    with torch.no_grad():
+        other.fc.bias[0] += 1.0
+    for model in (olivetti.model, other):  # other weights: their own predictions, not the first model's
+        fresh = Predictions.of(model, olivetti.split, None)
+        Predictions.cached(model, olivetti.split, None, weights_sha256(model))  # computes and writes, or reads
+        cached = Predictions.cached(model, olivetti.split, None, weights_sha256(model))  # reads
+        for name, tensor in vars(fresh).items():
+            assert torch.equal(tensor, getattr(cached, name)), name
