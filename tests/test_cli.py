@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from unsir.checkpoints import save_checkpoint
-from unsir.cli import main
+from unsir.cli import StageBars, main
 from unsir.nets import build_model
 
 
@@ -136,3 +136,28 @@ def test_forget_reports_the_feature_evidence_and_the_controls(olivetti_checkpoin
     for name in ("unsir", "head-only", "logit-mask"):
         assert keys <= set(report["methods"][name])
         assert report["methods"][name]["control"] is (name != "unsir")
+
+
+def test_progress_in_a_log_is_whole_lines_one_per_stage(capsys):
+    bars = StageBars()
+    for stage, fractions in (("unsir: noise", (0.0, 0.1, 0.25)), ("unsir: impair", (0.25, 0.4, 0.5))):
+        for fraction in fractions:
+            bars(stage, fraction)
+    bars.close()
+    lines = capsys.readouterr().err.splitlines(keepends=True)
+    assert not any("\r" in line for line in lines)  # captured stderr is not a terminal: nothing redrawn
+    assert [line.split("%")[0].split() for line in lines] == [["unsir:", "noise", "25.0"], ["unsir:", "impair", "50.0"]]
+
+
+def test_forget_says_where_the_commands_seconds_went(olivetti_checkpoint, tmp_path, capsys):
+    report_path = tmp_path / "r.json"
+    assert main(["forget", "--checkpoint", str(olivetti_checkpoint), "--forget", "person_03", "--methods", "logit-mask",
+                 "--report", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    seconds = report["command_seconds"]
+    assert set(seconds) == {"startup", "load", "whole"} and all(value > 0 for value in seconds.values())
+    parts = seconds["startup"] + seconds["load"] + report["original"]["stages"]["evaluate"] + sum(
+        report["methods"]["logit-mask"]["stages"].values())
+    assert parts <= seconds["whole"]
+    err = capsys.readouterr().err
+    assert "startup (imports)" in err and "logit-mask: " in err and "whole command" in err and "\r" not in err

@@ -1,3 +1,4 @@
+import copy
 import dataclasses
 
 import pytest
@@ -6,7 +7,7 @@ import torch.nn.functional as F
 
 from unsir.checkpoints import weights_sha256
 from unsir.data import FaceSet
-from unsir.forgetting import build_request, forget
+from unsir.forgetting import Predictions, build_request, forget
 from unsir.methods import configure
 from unsir.methods.finetune import FinetuneConfig
 from unsir.methods.neggrad import NeggradConfig
@@ -217,3 +218,15 @@ def test_each_methods_held_out_answer_comes_first_and_matches_the_final_report(o
         assert {"forget_test_acc", "retain_test_acc", "forget_per_identity_test_acc", "n_forget_test"} <= set(first.entry)
         assert "mia_auc_forget" not in first.entry  # the slower evidence follows
         assert all(final[key] == value for key, value in first.entry.items() if key != "stages")
+
+
+def test_the_originals_predictions_come_back_from_the_disk_cache_bit_for_bit(olivetti):
+    other = copy.deepcopy(olivetti.model)
+    with torch.no_grad():
+        other.fc.bias[0] += 1.0
+    for model in (olivetti.model, other):  # other weights: their own predictions, not the first model's
+        fresh = Predictions.of(model, olivetti.split, None)
+        Predictions.cached(model, olivetti.split, None, weights_sha256(model))  # computes and writes, or reads
+        cached = Predictions.cached(model, olivetti.split, None, weights_sha256(model))  # reads
+        for name, tensor in vars(fresh).items():
+            assert torch.equal(tensor, getattr(cached, name)), name

@@ -5,12 +5,16 @@ Argument parsing only: every subcommand calls one library function.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import math
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from . import distributed
 from .data import DataError
@@ -24,10 +28,53 @@ class UsageError(ValueError):
     """Bad input from the command line: printed without a traceback, exit code 2."""
 
 
-def _print_progress(stage: str, fraction: float) -> None:
-    if not distributed.is_main():  # under torchrun one rank speaks for all
-        return
-    print(f"\r{stage:>10s} {100 * fraction:5.1f}%", end="\n" if fraction >= 1 else "", file=sys.stderr, flush=True)
+class StageBars:
+    """The core's progress(stage, fraction) as one tqdm bar per stage on stderr, from rank 0 only.
+
+    On a terminal a bar redraws in place and stays, with its seconds, when its stage ends. In a
+    log (stderr not a terminal) nothing is redrawn: a stage writes whole lines, one every
+    LOG_EVERY seconds while it runs and one when it ends."""
+
+    LOG_EVERY = 60.0
+    FORMAT = "{desc:>18s} {percentage:5.1f}%|{bar:24}| {elapsed}"
+
+    def __init__(self):
+        self.bar: tqdm | None = None
+        self.logged = 0.0
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        if not distributed.is_main():  # under torchrun one rank speaks for all
+            return
+        if self.bar is None or self.bar.desc != stage:
+            self.close()
+            terminal = sys.stderr.isatty()
+            # Off a terminal the bar never draws itself (delay=inf): `_log` writes it, in ASCII.
+            self.bar = tqdm(total=100, initial=100 * fraction, desc=stage, bar_format=self.FORMAT, file=sys.stderr,
+                            delay=0 if terminal else math.inf, ascii=not terminal)
+            self.logged = time.monotonic()
+        self.bar.update(100 * fraction - self.bar.n)
+        if time.monotonic() - self.logged >= self.LOG_EVERY:
+            self._log()
+        if fraction >= 1:
+            self.close()
+
+    def close(self) -> None:
+        """End the current stage's bar (its line stays)."""
+        if self.bar is None:
+            return
+        self._log()
+        self.bar.close()
+        self.bar = None
+
+    def _log(self) -> None:
+        """The bar's state as one line, where stderr is not a terminal (tqdm.write would redraw the bar)."""
+        if not sys.stderr.isatty():
+            print(self.bar, file=sys.stderr, flush=True)
+        self.logged = time.monotonic()
+
+
+_print_progress = StageBars()
+atexit.register(_print_progress.close)  # the last stage of a command that never reports 100 %
 
 
 def _write_json(path, payload: dict) -> None:
@@ -145,20 +192,23 @@ def _method_configs(args, card: dict) -> dict:
 
 
 def cmd_forget(args) -> None:
+    from . import STARTED
     from .forgetting import ForgetError, forget, random_identities
     from .pipeline import load, load_strangers_for, save_unlearned
 
     if (args.forget is None) == (args.forget_random is None):
         raise UsageError("Give exactly one of --forget \"Name_A,Name_B\" or --forget-random K.")
     _check_method_flags(args)
+    loading = time.perf_counter()
     loaded = load(args.checkpoint, args.data_home)
+    strangers = load_strangers_for(loaded, args.data_home)
+    loaded_at = time.perf_counter()
     configs = _method_configs(args, loaded.card)
     try:
         names = (args.forget.split(",") if args.forget is not None
                  else random_identities(args.forget_random, loaded.split.names, args.seed))
         run = forget(loaded.model, loaded.card, loaded.split, names, methods=configs, seed=args.seed,
-                     strangers=load_strangers_for(loaded, args.data_home), relearn=args.relearn,
-                     progress=_print_progress)
+                     strangers=strangers, relearn=args.relearn, progress=_print_progress)
     except ForgetError as error:
         raise UsageError(str(error)) from error
     run.report["checkpoint"] = str(args.checkpoint)
@@ -166,7 +216,13 @@ def cmd_forget(args) -> None:
         for name, outcome in run.outcomes.items():
             out = Path(args.save_model) if len(run.outcomes) == 1 else Path(args.save_model) / name
             save_unlearned(outcome, loaded.card, run.report, name, out)
+    # The rest of the command's time; each method's and the original's stages are in their entries.
+    run.report["command_seconds"] = {"startup": round(loading - STARTED, 3), "load": round(loaded_at - loading, 3),
+                                     "whole": round(time.perf_counter() - STARTED, 3)}
     _write_json(args.report, run.report)
+    if not distributed.is_main():
+        return
+    _print_progress.close()
     original = run.report["original"]
     print(f"{'original':>10s}: retain {original['retain_test_acc']:.3f} (n={original['n_retain_test']}), "
           f"forget {original['forget_test_acc']:.3f} (n={original['n_forget_test']}), "
@@ -177,6 +233,17 @@ def cmd_forget(args) -> None:
         print(f"{label:>10s}: retain {entry['retain_test_acc']:.3f}, forget {entry['forget_test_acc']:.3f}, "
               f"kNN on features {entry.get('feature_knn_forget_acc', float('nan')):.3f}, "
               f"loss AUC {entry['mia_auc_forget']:.3f}, {entry['seconds']:.1f} s", file=sys.stderr)
+    print(_seconds_line(run.report, time.perf_counter() - STARTED), file=sys.stderr)
+
+
+def _seconds_line(report: dict, whole: float) -> str:
+    """Where the command's time went: startup (imports), loading, each model's stages, the whole."""
+    command = report["command_seconds"]
+    parts = [f"startup (imports) {command['startup']:.1f}", f"load (checkpoint, photos) {command['load']:.1f}",
+             f"original: evaluate {report['original']['stages']['evaluate']:.1f}"]
+    for name, entry in report["methods"].items():
+        parts.append(f"{name}: " + " + ".join(f"{stage} {s:.1f}" for stage, s in entry["stages"].items()))
+    return f"{'seconds':>10s}: " + "; ".join(parts) + f"; whole command {whole:.1f}"
 
 
 def cmd_verify(args) -> int:

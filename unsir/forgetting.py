@@ -5,21 +5,24 @@ The single code path behind `unsir forget`, `unsir bench` and the app's Forget b
 from __future__ import annotations
 
 import difflib
+import hashlib
+import os
 import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import metrics
 from .checkpoints import weights_sha256
-from .data import FaceSet, Split
+from .data import FaceSet, Split, cache_dir
 from .features import predict_with_features
 from .methods import METHODS, configure
 from .methods.base import ForgetRequest, Outcome
-from .training import Progress, device_name, predict_logits
+from .training import Progress, bf16_helps, device_name, predict_logits
 
 METHOD_SHARE = 0.85
 NAME_SHOWN = 60  # characters of an unknown name repeated in the error message (not a pasted essay whole)
@@ -108,6 +111,40 @@ class Predictions:
         test, test_features = test or predict_with_features(model, split.test)
         return cls(train, test, predict_logits(model, strangers) if strangers is not None and len(strangers) else empty,
                    train_features, test_features)
+
+    @classmethod
+    def cached(cls, model: nn.Module, split: Split, strangers: FaceSet | None, weights_hash: str) -> Predictions:
+        """`of`, kept on disk beside the decoded photos (`data.cache_dir()`) for these weights, these
+        photos and this device: every request on a checkpoint starts from the same original model.
+        Photos streamed from disk are not hashed here: their predictions are computed each time."""
+        key = _predictions_key(model, split, strangers, weights_hash)
+        if key is None:
+            return cls.of(model, split, strangers)
+        path = cache_dir() / f"predictions-{key}.safetensors"
+        if path.exists():
+            return cls(**load_file(path))
+        predictions = cls.of(model, split, strangers)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp")  # torchrun's ranks may write at once
+        save_file({name: tensor.contiguous() for name, tensor in vars(predictions).items() if tensor is not None},
+                  partial)
+        partial.replace(path)
+        return predictions
+
+
+def _predictions_key(model: nn.Module, split: Split, strangers: FaceSet | None, weights_hash: str) -> str | None:
+    """A digest of what a model's predictions depend on: weights, photos and labels, and how the
+    device computes (torch, bf16 or not, threads); None for photos that are not in memory."""
+    faces = [split.train, split.test, *([strangers] if strangers is not None else [])]
+    if not all(isinstance(f.images, torch.Tensor) for f in faces):
+        return None
+    device = next(model.parameters()).device
+    digest = hashlib.sha256(f"{weights_hash}:{torch.__version__}:{device_name(device)}:{bf16_helps(device)}:"
+                            f"{torch.get_num_threads()}:{len(faces)}".encode())
+    for f in faces:
+        digest.update(f.images.contiguous().numpy().data)
+        digest.update(f.labels.contiguous().numpy().data)
+    return digest.hexdigest()[:24]
 
 
 def held_out_metrics(test_logits: torch.Tensor, split: Split, forget_classes) -> dict:
@@ -247,7 +284,8 @@ def forget_stream(
                           else "Choose at least one method.")
     device = next(original.parameters()).device
     original_hash = weights_sha256(original)
-    original_predictions = original_predictions or Predictions.of(original, split, strangers)
+    evaluating = time.perf_counter()
+    original_predictions = original_predictions or Predictions.cached(original, split, strangers, original_hash)
     report = {
         "forget": [split.names[c] for c in forget_classes],
         "forget_classes": forget_classes,
@@ -259,7 +297,8 @@ def forget_stream(
         "mia_auc_variant": metrics.MIA_AUC_VARIANT,
         "feature_variant": FEATURE_VARIANT,
         "stranger_variant": STRANGER_VARIANT,
-        "original": {**forgetting_metrics(original_predictions, split, forget_classes, seed), "sha256": original_hash},
+        "original": {**forgetting_metrics(original_predictions, split, forget_classes, seed), "sha256": original_hash,
+                     "stages": {"evaluate": round(time.perf_counter() - evaluating, 3)}},
         "methods": {},
         "sha256": {"original": original_hash},
     }

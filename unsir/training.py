@@ -83,31 +83,45 @@ def fit(
     """
     group = distributed.training_ranks() if data_parallel else None
     loader = distributed.shard(loader, group)
+    # bf16 convolutions run faster on channels-last activations (oneDNN's AMX kernels, tensor cores;
+    # benchmarks/THROUGHPUT.md). The weights go back to the usual layout when training ends.
+    channels_last = autocast
+    if channels_last:
+        model.to(memory_format=torch.channels_last)  # before DDP wraps it, as DDP requires
     trained = distributed.data_parallel(model, group)
     progress = progress if distributed.is_main() else None
     device = next(model.parameters()).device
     total = max(1, epochs * len(loader))
     losses, step = [], 0
     model.train()
-    for epoch in range(epochs):
-        if group is not None:
-            loader.sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
-        running, batches = 0.0, 0
-        for inputs, labels in loader:
-            inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            context = torch.autocast(device.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
-            with context:
-                loss = loss_fn(trained, inputs, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            running, batches, step = running + loss.item(), batches + 1, step + 1
-            if progress:
-                progress(stage, step / total)
-        losses.append(distributed.mean_across(running / max(1, batches), group))
-    distributed.average_buffers(model, group)
+    try:
+        for epoch in range(epochs):
+            if group is not None:
+                loader.sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
+            # Summed on the device, in float64 as Python's floats summed it: read once per epoch,
+            # not once per step (a read waits for the GPU to finish every queued step).
+            running, batches = torch.zeros((), dtype=torch.float64, device=device), 0
+            for inputs, labels in loader:
+                inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+                if channels_last and inputs.dim() == 4:
+                    inputs = inputs.contiguous(memory_format=torch.channels_last)
+                context = torch.autocast(device.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+                with context:
+                    loss = loss_fn(trained, inputs, labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                running += loss.detach()
+                batches, step = batches + 1, step + 1
+                if progress:
+                    progress(stage, step / total)
+            losses.append(distributed.mean_across(running.item() / max(1, batches), group))
+        distributed.average_buffers(model, group)
+    finally:
+        if channels_last:
+            model.to(memory_format=torch.contiguous_format)
     return losses
 
 

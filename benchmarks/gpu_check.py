@@ -1,0 +1,122 @@
+"""The timings of benchmarks/gpu_check.sh: one and twenty people through `unsir forget --report` (a
+whole command, imports included) and through the app's `/forget` (gradio_client, as the Forget
+button calls it), written with the outcome of the test run to benchmarks/GPU.md. It runs on any
+device: on a CPU it checks itself (with --models-dir pointing at a small checkpoint).
+
+    python benchmarks/gpu_check.py --tests-exit 0 --tests-seconds 120 --tests-log tests.log
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+from app_server import SHIPPED_MODELS, served_app  # noqa: E402  (the launcher the app tests use)
+
+from unsir.bench import machine  # noqa: E402
+
+PEOPLE = (1, 20)
+APP_CLICKS = (("1 person, first click", 1), ("1 person, second click", 1), ("20 people", 20))
+# Issue 10's targets on one GPU.
+UNSIR_ONE_PERSON = 1.0
+CLICK_EVERY_RESULT = 3.0
+
+
+def cli_forget(checkpoint: Path, people: int, scratch: Path) -> dict:
+    """`unsir forget --forget-random PEOPLE --report`, timed from outside (the whole command)."""
+    report_path = scratch / f"forget-{people}.json"
+    command = [sys.executable, "-m", "unsir", "forget", "--checkpoint", str(checkpoint), "--forget-random", str(people),
+               "--seed", "0", "--report", str(report_path)]
+    started = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
+    return {"people": people, "seconds": time.perf_counter() - started, "report": json.loads(report_path.read_text())}
+
+
+def app_forget(models_dir: Path, scratch: Path) -> tuple[float, list[dict]]:
+    """Seconds from launching app.py to a served page, then each click's seconds to every result."""
+    from gradio_client import Client
+
+    launched = time.perf_counter()
+    with served_app(models_dir, scratch / "app.log") as app:
+        cold_start = time.perf_counter() - launched
+        client = Client(app.url, verbose=False, download_files=str(scratch))
+        clicks = []
+        for label, count in APP_CLICKS:
+            names = client.predict(count, api_name="/random_identities")
+            clicked = time.perf_counter()
+            *_, report = client.predict(names, api_name="/forget")
+            clicks.append({"click": label, "seconds": time.perf_counter() - clicked, "report": report})
+            print(f"app, {label}: {clicks[-1]['seconds']:.1f} s", flush=True)
+    return cold_start, clicks
+
+
+def verdict(value: float, target: float) -> str:
+    return f"{value:.2f} s ({'met' if value <= target else 'missed'}: ≤ {target:g} s)"
+
+
+def markdown(args, tests_tail: str, cli: list[dict], cold_start: float, clicks: list[dict]) -> str:
+    lines = ["# The GPU path", "",
+             f"`bash benchmarks/gpu_check.sh` on {machine()}; checkpoints from `{args.models_dir}`. "
+             f"1-minute load average {os.getloadavg()[0]:.1f} at the end.", "",
+             "## Default tests on this device", "",
+             f"`{args.tests_command}`: exit code {args.tests_exit} in {args.tests_seconds:.0f} s"
+             f"{' (stopped at its time limit)' if args.tests_exit == 124 else ''}.", "", "```", tests_tail, "```", "",
+             "## `unsir forget --report`, the whole command", "",
+             "| people | whole command s | startup | load | original: evaluate | UNSIR (noise + impair + repair) | "
+             "UNSIR: evaluate | forget test acc | retain test acc |", "|---|---|---|---|---|---|---|---|---|"]
+    for run in cli:
+        report, entry = run["report"], run["report"]["methods"]["unsir"]
+        stages = entry["stages"]
+        training = " + ".join(f"{stages[s]:.2f}" for s in stages if s != "evaluate")
+        lines.append(f"| {run['people']} | {run['seconds']:.1f} | {report['command_seconds']['startup']:.1f} | "
+                     f"{report['command_seconds']['load']:.1f} | {report['original']['stages']['evaluate']:.1f} | "
+                     f"{entry['seconds']:.2f} ({training}) | {stages['evaluate']:.1f} | {entry['forget_test_acc']:.3f} | "
+                     f"{entry['retain_test_acc']:.3f} |")
+    lines += ["", "## The app's `/forget` (gradio_client; click → every result)", "",
+              f"Cold start to a served page: {cold_start:.1f} s.", "",
+              "| click | seconds | UNSIR seconds | forget test acc | retain test acc |", "|---|---|---|---|---|"]
+    for click in clicks:
+        entry = click["report"]["methods"]["unsir"]
+        lines.append(f"| {click['click']} | {click['seconds']:.1f} | {entry['seconds']:.2f} | "
+                     f"{entry['forget_test_acc']:.3f} | {entry['retain_test_acc']:.3f} |")
+    one_person = next(run for run in cli if run["people"] == 1)
+    warm_click = next(c for c in clicks if c["click"] == "1 person, second click")
+    lines += ["", "## Targets (issue 10, one GPU)", "",
+              f"- UNSIR for one person, `unsir forget`: {verdict(one_person['report']['methods']['unsir']['seconds'], UNSIR_ONE_PERSON)}",
+              f"- UNSIR for one person, the app: {verdict(warm_click['report']['methods']['unsir']['seconds'], UNSIR_ONE_PERSON)}",
+              f"- click → every result, one person, warm app: {verdict(warm_click['seconds'], CLICK_EVERY_RESULT)}"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models-dir", type=Path, default=SHIPPED_MODELS)
+    parser.add_argument("--checkpoint", default="resnet18-lfw100", help="folder in --models-dir that the CLI forgets from")
+    parser.add_argument("--tests-command", default="python -m pytest")
+    parser.add_argument("--tests-exit", type=int, required=True)
+    parser.add_argument("--tests-seconds", type=float, required=True)
+    parser.add_argument("--tests-log", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=HERE / "GPU.md")
+    args = parser.parse_args()
+    tests_tail = "\n".join(args.tests_log.read_text().strip().splitlines()[-5:])
+    with tempfile.TemporaryDirectory() as scratch:
+        cli = []
+        for people in PEOPLE:
+            cli.append(cli_forget(args.models_dir / args.checkpoint, people, Path(scratch)))
+            print(f"unsir forget --forget-random {people}: {cli[-1]['seconds']:.1f} s", flush=True)
+        cold_start, clicks = app_forget(args.models_dir, Path(scratch))
+    args.out.write_text(markdown(args, tests_tail, cli, cold_start, clicks))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""`fit`, the one training loop: its speed-ups (losses summed on the device, channels-last under bf16)
+leave what it returns and what it trains as before."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from unsir.training import fit, loader
+
+EPOCHS = 3
+BF16_TOLERANCE = 0.02  # relative: bf16 keeps 8 bits of mantissa; another kernel rounds differently
+
+
+def tiny_convnet() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2),
+                         nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+
+
+def photos() -> TensorDataset:
+    generator = torch.Generator().manual_seed(1)
+    return TensorDataset(torch.randn(50, 3, 16, 16, generator=generator), torch.randint(0, 4, (50,), generator=generator))
+
+
+def mean_losses_read_every_step(model: nn.Module, autocast: bool) -> list[float]:
+    """The loop as it was: contiguous layout, each step's loss read to the host and summed in Python."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    batches = loader(photos(), 16, torch.Generator().manual_seed(2))
+    losses = []
+    model.train()
+    for _ in range(EPOCHS):
+        running, count = 0.0, 0
+        for inputs, labels in batches:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                loss = F.cross_entropy(model(inputs), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running, count = running + loss.item(), count + 1
+        losses.append(running / count)
+    return losses
+
+
+def fit_tiny(model: nn.Module, autocast: bool) -> list[float]:
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    return fit(model, loader(photos(), 16, torch.Generator().manual_seed(2)), optimizer, epochs=EPOCHS,
+               autocast=autocast)
+
+
+def test_fit_returns_the_mean_loss_per_epoch_the_step_by_step_reading_gave_bit_for_bit():
+    before, after = tiny_convnet(), tiny_convnet()
+    assert fit_tiny(after, autocast=False) == mean_losses_read_every_step(before, autocast=False)
+    for name, weight in before.state_dict().items():
+        assert torch.equal(weight, after.state_dict()[name]), name
+
+
+def test_bf16_training_in_channels_last_matches_the_contiguous_loop_and_hands_back_the_usual_layout():
+    contiguous, channels_last = tiny_convnet(), tiny_convnet()
+    parameters = list(channels_last.parameters())
+    expected = mean_losses_read_every_step(contiguous, autocast=True)
+    assert fit_tiny(channels_last, autocast=True) == pytest.approx(expected, rel=BF16_TOLERANCE)
+    assert all(a is b for a, b in zip(parameters, channels_last.parameters()))  # an optimiser's references hold
+    assert all(p.is_contiguous() for p in channels_last.parameters())
+    for name, weight in contiguous.state_dict().items():
+        if weight.is_floating_point():
+            assert torch.allclose(weight, channels_last.state_dict()[name], rtol=0.1, atol=0.05), name
