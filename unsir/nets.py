@@ -49,6 +49,11 @@ def _imagenet_weights():
     return weights
 
 
+def architecture(model: nn.Module) -> str:
+    """The name `build_model` knows this model's architecture by."""
+    return "vit" if isinstance(model, VisionTransformer) else "resnet18"
+
+
 def classifier(model: nn.Module) -> nn.Linear:
     """The final identity classifier (per-layer learning rates treat it apart)."""
     return model.fc if hasattr(model, "fc") else model.heads.head

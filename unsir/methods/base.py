@@ -10,10 +10,12 @@ from numbers import Real
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from ..data import FaceSet
-from ..training import Progress
+from ..training import Progress, bf16_helps
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,12 @@ class ForgetRequest:
         leaked = torch.isin(self.retain.labels, torch.tensor(self.forget_classes)).any()
         if leaked:
             raise ValueError("The retain data holds photos of identities to forget.")
+
+    def forget_photos(self, method: str) -> FaceSet:
+        """The forgotten identities' training photos, for a method that is not zero-glance."""
+        if self.forget_train is None or not len(self.forget_train):
+            raise ValueError(f"{method} needs the forgotten identities' training photos (it is not zero-glance).")
+        return self.forget_train
 
     def retain_subset(self, per_class: int | None) -> FaceSet:
         """A seeded random sample of `per_class` training photos per kept identity (None: all)."""
@@ -137,3 +145,22 @@ def scaled(progress: Progress | None, start: float, end: float) -> Progress | No
     if progress is None:
         return None
     return lambda stage, fraction: progress(stage, start + (end - start) * fraction)
+
+
+def kl_to(logits: torch.Tensor, target: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """KL(target || softmax(logits / T)) per photo, `target` a probability vector per row."""
+    return F.kl_div(F.log_softmax(logits.float() / temperature, dim=1), target, reduction="batchmean")
+
+
+def batch_gradients(model: nn.Module, photos: Dataset, batch_size: int):
+    """Per batch of `photos` (in order, eval mode): its size and the gradient of its mean cross-entropy for
+    each parameter, by name. No optimiser: the weights are unchanged. The caller reduces them."""
+    device = next(model.parameters()).device
+    model.eval()
+    for inputs, labels in DataLoader(photos, batch_size=batch_size):
+        model.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16_helps(device)):
+            logits = model(inputs.to(device))
+        F.cross_entropy(logits.float(), labels.to(device)).backward()
+        yield len(labels), {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)

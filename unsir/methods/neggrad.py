@@ -25,15 +25,14 @@ def negative_cross_entropy(model, inputs, labels):
 
 def neggrad(original, request: ForgetRequest, config: NeggradConfig = NeggradConfig(),
             progress: Progress | None = None) -> Outcome:
-    if request.forget_train is None or not len(request.forget_train):
-        raise ValueError("NegGrad needs the forgotten identities' training photos (it is not zero-glance).")
+    forget = request.forget_photos("NegGrad")
     generator = seed_everything(request.seed)
     model = copy.deepcopy(original)
-    outcome = Outcome(model, data_read=f"{len(request.forget_train)} training photos of the forgotten identities "
+    outcome = Outcome(model, data_read=f"{len(forget)} training photos of the forgotten identities "
                       "(NOT zero-glance)", hyperparameters={"method": "neggrad", **asdict(config)})
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
     with timed(outcome.stages, "neggrad"):
-        fit(model, loader(FaceTensors(request.forget_train), config.batch_size, generator), optimizer,
+        fit(model, loader(FaceTensors(forget), config.batch_size, generator), optimizer,
             epochs=config.epochs, loss_fn=negative_cross_entropy,
             autocast=bf16_helps(next(model.parameters()).device), stage="neggrad", progress=progress)
     model.eval()

@@ -1,0 +1,71 @@
+"""Random Labels: fine-tune with the forgotten photos relabelled as random kept people, plus kept photos. NOT zero-glance.
+
+The Machine Unlearning Comparator's "RL" and SalUn's baseline of the same name. Reference:
+github.com/OPTML-Group/Unlearn-Saliency (`Classification/unlearn/RL.py`; SGD, momentum 0.9).
+
+Changed from the reference, and why:
+- A forgotten photo's new label is drawn once, seeded, among the kept people; the reference draws
+  it among every class at each step, the true one included, which keeps teaching a little of the
+  identity it should forget.
+- Forgotten and kept photos are shuffled together (the reference's CIFAR-100 branch; its CIFAR-10
+  branch passes over the forgotten photos first), the kept ones a seeded subset of
+  `retain_per_id` per person rather than all of them (a pass over all takes about 20 s here).
+- No weight decay, so that SalUn, which shares this training, leaves every weight outside its mask
+  exactly as it was (the reference restores them after each step instead).
+- Rate and epochs from the sweep on faces (benchmarks/SWEEP-methods.md), not the CIFAR values
+  (0.013, 10 epochs).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, replace
+
+import torch
+from torch import nn
+from torch.utils.data import ConcatDataset
+
+from ..data import FaceSet, FaceTensors
+from ..training import Progress, bf16_helps, fit, loader, seed_everything
+from .base import ForgetRequest, Method, Outcome, setting, timed
+
+
+@dataclass(frozen=True)
+class RandomLabelsConfig:
+    retain_per_id: int = setting(10, 1, 500, "retain subset: training photos per kept person (seeded sample)")
+    epochs: int = setting(2, 1, 50, "passes over the relabelled forgotten photos and the retain subset, mixed")
+    lr: float = setting(0.01, 1e-8, 1, "learning rate (SGD, momentum 0.9)")
+    batch_size: int = setting(64, 1, 1024, "photos per step")
+
+
+def relabelled(forget: FaceSet, request: ForgetRequest, generator: torch.Generator) -> FaceSet:
+    """The forgotten photos, each labelled as one kept person drawn at random."""
+    kept = torch.tensor(sorted(set(range(request.num_classes)) - set(request.forget_classes)))
+    return replace(forget, labels=kept[torch.randint(len(kept), (len(forget),), generator=generator)])
+
+
+def train_on_random_labels(model: nn.Module, request: ForgetRequest, config: RandomLabelsConfig, stage: str,
+                           outcome: Outcome, progress: Progress | None) -> None:
+    """Fine-tune `model` in place on the relabelled forgotten photos and the retain subset (SalUn's training too)."""
+    generator = seed_everything(request.seed)
+    forget = request.forget_photos(stage)
+    retain = request.retain_subset(config.retain_per_id)
+    outcome.data_read = (f"{len(forget)} training photos of the forgotten identities (NOT zero-glance) "
+                         f"+ {len(retain)} training photos of kept identities (retain subset)")
+    photos = ConcatDataset([FaceTensors(relabelled(forget, request, generator)), FaceTensors(retain)])
+    with timed(outcome.stages, stage):
+        fit(model, loader(photos, config.batch_size, generator),
+            torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9), epochs=config.epochs,
+            autocast=bf16_helps(next(model.parameters()).device), stage=stage, progress=progress)
+
+
+def random_labels(original, request: ForgetRequest, config: RandomLabelsConfig = RandomLabelsConfig(),
+                  progress: Progress | None = None) -> Outcome:
+    model = copy.deepcopy(original)
+    outcome = Outcome(model, hyperparameters={"method": "random-labels", **asdict(config)})
+    train_on_random_labels(model, request, config, "random labels", outcome, progress)
+    model.eval()
+    return outcome
+
+
+METHOD = Method("random-labels", "Random Labels", random_labels, RandomLabelsConfig, zero_glance=False, order=40,
+                summary="fine-tune with the forgotten photos relabelled as random kept people, plus kept photos")
