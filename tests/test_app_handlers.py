@@ -318,11 +318,11 @@ def test_the_apps_forget_reads_no_photo_of_the_forgotten_and_its_audit_says_so(n
 
     def unlearn_then_disarm(*args):
         try:
-            return unsir(*args)
+            return unsir.run(*args)
         finally:
             trap.armed = False
 
-    monkeypatch.setitem(METHODS, "unsir", unlearn_then_disarm)
+    monkeypatch.setitem(METHODS, "unsir", replace(unsir, run=unlearn_then_disarm))
 
     view = forget_faces(forgotten, CHECKPOINT, session=handlers.Session(CHECKPOINT), **QUICK)
     assert not trap.armed and view.report["forget"] == forgotten  # the run went through, evaluation included
