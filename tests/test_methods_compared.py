@@ -25,7 +25,6 @@ COMPARED = ["ssd", "bad-teacher", "scrub", "random-labels", "salun"]
 # single pass at 1e-4 is four steps there, too few to move it.
 ON_OLIVETTI = {"ssd": {}, "bad-teacher": {"retain_per_id": 3, "lr": 1e-3}, "scrub": {"retain_per_id": 3, "epochs": 2},
                "random-labels": {"retain_per_id": 3}, "salun": {"retain_per_id": 3}}
-FORGET = ["person_03", "person_17"]
 # The fewest steps each setting allows, for the tests that only check what a method reads.
 QUICK = {"epochs": 1, "repair_epochs": 1, "noise_steps": 5, "retain_per_id": 2}
 
@@ -41,11 +40,11 @@ def quick_config(name, card):
     return config
 
 
-def test_each_compared_method_forgets_reads_the_forgotten_photos_and_says_so(olivetti):
+def test_each_compared_method_forgets_reads_the_forgotten_photos_and_says_so(olivetti, recognised_pair):
     before = weights_sha256(olivetti.model)
-    forgotten_photos = len(olivetti.split.train.of_classes(classes_of(olivetti, FORGET)))
+    forgotten_photos = len(olivetti.split.train.of_classes(classes_of(olivetti, recognised_pair)))
     methods = {name: configure(name, olivetti.card, ON_OLIVETTI[name]) for name in COMPARED}
-    report = forget(olivetti.model, olivetti.card, olivetti.split, FORGET, methods=methods).report
+    report = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair, methods=methods).report
     assert weights_sha256(olivetti.model) == before
     for name in COMPARED:
         entry = report["methods"][name]
@@ -56,8 +55,8 @@ def test_each_compared_method_forgets_reads_the_forgotten_photos_and_says_so(oli
 
 
 @pytest.mark.parametrize("name", [m for m in METHODS if METHODS[m].zero_glance])
-def test_a_zero_glance_method_never_reads_a_forgotten_photo(name, olivetti):
-    forget_classes = classes_of(olivetti, FORGET)
+def test_a_zero_glance_method_never_reads_a_forgotten_photo(name, olivetti, recognised_pair):
+    forget_classes = classes_of(olivetti, recognised_pair)
     trap = ForgetTrap(olivetti.split.train, forget_classes)
     with pytest.raises(AssertionError):
         trap.of_classes(forget_classes)  # the trap does fire
@@ -71,18 +70,18 @@ class Handed(Exception):
     """Raised by a stand-in method with what forget() handed it, before anything is evaluated."""
 
 
-def test_only_the_methods_not_zero_glance_are_handed_the_forgotten_photos(olivetti, monkeypatch):
+def test_only_the_methods_not_zero_glance_are_handed_the_forgotten_photos(olivetti, monkeypatch, recognised_pair):
     assert forgetting.METHODS is METHODS  # the registry forget() reads is the one patched here
 
     def stand_in(original, request, config, progress):
         raise Handed(request.forget_train)
 
     original = Predictions.of(olivetti.model, olivetti.split, None)
-    forgotten = olivetti.split.train.of_classes(classes_of(olivetti, FORGET[:1]))
+    forgotten = olivetti.split.train.of_classes(classes_of(olivetti, recognised_pair[:1]))
     for name, method in list(METHODS.items()):
         monkeypatch.setitem(METHODS, name, replace(method, run=stand_in))
         with pytest.raises(Handed) as handed:
-            forget(olivetti.model, olivetti.card, olivetti.split, FORGET[:1], methods={name: None},
+            forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair[:1], methods={name: None},
                    original_predictions=original)
         forget_train = handed.value.args[0]
         if method.zero_glance:
@@ -135,9 +134,9 @@ def test_ssd_importance_is_each_persons_squared_mean_gradient_summed(monkeypatch
     assert torch.allclose(summed, expected, rtol=1e-4, atol=1e-9)
 
 
-def test_ssd_computes_the_training_importance_once_per_model(olivetti, tmp_path, monkeypatch):
+def test_ssd_computes_the_training_importance_once_per_model(olivetti, tmp_path, monkeypatch, recognised_pair):
     monkeypatch.setenv("UNSIR_CACHE_DIR", str(tmp_path))  # not the cache the other tests filled
-    request = build_request(olivetti.split.train, classes_of(olivetti, FORGET[:1]), len(olivetti.split.names),
+    request = build_request(olivetti.split.train, classes_of(olivetti, recognised_pair[:1]), len(olivetti.split.names),
                             seed=0, zero_glance=False)
     first = METHODS["ssd"].run(olivetti.model, request, configure("ssd", olivetti.card), None)
     again = METHODS["ssd"].run(olivetti.model, request, configure("ssd", olivetti.card), None)
@@ -145,8 +144,8 @@ def test_ssd_computes_the_training_importance_once_per_model(olivetti, tmp_path,
     assert weights_sha256(first.model) == weights_sha256(again.model)
 
 
-def test_salun_changes_only_the_masked_weights(olivetti):
-    forget_classes = classes_of(olivetti, FORGET)
+def test_salun_changes_only_the_masked_weights(olivetti, recognised_pair):
+    forget_classes = classes_of(olivetti, recognised_pair)
     request = build_request(olivetti.split.train, forget_classes, len(olivetti.split.names), seed=0, zero_glance=False)
     config = SalunConfig(epochs=1, retain_per_id=2, saliency_fraction=0.1)
     mask = saliency_mask(olivetti.model, request.forget_train, config.saliency_fraction, config.batch_size)

@@ -17,15 +17,14 @@ from unsir.training import Recipe
 
 from forget_trap import ForgetTrap
 
-FORGET = ["person_03", "person_17"]
 
 
 def classes_of(olivetti, names):
     return [olivetti.split.names.index(n) for n in names]
 
 
-def test_unsir_is_zero_glance(olivetti):
-    forget_classes = classes_of(olivetti, FORGET)
+def test_unsir_is_zero_glance(olivetti, recognised_pair):
+    forget_classes = classes_of(olivetti, recognised_pair)
     trap = ForgetTrap(olivetti.split.train, forget_classes)
     with pytest.raises(AssertionError):
         trap.of_classes(forget_classes)  # the trap does fire
@@ -35,9 +34,9 @@ def test_unsir_is_zero_glance(olivetti):
     assert outcome.zero_glance and "no photo of a forgotten identity" in outcome.data_read
 
 
-def test_error_maximising_noise_raises_the_loss_of_its_class(olivetti):
+def test_error_maximising_noise_raises_the_loss_of_its_class(olivetti, recognised_pair):
     model = olivetti.model
-    forget_classes = classes_of(olivetti, FORGET)
+    forget_classes = classes_of(olivetti, recognised_pair)
     labels = torch.tensor(forget_classes).repeat_interleave(8)
     torch.manual_seed(0)
     start = torch.randn(len(labels), 3, 32, 32)
@@ -49,8 +48,8 @@ def test_error_maximising_noise_raises_the_loss_of_its_class(olivetti):
         assert F.cross_entropy(model(noise), labels) > F.cross_entropy(model(start), labels) + 1.0
 
 
-def test_impair_then_repair_forgets_and_keeps_the_rest(olivetti):
-    report = forget(olivetti.model, olivetti.card, olivetti.split, FORGET, methods={"unsir": None}).report
+def test_impair_then_repair_forgets_and_keeps_the_rest(olivetti, recognised_pair):
+    report = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair, methods={"unsir": None}).report
     original, after = report["original"], report["methods"]["unsir"]
     assert original["forget_test_acc"] >= 0.5
     assert after["forget_test_acc"] <= 1 / 6  # at most one of the six held-out photos
@@ -59,9 +58,9 @@ def test_impair_then_repair_forgets_and_keeps_the_rest(olivetti):
     assert report["sha256"]["unsir"] != report["sha256"]["original"]
 
 
-def test_the_original_model_is_never_modified(olivetti):
+def test_the_original_model_is_never_modified(olivetti, recognised_pair):
     before = weights_sha256(olivetti.model)
-    forget(olivetti.model, olivetti.card, olivetti.split, FORGET[:1],
+    forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair[:1],
            methods={"unsir": None, "finetune": FinetuneConfig(epochs=1), "neggrad": None})
     assert weights_sha256(olivetti.model) == before
 
@@ -75,9 +74,9 @@ def test_notebook_faithful_reproduces_the_label_0_bug():
     assert len(faithful) == 2 * 3 + 4 and {int(faithful[i][1]) for i in range(6)} == {0}
 
 
-def test_baselines_report_their_own_time_and_what_they_read(olivetti):
+def test_baselines_report_their_own_time_and_what_they_read(olivetti, recognised_pair):
     quick = Recipe(**{**olivetti.card["recipe"], "epochs": 2})
-    report = forget(olivetti.model, olivetti.card, olivetti.split, FORGET[:1],
+    report = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair[:1],
                     methods={"retrain": RetrainConfig("resnet18", 32, quick), "finetune": FinetuneConfig(epochs=1),
                              "neggrad": NeggradConfig()}).report
     assert report["methods"]["neggrad"]["zero_glance"] is False
@@ -125,11 +124,11 @@ def test_retraining_a_distilled_model_retrains_its_teacher_first(olivetti_checkp
     assert configure("retrain", card).teacher is None
 
 
-def test_controls_hide_the_output_but_leave_the_features(olivetti):
+def test_controls_hide_the_output_but_leave_the_features(olivetti, recognised_pair):
     from unsir.features import predict_with_features
 
     quick = Recipe(**{**olivetti.card["recipe"], "epochs": 2})
-    run = forget(olivetti.model, olivetti.card, olivetti.split, FORGET,
+    run = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair,
                  methods={"logit-mask": None, "head-only": None, "retrain": RetrainConfig("resnet18", 32, quick)})
     report = run.report
     _, original_features = predict_with_features(olivetti.model, olivetti.split.test)
@@ -149,8 +148,8 @@ def test_controls_hide_the_output_but_leave_the_features(olivetti):
     assert report["methods"]["retrain"]["control"] is False
 
 
-def test_every_model_reports_the_feature_and_membership_evidence_with_counts(olivetti):
-    report = forget(olivetti.model, olivetti.card, olivetti.split, FORGET, methods={"unsir": None}).report
+def test_every_model_reports_the_feature_and_membership_evidence_with_counts(olivetti, recognised_pair):
+    report = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair, methods={"unsir": None}).report
     for entry in (report["original"], report["methods"]["unsir"]):
         for key in ("feature_knn_forget_acc", "feature_knn_retain_acc", "feature_probe_forget_acc",
                     "feature_probe_retain_acc", "mia_auc_forget", "mia_auc_forget_max_logit"):
@@ -161,15 +160,15 @@ def test_every_model_reports_the_feature_and_membership_evidence_with_counts(oli
     assert "gap_closed" not in report["methods"]["unsir"]  # no retrain in this run
 
 
-def test_a_cached_retrain_is_reused_with_its_measured_time(olivetti, tmp_path):
+def test_a_cached_retrain_is_reused_with_its_measured_time(olivetti, tmp_path, recognised_pair):
     quick = Recipe(**{**olivetti.card["recipe"], "epochs": 1})
     config = RetrainConfig("resnet18", 32, quick, cache_dir=str(tmp_path))
-    first = forget(olivetti.model, olivetti.card, olivetti.split, FORGET[:1], methods={"retrain": config}, seed=3)
-    again = forget(olivetti.model, olivetti.card, olivetti.split, FORGET[:1], methods={"retrain": config}, seed=3)
+    first = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair[:1], methods={"retrain": config}, seed=3)
+    again = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair[:1], methods={"retrain": config}, seed=3)
     assert first.report["sha256"]["retrain"] == again.report["sha256"]["retrain"]
     assert first.report["methods"]["retrain"]["stages"]["retrain"] == again.report["methods"]["retrain"]["stages"]["retrain"]
     assert "cached" in again.report["methods"]["retrain"]["hyperparameters"]
-    other_seed = forget(olivetti.model, olivetti.card, olivetti.split, FORGET[:1], methods={"retrain": config}, seed=4)
+    other_seed = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair[:1], methods={"retrain": config}, seed=4)
     assert "cached" not in other_seed.report["methods"]["retrain"]["hyperparameters"]
 
 
@@ -188,11 +187,11 @@ def test_configure_refuses_an_unknown_method_preset_setting_or_value():
     assert configure("finetune", card, {"epochs": 3.0}).epochs == 3  # a form's 3.0 becomes the setting's int
 
 
-def test_the_logit_mask_control_can_be_derived_from_the_originals_predictions(olivetti):
+def test_the_logit_mask_control_can_be_derived_from_the_originals_predictions(olivetti, recognised_pair):
     from unsir.forgetting import Predictions, forgetting_metrics
 
-    forget_classes = classes_of(olivetti, FORGET)
-    run = forget(olivetti.model, olivetti.card, olivetti.split, FORGET, methods={"logit-mask": None})
+    forget_classes = classes_of(olivetti, recognised_pair)
+    run = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair, methods={"logit-mask": None})
     derived = run.predictions["original"].with_classes_hidden(forget_classes)
     measured = run.predictions["logit-mask"]
     assert torch.equal(derived.test.argmax(1), measured.test.argmax(1))
@@ -206,10 +205,10 @@ def test_the_logit_mask_control_can_be_derived_from_the_originals_predictions(ol
     assert derived_metrics["mia_auc_forget"] == pytest.approx(run.report["methods"]["logit-mask"]["mia_auc_forget"], abs=0.02)
 
 
-def test_each_methods_held_out_answer_comes_first_and_matches_the_final_report(olivetti):
+def test_each_methods_held_out_answer_comes_first_and_matches_the_final_report(olivetti, recognised_pair):
     from unsir.forgetting import ForgetRun, HeldOut, forget_stream
 
-    steps = list(forget_stream(olivetti.model, olivetti.card, olivetti.split, FORGET,
+    steps = list(forget_stream(olivetti.model, olivetti.card, olivetti.split, recognised_pair,
                                methods={"logit-mask": None, "head-only": None}))
     assert [type(s) for s in steps] == [HeldOut, HeldOut, ForgetRun]
     run = steps[-1]
