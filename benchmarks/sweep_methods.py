@@ -40,8 +40,9 @@ GRID = [
     ("ssd", "reference's values for faces (α 50, λ 0.1)", {"selection_alpha": 50.0, "dampening_lambda": 0.1}),
     ("bad-teacher", "defaults", {}),
     ("scrub", "defaults", {}),
-    ("scrub", "reference rate (SGD 5e-4, forget batch 32)", {"lr": 5e-4, "forget_batch_size": 32}),
-    ("scrub", "forget batch 32", {"forget_batch_size": 32}),
+    ("scrub", "reference rate (SGD 5e-4, forget batch 32)", {"lr": 5e-4, "max_pass_steps": 1, "epochs": 3}),
+    ("scrub", "forget batch 8 (the first default)", {"forget_batch_size": 8, "max_pass_steps": 1, "epochs": 3}),
+    ("scrub", "forget batch 32", {"max_pass_steps": 1, "epochs": 3}),
     ("random-labels", "defaults", {}),
     ("salun", "defaults", {}),
 ]
