@@ -50,7 +50,7 @@ class ScrubConfig:
     max_epochs: int = setting(2, 0, 50, "of those epochs, how many first make a max pass over the forgotten photos")
     # The reference's 5e-4 left a lone person fully recognised and 20 people at 89 % (SWEEP-methods.md).
     lr: float = setting(0.01, 1e-8, 1, "learning rate (SGD, momentum 0.9, weight decay 5e-4)")
-    kl_weight: float = setting(0.001, 0, 1, "min passes: weight of the KL to the original (cross-entropy gets the rest)")
+    kl_weight: float = setting(0.001, 0, 1, "min passes: weight of the KL to the original (cross-entropy: the rest)")
     temperature: float = setting(4.0, 0.1, 100, "softening of the original's and the student's outputs")
     forget_batch_size: int = setting(32, 1, 1024, "forgotten photos per max step")
     max_pass_steps: int = setting(4, 1, 1000, "each max pass takes at least this many steps: a person's few "
@@ -72,14 +72,11 @@ def away_from(teacher: nn.Module, temperature: float):
 
 def scrub(original, request: ForgetRequest, config: ScrubConfig = ScrubConfig(),
           progress: Progress | None = None) -> Outcome:
-    forget = request.forget_photos("SCRUB")
+    forget, retain, read = request.forgotten_and_kept("SCRUB", config.retain_per_id)
     generator = seed_everything(request.seed)
-    retain = request.retain_subset(config.retain_per_id)
     model = copy.deepcopy(original)
     device = next(model.parameters()).device
-    outcome = Outcome(model, data_read=f"{len(forget)} training photos of the forgotten identities (NOT zero-glance) "
-                      f"+ {len(retain)} training photos of kept identities (retain subset)",
-                      hyperparameters={"method": "scrub", **asdict(config)})
+    outcome = Outcome(model, data_read=read, hyperparameters={"method": "scrub", **asdict(config)})
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, weight_decay=WEIGHT_DECAY)
     repeats = math.ceil(config.max_pass_steps / math.ceil(len(forget) / config.forget_batch_size))
     forget_batches = loader(ConcatDataset([FaceTensors(forget)] * repeats), config.forget_batch_size, generator)
