@@ -23,7 +23,7 @@ from pathlib import Path
 
 from unsir.bench import machine
 from unsir.forgetting import Predictions, forget, random_identities
-from unsir.methods import METHODS, configure
+from unsir.methods import configure
 from unsir.pipeline import load
 
 HERE = Path(__file__).parent
@@ -40,8 +40,9 @@ GRID = [
     ("ssd", "reference's values for faces (α 50, λ 0.1)", {"selection_alpha": 50.0, "dampening_lambda": 0.1}),
     ("bad-teacher", "defaults", {}),
     ("scrub", "defaults", {}),
-    ("scrub", "reference rate (SGD 5e-4, forget batch 32)", {"lr": 5e-4, "forget_batch_size": 32}),
-    ("scrub", "forget batch 32", {"forget_batch_size": 32}),
+    ("scrub", "reference rate (SGD 5e-4, forget batch 32)", {"lr": 5e-4, "max_pass_steps": 1, "epochs": 3}),
+    ("scrub", "forget batch 8 (the first default)", {"forget_batch_size": 8, "max_pass_steps": 1, "epochs": 3}),
+    ("scrub", "forget batch 32", {"max_pass_steps": 1, "epochs": 3}),
     ("random-labels", "defaults", {}),
     ("salun", "defaults", {}),
 ]
@@ -113,7 +114,8 @@ def verdicts(results: dict, card: dict) -> list[str]:
              f"within {TARGET_KEPT_DROP:.0f} points of the original, at 1 and at 20 people. Per set: forgotten "
              "accuracy (held-out photos of the forgotten), Δ kept (points), seconds of the method alone, load "
              "before/after.", "",
-             "| method | people | sets meeting the target | per set: forgotten %, Δ kept, s, load |", "|---|---|---|---|"]
+             "| method | people | sets meeting the target | per set: forgotten %, Δ kept, s, load |",
+             "|---|---|---|---|"]
     for method in dict.fromkeys(m for m, _, _ in GRID):
         for count in sorted({c["count"] for c in results.values()}):
             cells = [c for c in results.values() if c["method"] == method and c["count"] == count
@@ -139,16 +141,18 @@ def ssd_seconds(results: dict) -> list[str]:
              "then computes the forgotten person's gradients and dampens.", "",
              "| row | seed | seconds | of which training importance | load before/after |", "|---|---|---|---|---|"]
     for c in cells:
-        lines.append(f"| {c['row']} | {c['seed']} | {c['seconds']:.1f} | {c['stages'].get('training importance', 0):.1f} | "
+        training = c["stages"].get("training importance", 0)
+        lines.append(f"| {c['row']} | {c['seed']} | {c['seconds']:.1f} | {training:.1f} | "
                      f"{c['load_before']:.1f}/{c['load_after']:.1f} |")
     return lines if cells else []
 
 
 def write_markdown(results: dict, card: dict) -> None:
     cores = os.cpu_count() or 1
+    machines = "; ".join(sorted({c["machine"] for c in results.values()}))
     lines = ["# Compared methods: settings sweep", "",
              f"`python benchmarks/sweep_methods.py` on `{CHECKPOINT}`, tuning forget sets only (seeds 500+; the "
-             f"benchmark reports seeds 1000–1004). Machines: {'; '.join(sorted({c['machine'] for c in results.values()}))}. "
+             f"benchmark reports seeds 1000–1004). Machines: {machines}. "
              f"The machine ({cores} cores) was shared with other jobs: the load columns are the 1-minute load average "
              f"before and after each cell, and above {cores} the seconds are slower than the method's own cost. "
              "Forgotten / kept: test accuracy (%) on the forgotten people's held-out photos and on everyone else's; "
@@ -159,8 +163,8 @@ def write_markdown(results: dict, card: dict) -> None:
              "| method | row | settings changed from today's defaults | people/seed | forgotten | Δ kept | kNN | "
              "loss AUC | seconds | stages | load before/after |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for c in sorted(results.values(), key=lambda c: ([m for m, _, _ in GRID].index(c["method"])
-                                                    if c["method"] in METHODS else 99, c["row"], c["count"], c["seed"])):
+    order = list(dict.fromkeys(m for m, _, _ in GRID))
+    for c in sorted(results.values(), key=lambda c: (order.index(c["method"]), c["row"], c["count"], c["seed"])):
         stages = ", ".join(f"{k} {v:.1f}" for k, v in c["stages"].items())
         lines.append(f"| {c['method']} | {c['row']} | {changes(c, card)} | {c['count']}/{c['seed']} | "
                      f"{100 * c['forget_test_acc']:.1f} (of {c['n_forget_test']}) | "

@@ -13,8 +13,7 @@ from unsir.checkpoints import weights_sha256
 from unsir.cli import main
 from unsir.data import FaceSet, normalise
 from unsir.forgetting import Predictions, build_request, forget
-from unsir.methods import METHODS, configure, settings
-from unsir.methods import base
+from unsir.methods import METHODS, base, configure, settings
 from unsir.methods.salun import SalunConfig, saliency_mask, salun
 from unsir.methods.ssd import dampen, summed_importance
 
@@ -104,7 +103,8 @@ def tiny_model():
 def test_ssd_dampens_only_the_weights_far_more_important_to_the_forgotten_people():
     model = tiny_model()
     forget_importance = summed_importance(model, tiny_faces([0] * 6, seed=1), 4)
-    kept_importance = {name: value / 2 for name, value in summed_importance(model, tiny_faces([1, 2] * 6, seed=2), 4).items()}
+    kept = summed_importance(model, tiny_faces([1, 2] * 6, seed=2), 4)
+    kept_importance = {name: value / 2 for name, value in kept.items()}  # two kept people
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     alpha, lam = 2.0, 0.5
     dampen(model, forget_importance, kept_importance, alpha, lam)
@@ -161,5 +161,6 @@ def test_salun_changes_only_the_masked_weights(olivetti, recognised_pair):
 
 
 def test_the_cli_runs_the_compared_methods(olivetti_checkpoint, tmp_path):
-    assert main(["forget", "--checkpoint", str(olivetti_checkpoint), "--forget", "person_01",
-                 "--methods", ",".join(COMPARED), "--epochs", "1", "--retain-per-id", "2", "--report", str(tmp_path / "report.json")]) == 0
+    quick = ["--epochs", "1", "--retain-per-id", "2"]
+    assert main(["forget", "--checkpoint", str(olivetti_checkpoint), "--forget", "person_01", "--methods",
+                 ",".join(COMPARED), *quick, "--report", str(tmp_path / "report.json")]) == 0

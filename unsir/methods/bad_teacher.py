@@ -63,14 +63,11 @@ def two_teachers_loss(competent: nn.Module, incompetent: nn.Module, temperature:
 
 def bad_teacher(original, request: ForgetRequest, config: BadTeacherConfig = BadTeacherConfig(),
                 progress: Progress | None = None) -> Outcome:
-    forget = request.forget_photos("Bad Teacher")
+    forget, retain, read = request.forgotten_and_kept("Bad Teacher", config.retain_per_id)
     generator = seed_everything(request.seed)
-    retain = request.retain_subset(config.retain_per_id)
     model = copy.deepcopy(original)
     device = next(model.parameters()).device
-    outcome = Outcome(model, data_read=f"{len(forget)} training photos of the forgotten identities (NOT zero-glance) "
-                      f"+ {len(retain)} training photos of kept identities (retain subset)",
-                      hyperparameters={"method": "bad-teacher", **asdict(config)})
+    outcome = Outcome(model, data_read=read, hyperparameters={"method": "bad-teacher", **asdict(config)})
     incompetent = build_model(architecture(original), request.num_classes, retain.image_size).to(device)
     photos = ConcatDataset([FaceTensors(replace(forget, labels=torch.full_like(forget.labels, FORGOTTEN))),
                             FaceTensors(replace(retain, labels=torch.full_like(retain.labels, KEPT)))])

@@ -44,6 +44,12 @@ class ForgetRequest:
             raise ValueError(f"{method} needs the forgotten identities' training photos (it is not zero-glance).")
         return self.forget_train
 
+    def forgotten_and_kept(self, method: str, per_class: int | None) -> tuple[FaceSet, FaceSet, str]:
+        """The forgotten photos, a seeded retain subset, and the `data_read` sentence that counts both."""
+        forget, retain = self.forget_photos(method), self.retain_subset(per_class)
+        return forget, retain, (f"{len(forget)} training photos of the forgotten identities (NOT zero-glance) "
+                                f"+ {len(retain)} training photos of kept identities (retain subset)")
+
     def retain_subset(self, per_class: int | None) -> FaceSet:
         """A seeded random sample of `per_class` training photos per kept identity (None: all)."""
         if per_class is None:

@@ -1,4 +1,4 @@
-"""Random Labels: fine-tune with the forgotten photos relabelled as random kept people, plus kept photos. NOT zero-glance.
+"""Random Labels: fine-tune on forgotten photos relabelled as random kept people, and kept photos. NOT zero-glance.
 
 The Machine Unlearning Comparator's "RL" and SalUn's baseline of the same name. Reference:
 github.com/OPTML-Group/Unlearn-Saliency (`Classification/unlearn/RL.py`; SGD, momentum 0.9).
@@ -46,11 +46,8 @@ def relabelled(forget: FaceSet, request: ForgetRequest, generator: torch.Generat
 def train_on_random_labels(model: nn.Module, request: ForgetRequest, config: RandomLabelsConfig, stage: str,
                            outcome: Outcome, progress: Progress | None) -> None:
     """Fine-tune `model` in place on the relabelled forgotten photos and the retain subset (SalUn's training too)."""
+    forget, retain, outcome.data_read = request.forgotten_and_kept(stage, config.retain_per_id)
     generator = seed_everything(request.seed)
-    forget = request.forget_photos(stage)
-    retain = request.retain_subset(config.retain_per_id)
-    outcome.data_read = (f"{len(forget)} training photos of the forgotten identities (NOT zero-glance) "
-                         f"+ {len(retain)} training photos of kept identities (retain subset)")
     photos = ConcatDataset([FaceTensors(relabelled(forget, request, generator)), FaceTensors(retain)])
     with timed(outcome.stages, stage):
         fit(model, loader(photos, config.batch_size, generator),

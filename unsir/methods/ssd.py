@@ -80,7 +80,8 @@ def training_importance(model: nn.Module, request: ForgetRequest, batch_size: in
                         progress: Progress | None = None) -> tuple[dict[str, torch.Tensor], bool]:
     """Every person's importance summed over the whole training set, from the cache when this model and
     training set met before; returns it and whether it came from the cache."""
-    path = cache_dir() / "ssd" / f"{weights_sha256(model)[:20]}-{training_fingerprint(request)}-{batch_size}.safetensors"
+    key = f"{weights_sha256(model)[:20]}-{training_fingerprint(request)}-{batch_size}"
+    path = cache_dir() / "ssd" / f"{key}.safetensors"
     if path.is_file():
         device = next(model.parameters()).device
         return {name: t.to(device) for name, t in load_file(str(path)).items()}, True
