@@ -88,11 +88,12 @@ def markdown(args, tests_tail: str, cli: list[dict], cold_start: float, clicks: 
         entry = click["report"]["methods"]["unsir"]
         lines.append(f"| {click['click']} | {click['seconds']:.1f} | {entry['seconds']:.2f} | "
                      f"{entry['forget_test_acc']:.3f} | {entry['retain_test_acc']:.3f} |")
-    one_person = next(run for run in cli if run["people"] == 1)
+    cli_unsir = next(run for run in cli if run["people"] == 1)["report"]["methods"]["unsir"]["seconds"]
     warm_click = next(c for c in clicks if c["click"] == "1 person, second click")
+    app_unsir = warm_click["report"]["methods"]["unsir"]["seconds"]
     lines += ["", "## Targets (issue 10, one GPU)", "",
-              f"- UNSIR for one person, `unsir forget`: {verdict(one_person['report']['methods']['unsir']['seconds'], UNSIR_ONE_PERSON)}",
-              f"- UNSIR for one person, the app: {verdict(warm_click['report']['methods']['unsir']['seconds'], UNSIR_ONE_PERSON)}",
+              f"- UNSIR for one person, `unsir forget`: {verdict(cli_unsir, UNSIR_ONE_PERSON)}",
+              f"- UNSIR for one person, the app: {verdict(app_unsir, UNSIR_ONE_PERSON)}",
               f"- click → every result, one person, warm app: {verdict(warm_click['seconds'], CLICK_EVERY_RESULT)}"]
     return "\n".join(lines) + "\n"
 

@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,9 +148,11 @@ def summary(bench: Bench, rounds: list[dict], steps: list[Step]) -> dict:
     used = fit_configuration(bench.device).label
     repair_bare = next(s.label for s in steps if s.loss == "repair")
     fastest = max((s for s in steps if s.loss == "impair"), key=lambda s: best[s.label]).label
-    ratios = {"impair / bare step, same configuration": loop["impair"] / best[used],
-              "repair / bare distillation step, same configuration": loop["repair"] / best[repair_bare],
-              f"impair / fastest bare step ({fastest})": loop["impair"] / best[fastest]}
+    pairs = {"impair / bare step, same configuration": ("impair", used),
+             "repair / bare distillation step, same configuration": ("repair", repair_bare),
+             f"impair / fastest bare step ({fastest})": ("impair", fastest)}
+    # Loop and bare step of the same round: the load a round meets weighs on both.
+    ratios = {label: [r["loop"][stage] / r["bare"][bare] for r in rounds] for label, (stage, bare) in pairs.items()}
     loads = [r["load_average"] for r in rounds]
     return {"machine": machine(), "device": str(bench.device), "checkpoint": str(CHECKPOINT.relative_to(HERE.parent)),
             "batch": BATCH, "image_size": bench.loaded.card["image_size"], "forget": bench.request.forget_classes,
@@ -175,9 +178,13 @@ def markdown(result: dict, args, uptime_before: str, uptime_after: str) -> str:
     for stage, value in result["loop_best"].items():
         seconds = ", ".join(f"{r['loop'][stage + ' seconds']:.1f}" for r in result["rounds"])
         lines.append(f"| {stage} | {value:.0f} | {seconds} |")
-    lines += ["", f"## Loop / bare (target ≥ {result['target']:.0%})", ""]
-    for label, ratio in result["ratios"].items():
-        lines.append(f"- {label}: **{ratio:.0%}** ({'met' if ratio >= result['target'] else 'missed'})")
+    lines += ["", f"## Loop / bare (target ≥ {result['target']:.0%})", "",
+              "Each round's loop against the same round's bare step; the lowest round decides. Above 100 %, the "
+              "machine's load changed between the two measurements.", ""]
+    for label, per_round in result["ratios"].items():
+        lowest = min(per_round)
+        lines.append(f"- {label}: **{lowest:.0%}** (rounds: {', '.join(f'{r:.0%}' for r in per_round)}; "
+                     f"{'met' if lowest >= result['target'] else 'missed'})")
     if result["compile"]:
         compiled = next(label for label in result["bare_best"] if "compile" in label)
         eager = result["fit_configuration"]
@@ -186,7 +193,8 @@ def markdown(result: dict, args, uptime_before: str, uptime_after: str) -> str:
         loop_seconds = max(r["loop"]["impair seconds"] + r["loop"]["repair seconds"] for r in result["rounds"])
         lines += ["", "## torch.compile: measured, not used by `fit`", "",
                   f"Compiled, the step runs {gain:+.0%} against {eager} ({result['bare_best'][compiled]:.0f} against "
-                  f"{result['bare_best'][eager]:.0f} images/s). Before it runs: " + "; ".join(
+                  f"{result['bare_best'][eager]:.0f} images/s). Before it runs, from an empty compile cache "
+                  f"({os.environ.get('TORCHINDUCTOR_COMPILE_THREADS', 'default')} compile threads): " + "; ".join(
                       f"{label} {seconds:.0f} s" for label, seconds in result["compile"].items()) +
                   f". UNSIR's whole impair + repair takes {loop_seconds:.0f} s here, and each new batch shape, the "
                   "teacher's forward pass and the noise's steps would compile again: it would have to be warmed at "
@@ -217,6 +225,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    # Compile cold, as a fresh machine would at startup: an empty cache, not the kernels of earlier runs.
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-")
     uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     device = default_device()
     bench = Bench(device)
