@@ -12,7 +12,8 @@ from . import distributed, metrics
 from .checkpoints import load_checkpoint, save_checkpoint
 from .data import MEAN, STD, DataError, FaceSet, Split, load_dataset, load_strangers
 from .nets import ModelError, build_model
-from .training import Progress, Recipe, default_device, device_name, predict_logits, train_from_scratch
+from .training import (Progress, Recipe, default_device, device_name, predict_logits, seed_everything,
+                       train_from_scratch)
 
 
 @dataclass
@@ -71,6 +72,7 @@ def train_checkpoint(
     split = load_dataset(dataset, data_home, image_size=image_size, seed=split_seed,
                          max_per_identity=max_per_identity, identities=identities)
     device = default_device()
+    seed_everything(recipe.seed)  # the initial weights too: one seed, one model
     model = build_model(arch, len(split.names), image_size, init).to(device)
     teacher = None
     if teacher_dir:

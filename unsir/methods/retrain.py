@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from ..checkpoints import read_card
 from ..nets import build_model
-from ..training import Progress, Recipe, train_from_scratch
+from ..training import Progress, Recipe, seed_everything, train_from_scratch
 from .base import ForgetRequest, Method, Outcome, scaled, timed
 
 
@@ -36,8 +36,9 @@ def _train(config: RetrainConfig, request: ForgetRequest, device, outcome: Outco
     if config.teacher is not None:
         teacher = _train(config.teacher, request, device, outcome, scaled(progress, 0, 0.4), f"{stage} teacher")
         progress = scaled(progress, 0.4, 1)
-    model = build_model(config.arch, request.num_classes, config.image_size).to(device)
     recipe = Recipe(**{**config.recipe.to_dict(), "seed": request.seed})
+    seed_everything(recipe.seed)  # the initial weights too: the cache key promises one model per seed
+    model = build_model(config.arch, request.num_classes, config.image_size).to(device)
     with timed(outcome.stages, stage):
         train_from_scratch(model, request.retain, recipe, teacher=teacher, progress=progress, stage=stage)
     return model
