@@ -18,6 +18,16 @@ def test_train_on_olivetti_reaches_useful_accuracy(olivetti_checkpoint):
     assert set(card["per_identity_test_acc"]) == set(card["identities"])
 
 
+def test_the_same_train_command_gives_the_same_weights(tmp_path):
+    """The seed draws the initial weights as well as the data order: a card's command rebuilds its model."""
+    def weights(out):
+        command = ["train", "--dataset", "olivetti", "--image-size", "32", "--epochs", "2", "--out", str(out)]
+        assert main(command) == 0
+        return (out / "model.safetensors").read_bytes()
+
+    assert weights(tmp_path / "a") == weights(tmp_path / "b")
+
+
 def test_eval_reproduces_the_card(olivetti_checkpoint, tmp_path):
     report_path = tmp_path / "eval.json"
     assert main(["eval", "--checkpoint", str(olivetti_checkpoint), "--report", str(report_path)]) == 0
