@@ -29,15 +29,15 @@ def test_retrain_ranges_span_the_retrained_models_per_architecture():
 
 
 def synthetic_record(seed, unsir_forget, retain_change, control_knn=0.8):
-    def entry(forget, retain, knn, control=False):
+    def entry(forget, retain, knn, control=False, reads=False):
         return {"forget_test_acc": forget, "retain_test_acc": retain, "n_forget_test": 5, "feature_knn_forget_acc": knn,
                 "feature_probe_forget_acc": knn, "mia_auc_forget": 0.6, "mia_forget": 0.1, "stranger_ks": 0.2,
-                "seconds": 1.0, "control": control, "hyperparameters": {}}
+                "seconds": 1.0, "control": control, "zero_glance": not reads, "hyperparameters": {}}
 
     report = {"original": entry(0.9, 0.8, 0.8), "mia_variant": "m", "stranger_variant": "s",
               "methods": {"unsir": entry(unsir_forget, 0.8 + retain_change, 0.6),
                           "logit-mask": entry(0.0, 0.8, control_knn, control=True),
-                          "someday": entry(0.5, 0.8, 0.8)}}
+                          "someday": entry(0.5, 0.8, 0.8, reads=True)}}
     return {"checkpoint": "c", "arch": "resnet18", "count": 2, "seed": seed, "machine": "m", "command": "unsir bench",
             "load_average": 0.5, "report": report}
 
@@ -50,7 +50,7 @@ def test_the_worst_set_leads_and_no_method_is_dropped():
     # worst 20.0 % (seed 1001) and mean 10.0 % over 10 photos; kept change worst -5.0, mean -3.0 points
     assert "| resnet18 | 2 | unsir | 2 | 20.0 / 10.0 [10] | -5.0 / -3.0 | 60.0 [10] |" in table
     assert "| resnet18 | 2 | logit-mask (control) | 2 |" in table
-    assert "| resnet18 | 2 | someday | 2 |" in table  # unknown to the registry, still reported
+    assert "| resnet18 | 2 | someday (reads forgotten photos) | 2 |" in table  # unknown to the registry, still reported
     assert "quiet" in table
 
 
@@ -65,12 +65,15 @@ def test_the_verdicts_name_each_target_met_or_missed_and_unsir_against_the_contr
     from unsir.bench import markdown
 
     table = markdown([synthetic_record(1000, 0.0, -0.01), synthetic_record(1001, 0.2, -0.05)])
-    line = next(line for line in table.splitlines() if line.startswith("- resnet18, 2 forgotten"))
+    line = next(line for line in table.splitlines() if line.startswith("- resnet18, 2 forgotten, unsir, 2 sets:"))
     assert "forgotten ≤ 1 % on every set: MISSED (worst 20.0 %)" in line
     assert "kept within 3 points: MISSED (worst -5.0)" in line
     assert "kNN gap: no retrain on these sets" in line
     # UNSIR's kNN (60 %) is 20 points under the control's (80 %), but its KS is the same: not told apart on both.
     assert "against logit-mask: kNN -20.0 points, KS +0.00 → NOT told apart on both" in line
+    # Every method but retrain and the controls gets its own verdict; one that read the forgotten photos says so.
+    verdicts = [line for line in table.splitlines() if line.startswith("- resnet18, 2 forgotten")]
+    assert [v.split(",")[2].strip() for v in verdicts] == ["unsir", "someday (reads forgotten photos)"]
 
 
 def test_each_method_is_one_row_retrain_first():

@@ -156,8 +156,11 @@ def method_order(reports: list[dict]) -> list[str]:
 
 
 def label(name: str, reports: list[dict]) -> str:
-    control = any(r["methods"].get(name, {}).get("control") for r in reports)
-    return f"{name} (control)" if control else name
+    """The method's name, marked when it is a control or when it read the forgotten people's photos."""
+    entries = [r["methods"][name] for r in reports if name in r["methods"]]
+    if any(e.get("control") for e in entries):
+        return f"{name} (control)"
+    return f"{name} (reads forgotten photos)" if any(e.get("zero_glance") is False for e in entries) else name
 
 
 def pooled(entries: list[dict], key: str, count_key: str) -> str:
@@ -178,8 +181,8 @@ def worst_sets(groups: dict[tuple, list[dict]]) -> list[str]:
              "Gap closed: the share of the original→retrain gap that the method closes on the sets with a retrain "
              "(1 = like retrain, 0 = like the original). Controls only hide the output; they are not unlearning.", "",
              "| model | forgotten | method | sets | forgotten acc, worst / mean [photos] | Δ kept, worst / mean | "
-             "kNN on features [photos] | probe [photos] | loss AUC (mean) | gap closed: kNN / loss AUC / KS |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "kNN on features [photos] | probe [photos] | loss AUC (mean) | gap closed: kNN / loss AUC / KS | seconds (mean) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (arch, count), reports in sorted(groups.items()):
         for name in ["original", *method_order(reports)]:
             entries = [r["original"] if name == "original" else r["methods"][name] for r in reports
@@ -196,50 +199,59 @@ def worst_sets(groups: dict[tuple, list[dict]]) -> list[str]:
             gap = " / ".join(_mean_std([g.get(k) for g in gaps if g.get(k) == g.get(k)])
                              for k in ("feature_knn_forget_acc", "mia_auc_forget", "stranger_ks")) if gaps else "–"
             auc = _mean_std([e.get("mia_auc_forget") for e in entries])
+            seconds = "–" if name == "original" else f"{statistics.fmean(e['seconds'] for e in entries):.1f}"
             lines.append(f"| {arch} | {count} | {label(name, reports)} | {len(entries)} | "
                          f"{100 * max(forget):.1f} / {100 * statistics.fmean(forget):.1f} [{photos}] | {change} | "
                          f"{pooled(entries, 'feature_knn_forget_acc', 'n_forget_test')} | "
-                         f"{pooled(entries, 'feature_probe_forget_acc', 'n_forget_test')} | {auc} | {gap} |")
-    return lines + ["", *verdicts(groups), ""]
+                         f"{pooled(entries, 'feature_probe_forget_acc', 'n_forget_test')} | {auc} | {gap} | {seconds} |")
+    every_report = [r for reports in groups.values() for r in reports]
+    judged = [m for m in method_order(every_report) if m != "retrain"
+              and not any(r["methods"].get(m, {}).get("control") for r in every_report)]
+    return lines + ["", *verdicts(groups, judged), ""]
 
 
 FORGET_TARGET, KEPT_TARGET, GAP_TARGET = 0.01, 3.0, 0.8  # the deep-forgetting issue's targets, per set
 CLEARLY_MORE = 0.05  # how much more of a gap UNSIR must close than a control to count as telling them apart
 
 
-def verdicts(groups: dict[tuple, list[dict]], method: str = "unsir") -> list[str]:
-    """Plain-words verdicts per model and size against the targets, UNSIR against the controls included."""
-    lines = ["Targets, per model and number forgotten (forgotten test accuracy ≤ 1 % and kept within 3 points on "
-             f"every set; gap closed ≥ {GAP_TARGET} on kNN, loss AUC and KS where a retrain ran; UNSIR closing "
+def verdicts(groups: dict[tuple, list[dict]], methods: list[str]) -> list[str]:
+    """Plain-words verdicts per model, size and method against the targets, each method against the controls."""
+    lines = ["Targets, per model, number forgotten and method (forgotten test accuracy ≤ 1 % and kept within 3 points "
+             f"on every set; gap closed ≥ {GAP_TARGET} on kNN, loss AUC and KS where a retrain ran; the method closing "
              "clearly more of the kNN and KS gaps than each control):", ""]
     for (arch, count), reports in sorted(groups.items()):
-        runs = [r for r in reports if method in r["methods"]]
-        if not runs:
-            continue
-        worst_forget = max(r["methods"][method]["forget_test_acc"] for r in runs)
-        worst_kept = min(100 * (r["methods"][method]["retain_test_acc"] - r["original"]["retain_test_acc"]) for r in runs)
-        said = [f"forgotten ≤ 1 % on every set: {'met' if worst_forget <= FORGET_TARGET else 'MISSED'} "
-                f"(worst {100 * worst_forget:.1f} %)",
-                f"kept within 3 points: {'met' if worst_kept >= -KEPT_TARGET else 'MISSED'} (worst {worst_kept:+.1f})"]
-        gaps = [r["methods"][method]["gap_closed"] for r in runs if r["methods"][method].get("gap_closed")]
-        for key, name in (("feature_knn_forget_acc", "kNN"), ("mia_auc_forget", "loss AUC"), ("stranger_ks", "KS")):
-            shares = [g[key] for g in gaps if g.get(key) == g.get(key) and g.get(key) is not None]
-            if shares:
-                sets = f"{len(shares)} set{'s' if len(shares) > 1 else ''} with a retrain"
-                said.append(f"{name} gap ≥ {GAP_TARGET}: {'met' if min(shares) >= GAP_TARGET else 'MISSED'} "
-                            f"({', '.join(f'{v:.2f}' for v in shares)}; {sets})")
-            else:
-                said.append(f"{name} gap: no retrain on these sets")
-        for control in sorted({m for r in runs for m, e in r["methods"].items() if e.get("control")}):
-            paired = [r for r in runs if control in r["methods"]]
-            knn = [r["methods"][method]["feature_knn_forget_acc"] - r["methods"][control]["feature_knn_forget_acc"]
-                   for r in paired]
-            ks = [r["methods"][method]["stranger_ks"] - r["methods"][control]["stranger_ks"] for r in paired]
-            apart = statistics.fmean(knn) <= -CLEARLY_MORE and statistics.fmean(ks) <= -CLEARLY_MORE
-            said.append(f"against {control}: kNN {100 * statistics.fmean(knn):+.1f} points, KS {statistics.fmean(ks):+.2f} "
-                        f"→ {'told apart' if apart else 'NOT told apart on both'}")
-        lines.append(f"- {arch}, {count} forgotten ({len(runs)} sets): " + "; ".join(said) + ".")
+        lines += [verdict(arch, count, reports, method) for method in methods
+                  if any(method in r["methods"] for r in reports)]
     return lines
+
+
+def verdict(arch: str, count: int, reports: list[dict], method: str) -> str:
+    """One method's verdict line on the forget sets of one model and size."""
+    runs = [r for r in reports if method in r["methods"]]
+    worst_forget = max(r["methods"][method]["forget_test_acc"] for r in runs)
+    worst_kept = min(100 * (r["methods"][method]["retain_test_acc"] - r["original"]["retain_test_acc"]) for r in runs)
+    said = [f"forgotten ≤ 1 % on every set: {'met' if worst_forget <= FORGET_TARGET else 'MISSED'} "
+            f"(worst {100 * worst_forget:.1f} %)",
+            f"kept within 3 points: {'met' if worst_kept >= -KEPT_TARGET else 'MISSED'} (worst {worst_kept:+.1f})"]
+    gaps = [r["methods"][method]["gap_closed"] for r in runs if r["methods"][method].get("gap_closed")]
+    for key, name in (("feature_knn_forget_acc", "kNN"), ("mia_auc_forget", "loss AUC"), ("stranger_ks", "KS")):
+        shares = [g[key] for g in gaps if g.get(key) == g.get(key) and g.get(key) is not None]
+        if shares:
+            sets = f"{len(shares)} set{'s' if len(shares) > 1 else ''} with a retrain"
+            said.append(f"{name} gap ≥ {GAP_TARGET}: {'met' if min(shares) >= GAP_TARGET else 'MISSED'} "
+                        f"({', '.join(f'{v:.2f}' for v in shares)}; {sets})")
+        else:
+            said.append(f"{name} gap: no retrain on these sets")
+    for control in sorted({m for r in runs for m, e in r["methods"].items() if e.get("control")}):
+        paired = [r for r in runs if control in r["methods"]]
+        knn = [r["methods"][method]["feature_knn_forget_acc"] - r["methods"][control]["feature_knn_forget_acc"]
+               for r in paired]
+        ks = [r["methods"][method]["stranger_ks"] - r["methods"][control]["stranger_ks"] for r in paired]
+        apart = statistics.fmean(knn) <= -CLEARLY_MORE and statistics.fmean(ks) <= -CLEARLY_MORE
+        said.append(f"against {control}: kNN {100 * statistics.fmean(knn):+.1f} points, KS {statistics.fmean(ks):+.2f} "
+                    f"→ {'told apart' if apart else 'NOT told apart on both'}")
+    sets = f"{len(runs)} set{'s' if len(runs) > 1 else ''}"
+    return f"- {arch}, {count} forgotten, {label(method, reports)}, {sets}: " + "; ".join(said) + "."
 
 
 def markdown(records: list[dict]) -> str:
@@ -247,7 +259,7 @@ def markdown(records: list[dict]) -> str:
     commands = sorted({r["command"] for r in records if r.get("command")})
     lines = ["# Benchmark: forgetting identities from LFW-100 face models", "",
              "Measured by " + " and ".join(f"`{c}`" for c in commands) + " (results accumulate in "
-             "RESULTS.json; a rerun skips what is there).", "",
+             "the .json file of the same name; a rerun skips what is there).", "",
              "A_Dr / A_Df: test accuracy (%) on retained / forgotten identities' held-out photos; Δ A_Dr: "
              "points gained or lost against the original on the same forget set. "
              "MIA (entropy, %): share of the forgotten identities' training photos that an entropy-threshold "
