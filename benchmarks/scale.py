@@ -3,9 +3,11 @@ machine. Writes benchmarks/SCALE.md.
 
     python benchmarks/scale.py [--epochs 3] [--rounds 2]
 
-Each round times 1 process, then 2, on the same work (ResNet18, Olivetti at 64 px, flips and crops,
-global batch 64, after one warm-up epoch); the machine's load is recorded around every timing,
-since a shared machine slows whichever run meets the other work.
+Each round times 1 process, then 2 under torchrun, then 2 independent processes at once (no
+communication: what the two cores give two trainings, the ceiling for any data parallelism here), on
+the same work (ResNet18, Olivetti at 64 px, flips and crops, global batch 64, after one warm-up epoch);
+the machine's load is recorded around every timing, since a shared machine slows whichever run meets
+the other work.
 """
 from __future__ import annotations
 
@@ -54,15 +56,35 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
+def worker_command(epochs: int, image_size: int) -> list[str]:
+    return [str(Path(__file__).resolve()), "--worker", "--epochs", str(epochs), "--image-size", str(image_size)]
+
+
+def timing(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
 def measure(processes: int, epochs: int, image_size: int) -> dict:
-    worker = [str(Path(__file__).resolve()), "--worker", "--epochs", str(epochs), "--image-size", str(image_size)]
     launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes)]
                 if processes > 1 else [sys.executable])
     before = load_average()
-    result = subprocess.run(launcher + worker, capture_output=True, text=True, check=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    timing = json.loads(result.stdout.strip().splitlines()[-1])
-    return {"processes": processes, **timing, "load_before": before, "load_after": load_average()}
+    result = subprocess.run(launcher + worker_command(epochs, image_size), capture_output=True, text=True,
+                            check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return {"processes": processes, "how": "torchrun" if processes > 1 else "alone", **timing(result.stdout),
+            "load_before": before, "load_after": load_average()}
+
+
+def measure_independent(epochs: int, image_size: int) -> dict:
+    """Two single-process trainings at once: the photos/s the cores give two workers that never wait for
+    each other. DDP's 2 processes can at best match it; the gap is the cost of all-reducing gradients."""
+    before = load_average()
+    workers = [subprocess.Popen([sys.executable, *worker_command(epochs, image_size)], stdout=subprocess.PIPE,
+                                text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}) for _ in range(2)]
+    timings = [timing(worker.communicate()[0]) for worker in workers]
+    if any(worker.returncode for worker in workers):
+        raise RuntimeError("an independent worker failed")
+    return {"processes": 2, "how": "independent", "photos_per_s": sum(t["photos_per_s"] for t in timings),
+            "seconds": max(t["seconds"] for t in timings), "load_before": before, "load_after": load_average()}
 
 
 def report(runs: list[dict], args, uptime_before: str, uptime_after: str) -> str:
@@ -70,9 +92,11 @@ def report(runs: list[dict], args, uptime_before: str, uptime_after: str) -> str
 
     machine = f"{device_name()} ({platform.processor() or platform.machine()}), torch {torch.__version__}"
     cores = os.cpu_count() or 1
-    alone = [r["photos_per_s"] for r in runs if r["processes"] == 1]
-    pair = [r["photos_per_s"] for r in runs if r["processes"] == 2]
+    alone = [r["photos_per_s"] for r in runs if r["how"] == "alone"]
+    pair = [r["photos_per_s"] for r in runs if r["how"] == "torchrun"]
+    ceiling = [r["photos_per_s"] for r in runs if r["how"] == "independent"]
     ratios = [two / one for one, two in zip(alone, pair)]
+    ceiling_ratios = [free / one for one, free in zip(alone, ceiling)]
     loads = [r[key] for r in runs for key in ("load_before", "load_after")]
     # Its own runs raise the 1-minute load (up to 2 while two processes train, decaying after): quiet
     # means nothing else ran, i.e. the load before each timing stays below what its last run leaves.
@@ -82,14 +106,20 @@ def report(runs: list[dict], args, uptime_before: str, uptime_after: str) -> str
              f"{cores} cores: ResNet18 trained by `fit` on Olivetti (280 training photos) at {args.image_size} px "
              f"with flips and crops, global batch {BATCH}, one thread per process (OMP_NUM_THREADS=1); 2 processes "
              "are `torchrun --standalone --nproc-per-node 2` (gloo, DistributedDataParallel). Photos per second "
-             f"over {args.epochs} epochs after a warm-up epoch; each round runs 1 process, then 2.", "",
+             f"over {args.epochs} epochs after a warm-up epoch; each round runs 1 process, then 2 under torchrun, then 2 "
+             "independent single-process trainings at once (their photos/s summed): the most two workers get from "
+             "these cores when they never wait for each other.", "",
              "| round | processes | photos/s | seconds | 1-min load before → after |", "|---|---|---|---|---|"]
     for index, run in enumerate(runs):
-        lines.append(f"| {index // 2 + 1} | {run['processes']} | {run['photos_per_s']:.1f} | {run['seconds']:.1f} | "
-                     f"{run['load_before']:.1f} → {run['load_after']:.1f} |")
+        lines.append(f"| {index // 3 + 1} | {run['processes']} ({run['how']}) | {run['photos_per_s']:.1f} | "
+                     f"{run['seconds']:.1f} | {run['load_before']:.1f} → {run['load_after']:.1f} |")
     target = "met" if statistics.median(ratios) >= 1.6 else "missed"
     lines += ["", f"Speed-up, 2 processes / 1 per round: {', '.join(f'{r:.2f}x' for r in ratios)} "
               f"(median {statistics.median(ratios):.2f}x; target ≥ 1.6x: {target}).", "",
+              f"The cores' ceiling, 2 independent trainings / 1 per round: {', '.join(f'{r:.2f}x' for r in ceiling_ratios)} "
+              f"(median {statistics.median(ceiling_ratios):.2f}x): DDP reaches "
+              f"{statistics.median(ratios) / statistics.median(ceiling_ratios):.0%} of what two workers that never "
+              "communicate get here.", "",
               f"Machine: {'quiet' if quiet else 'NOT quiet'} (quiet: the 1-minute load before every timing at most "
               f"{QUIET_LOAD}, what this benchmark's own previous run leaves). `uptime` before: `{uptime_before}`; "
               f"after: `{uptime_after}`."]
@@ -115,9 +145,9 @@ def main() -> None:
     uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     runs = []
     for _ in range(args.rounds):
-        for processes in (1, 2):
-            runs.append(measure(processes, args.epochs, args.image_size))
-            print(runs[-1], flush=True)
+        runs += [measure(1, args.epochs, args.image_size), measure(2, args.epochs, args.image_size),
+                 measure_independent(args.epochs, args.image_size)]
+        print(runs[-3:], flush=True)
     uptime_after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     Path(args.out).write_text(report(runs, args, uptime_before, uptime_after))
     print(f"wrote {args.out}")
