@@ -239,7 +239,7 @@ def verdict(arch: str, count: int, reports: list[dict], method: str) -> str:
         if shares:
             sets = f"{len(shares)} set{'s' if len(shares) > 1 else ''} with a retrain"
             said.append(f"{name} gap ≥ {GAP_TARGET}: {'met' if min(shares) >= GAP_TARGET else 'MISSED'} "
-                        f"({', '.join(f'{v:.2f}' for v in shares)}; {sets})")
+                        f"({', '.join(f'{v:.3f}' for v in shares)}; {sets})")
         else:
             said.append(f"{name} gap: no retrain on these sets")
     for control in sorted({m for r in runs for m, e in r["methods"].items() if e.get("control")}):
