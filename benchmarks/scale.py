@@ -25,7 +25,8 @@ import torch
 
 HERE = Path(__file__).parent
 BATCH = 64
-QUIET_LOAD = 1.5  # 1-minute load before a timing, on 2 cores, when only this benchmark runs
+QUIET_LOAD = 1.0  # 1-minute load before a timing once this benchmark's own previous run has died down
+SETTLE_SECONDS = 120  # the longest wait for that: the 1-minute load halves in about 42 s
 
 
 def time_training(epochs: int, image_size: int) -> None:
@@ -56,6 +57,15 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
+def settled_load() -> float:
+    """The 1-minute load once the previous timing's own load has died down (or after SETTLE_SECONDS):
+    a load still above QUIET_LOAD then is other work's."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while load_average() > QUIET_LOAD and time.monotonic() < deadline:
+        time.sleep(5)
+    return load_average()
+
+
 def worker_command(epochs: int, image_size: int) -> list[str]:
     return [str(Path(__file__).resolve()), "--worker", "--epochs", str(epochs), "--image-size", str(image_size)]
 
@@ -67,7 +77,7 @@ def timing(stdout: str) -> dict:
 def measure(processes: int, epochs: int, image_size: int) -> dict:
     launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes)]
                 if processes > 1 else [sys.executable])
-    before = load_average()
+    before = settled_load()
     result = subprocess.run(launcher + worker_command(epochs, image_size), capture_output=True, text=True,
                             check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     return {"processes": processes, "how": "torchrun" if processes > 1 else "alone", **timing(result.stdout),
@@ -77,7 +87,7 @@ def measure(processes: int, epochs: int, image_size: int) -> dict:
 def measure_independent(epochs: int, image_size: int) -> dict:
     """Two single-process trainings at once: the photos/s the cores give two workers that never wait for
     each other. DDP's 2 processes can at best match it; the gap is the cost of all-reducing gradients."""
-    before = load_average()
+    before = settled_load()
     workers = [subprocess.Popen([sys.executable, *worker_command(epochs, image_size)], stdout=subprocess.PIPE,
                                 text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}) for _ in range(2)]
     timings = [timing(worker.communicate()[0]) for worker in workers]
@@ -98,8 +108,7 @@ def report(runs: list[dict], args, uptime_before: str, uptime_after: str) -> str
     ratios = [two / one for one, two in zip(alone, pair)]
     ceiling_ratios = [free / one for one, free in zip(alone, ceiling)]
     loads = [r[key] for r in runs for key in ("load_before", "load_after")]
-    # Its own runs raise the 1-minute load (up to 2 while two processes train, decaying after): quiet
-    # means nothing else ran, i.e. the load before each timing stays below what its last run leaves.
+    # Each timing waits for the load of the one before to die down: quiet means that it did.
     quiet = max(r["load_before"] for r in runs) <= QUIET_LOAD
     lines = ["# Scale: 2 processes against 1 on this CPU", "",
              f"`python benchmarks/scale.py --epochs {args.epochs} --rounds {args.rounds}` on {machine}, "
@@ -120,8 +129,8 @@ def report(runs: list[dict], args, uptime_before: str, uptime_after: str) -> str
               f"(median {statistics.median(ceiling_ratios):.2f}x): DDP reaches "
               f"{statistics.median(ratios) / statistics.median(ceiling_ratios):.0%} of what two workers that never "
               "communicate get here.", "",
-              f"Machine: {'quiet' if quiet else 'NOT quiet'} (quiet: the 1-minute load before every timing at most "
-              f"{QUIET_LOAD}, what this benchmark's own previous run leaves). `uptime` before: `{uptime_before}`; "
+              f"Machine: {'quiet' if quiet else 'NOT quiet'} (quiet: before every timing the 1-minute load fell to at "
+              f"most {QUIET_LOAD} within {SETTLE_SECONDS} s of the previous one). `uptime` before: `{uptime_before}`; "
               f"after: `{uptime_after}`."]
     if not quiet:
         lines += ["", f"The 1-minute load stayed between {min(loads):.1f} and {max(loads):.1f} on {cores} cores: other "

@@ -103,7 +103,11 @@ def data_parallel(model: torch.nn.Module, group: Ranks | None) -> torch.nn.Modul
     if group is None:
         return model
     device = next(model.parameters()).device
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    # No buffer broadcast before every forward: training normalises with each batch's own statistics, and
+    # `average_buffers` makes the running statistics one at the end. Gradients live in DDP's buckets
+    # (no copy into them and back each step).
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                   broadcast_buffers=False, gradient_as_bucket_view=True)
 
 
 def average_buffers(model: torch.nn.Module, group: Ranks | None) -> None:
