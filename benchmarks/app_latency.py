@@ -21,26 +21,13 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from app_server import SHIPPED_MODELS, served_app  # noqa: E402  (the launcher the app tests use)
 
-from unsir.bench import machine  # noqa: E402
+from unsir.bench import QUIET_LOAD, SETTLE_SECONDS, machine, settled_load  # noqa: E402
 
 CHECKPOINT = "models/resnet18-lfw100"
 CLICKS = [("1 person, first click", 1), ("1 person, second click", 1), ("20 people", 20)]
 # The speed issue's targets on this 2-core CPU, quiet: (first answer, every result, UNSIR alone) in seconds.
 TARGETS = {1: (8, 15, 6), 20: (12, 25, 10)}
 COLD_START_TARGET, RSS_TARGET_GB = 10, 3
-QUIET_LOAD = 1.0  # the 1-minute load before a click once the app's own previous work has died down
-SETTLE_SECONDS = 120  # the longest wait for that: the 1-minute load halves in about 42 s
-
-
-def settled_load() -> float:
-    """The 1-minute load once the previous click's own load has died down (or after SETTLE_SECONDS): a load
-    still above QUIET_LOAD then is other work's."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while os.getloadavg()[0] > QUIET_LOAD and time.monotonic() < deadline:
-        time.sleep(5)
-    return os.getloadavg()[0]
-
-
 def timed_click(client: Client, names: list[str]) -> dict:
     """Seconds from calling `/forget` to its first streamed answer and to its last, with the final report."""
     clicked = time.perf_counter()

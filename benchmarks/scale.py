@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
+from unsir.bench import QUIET_LOAD, SETTLE_SECONDS, settled_load
+
 HERE = Path(__file__).parent
 BATCH = 64
-QUIET_LOAD = 1.0  # 1-minute load before a timing once this benchmark's own previous run has died down
-SETTLE_SECONDS = 120  # the longest wait for that: the 1-minute load halves in about 42 s
 
 
 def time_training(epochs: int, image_size: int) -> None:
@@ -55,15 +55,6 @@ def time_training(epochs: int, image_size: int) -> None:
 
 def load_average() -> float:
     return os.getloadavg()[0]
-
-
-def settled_load() -> float:
-    """The 1-minute load once the previous timing's own load has died down (or after SETTLE_SECONDS):
-    a load still above QUIET_LOAD then is other work's."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while load_average() > QUIET_LOAD and time.monotonic() < deadline:
-        time.sleep(5)
-    return load_average()
 
 
 def worker_command(epochs: int, image_size: int) -> list[str]:
@@ -134,9 +125,8 @@ def report(runs: list[dict], args, uptime_before: str, uptime_after: str) -> str
               f"after: `{uptime_after}`."]
     if not quiet:
         lines += ["", f"The 1-minute load stayed between {min(loads):.1f} and {max(loads):.1f} on {cores} cores: other "
-                  "work (other developers' benchmarks and tests) ran throughout, so both processes of the 2-process "
-                  "run competed with it for the cores, and these ratios understate what 2 free cores give. Rerun "
-                  "on a quiet machine before quoting a speed-up."]
+                  "work shared the cores, so the 2-process runs competed with it, and these ratios understate what "
+                  "2 free cores give. Rerun on a quiet machine before quoting a speed-up."]
     return "\n".join(lines) + "\n"
 
 

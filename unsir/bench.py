@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import statistics
+import time
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +31,19 @@ COLUMNS = [("retain_test_acc", "A_Dr test"), ("retain_change", "Δ A_Dr"), ("for
 
 def machine() -> str:
     return f"{device_name()} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads), torch {torch.__version__}"
+
+
+QUIET_LOAD = 1.0  # the 1-minute load before a timing once the benchmark's own previous work has died down
+SETTLE_SECONDS = 120  # the longest wait for that: the 1-minute load halves in about 42 s
+
+
+def settled_load() -> float:
+    """The 1-minute load once the previous timing's own load has died down (or after SETTLE_SECONDS): a
+    load still above QUIET_LOAD then is other work's, and the next timing is not a quiet one."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while os.getloadavg()[0] > QUIET_LOAD and time.monotonic() < deadline:
+        time.sleep(5)
+    return os.getloadavg()[0]
 
 
 def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1, relearn_seeds: int = 1,
@@ -155,12 +169,16 @@ def method_order(reports: list[dict]) -> list[str]:
     return [m for m in dict.fromkeys(["retrain", *METHODS]) if m in measured] + sorted(measured - set(METHODS))
 
 
+def is_control(name: str, reports: list[dict]) -> bool:
+    return any(r["methods"].get(name, {}).get("control") for r in reports)
+
+
 def label(name: str, reports: list[dict]) -> str:
     """The method's name, marked when it is a control or when it read the forgotten people's photos."""
-    entries = [r["methods"][name] for r in reports if name in r["methods"]]
-    if any(e.get("control") for e in entries):
+    if is_control(name, reports):
         return f"{name} (control)"
-    return f"{name} (reads forgotten photos)" if any(e.get("zero_glance") is False for e in entries) else name
+    reads = any(r["methods"][name].get("zero_glance") is False for r in reports if name in r["methods"])
+    return f"{name} (reads forgotten photos)" if reads else name
 
 
 def pooled(entries: list[dict], key: str, count_key: str) -> str:
@@ -205,8 +223,7 @@ def worst_sets(groups: dict[tuple, list[dict]]) -> list[str]:
                          f"{pooled(entries, 'feature_knn_forget_acc', 'n_forget_test')} | "
                          f"{pooled(entries, 'feature_probe_forget_acc', 'n_forget_test')} | {auc} | {gap} | {seconds} |")
     every_report = [r for reports in groups.values() for r in reports]
-    judged = [m for m in method_order(every_report) if m != "retrain"
-              and not any(r["methods"].get(m, {}).get("control") for r in every_report)]
+    judged = [m for m in method_order(every_report) if m != "retrain" and not is_control(m, every_report)]
     return lines + ["", *verdicts(groups, judged), ""]
 
 
