@@ -163,9 +163,9 @@ def _page(checkpoint: str) -> None:
             compare_report = gr.JSON(label="Comparison report")
 
     gr.Markdown("## 3 · Is this person still recognised?")
-    with gr.Row(elem_classes="stack-on-phone"):
+    with gr.Row(elem_classes="stack-on-phone", elem_id="recognition"):
         photo = gr.Image(sources=["upload", "webcam"], type="filepath", label="A photo of someone", height=260,
-                         min_width=200)
+                         min_width=200, elem_id="photo")
         face = gr.Image(label="Face found (MTCNN)", interactive=False, height=260, min_width=160)
         original_top = gr.Label(label="Original model's top guesses", num_top_classes=handlers.TOP_PREDICTIONS,
                                 min_width=160)

@@ -7,6 +7,7 @@ import shutil
 from urllib.parse import urlparse
 
 import pytest
+from PIL import Image
 
 from app_server import ROOT, SHIPPED_MODELS, served_app
 
@@ -135,6 +136,13 @@ def test_on_a_phone_the_page_reads_without_sideways_scrolling(olivetti_checkpoin
         page.wait_for_function("document.querySelector('#sample-caption').innerText.includes('Held-out photo 1 of 6')")
         page.wait_for_function("document.querySelector('#note').innerText.includes('Unlearned')",
                                timeout=RESULTS_SECONDS * 1000)
+        # a photo without a face: a toast; the answer on screen stays, with no "Error" badge over it
+        Image.new("RGB", (200, 200), "grey").save(tmp_path / "wall.png")
+        page.locator("#photo input[type=file]").set_input_files(str(tmp_path / "wall.png"))
+        page.get_by_role("button", name="Who is this?").click()
+        page.get_by_text("No face found in this photo.").wait_for()
+        answer = page.locator("#recognition").inner_text() + page.locator("#note").inner_text()
+        assert "Error" not in answer and "Unlearned" in answer
         page.get_by_role("button", name="Reset to the original").click()
         page.wait_for_function("document.querySelector('#status').innerText.includes('Back to the original')")
         page.locator("#results").wait_for(state="hidden")

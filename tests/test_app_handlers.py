@@ -268,6 +268,28 @@ def test_recognise_finds_the_face_and_asks_both_models(first, lfw_photo):
     assert "person 03, person 07" in after.note
 
 
+def test_a_photo_without_a_face_is_refused_by_the_check_that_runs_before_the_answer(first, tmp_path, lfw_root,
+                                                                                       monkeypatch):
+    """The page runs check_photo alone (no outputs) before recognise: a photo without a face must be refused
+    there, or its error lands as a badge over the previous answer. MTCNN still runs once per photo."""
+    wall = tmp_path / "wall.jpg"
+    Image.new("RGB", (200, 200), "grey").save(wall)
+    with pytest.raises(gr.Error, match="No face found"):
+        handlers.check_photo({"path": str(wall)})
+    detections = []
+    real = handlers.recognition.largest_face
+    monkeypatch.setattr(handlers.recognition, "largest_face", lambda image: detections.append(1) or real(image))
+    face = tmp_path / "face.jpg"
+    shutil.copyfile(photos.lfw_photo_path(lfw_root), face)
+    found = handlers.check_photo({"path": str(face)})
+    answer = handlers.recognise({"path": str(face)}, CHECKPOINT, first.session)
+    assert detections == [1] and answer.face is found.crop
+    Image.new("RGB", (200, 200), "grey").save(face)  # another photo under the same name is looked at again
+    with pytest.raises(gr.Error, match="No face found"):
+        handlers.check_photo(str(face))
+    assert detections == [1, 1]
+
+
 @pytest.mark.parametrize("name", list(photos.UNUSABLE))
 def test_an_unusable_upload_is_refused_with_what_is_wrong(first, tmp_path, lfw_root, name):
     upload = photos.write_unusable(tmp_path, lfw_root)[name]

@@ -1,6 +1,8 @@
 """Is this person still recognised? A photo (upload, webcam or a held-out one) asked of both models."""
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -10,7 +12,7 @@ import torch
 from PIL import Image
 
 from unsir import metrics
-from unsir.faces import PhotoError, largest_face, read_photo
+from unsir.faces import DetectedFace, PhotoError, largest_face, read_photo
 from unsir.forgetting import Predictions
 from unsir.training import predict_logits
 
@@ -118,17 +120,35 @@ def forgotten_test_photo(checkpoint: str, session: Session | None) -> SampleView
     return SampleView(photo, caption, replace(session, samples_shown=session.samples_shown + 1))
 
 
-def check_photo(photo: dict | str | Image.Image | None) -> Image.Image:
-    """The photo, read, or a gr.Error saying what is wrong with it. The page calls it alone first (no
-    outputs: a refusal leaves no badge over the previous answer)."""
+def check_photo(photo: dict | str | Image.Image | None) -> DetectedFace:
+    """The largest face in the photo, or a gr.Error saying why there is none. The page calls it alone
+    first (no outputs: a refusal, no face included, leaves no badge over the previous answer)."""
     if isinstance(photo, dict):
         photo = photo.get("path")
     if photo is None:
         raise gr.Error("Upload a photo or take one with the webcam first.", title="No photo")
     try:
-        return read_photo(photo)
+        found = face_in_file(*file_version(photo)) if isinstance(photo, (str, os.PathLike)) else \
+            largest_face(read_photo(photo))
     except PhotoError as error:
         raise gr.Error(str(error), title="Cannot use this photo") from error
+    if found is None:
+        raise gr.Error("No face found in this photo. Try one where the face is large, frontal and well lit.",
+                       title="No face")
+    return found
+
+
+def file_version(path: str | os.PathLike) -> tuple[str, int]:
+    try:
+        return str(path), os.stat(path).st_mtime_ns
+    except OSError:
+        return str(path), 0  # read_photo says what is wrong with it
+
+
+@functools.lru_cache(maxsize=8)
+def face_in_file(path: str, modified: int) -> DetectedFace | None:
+    """MTCNN once per photo: the page's check and the answer that follows it read the same file."""
+    return largest_face(read_photo(path))
 
 
 def check_forgotten(checkpoint: str, session: Session | None) -> None:
@@ -139,13 +159,9 @@ def check_forgotten(checkpoint: str, session: Session | None) -> None:
 def recognise(photo: dict | str | Image.Image | None, checkpoint: str, session: Session | None) -> RecogniseView:
     """Find the largest face in a photo and ask both models who it is. The photo: Gradio's upload
     ({"path": ...}, which the page passes unopened), a file path, or an image."""
-    image = check_photo(photo)
+    found = check_photo(photo)
     ws = open_workspace(checkpoint)
     session = session_for(session, checkpoint)
-    found = largest_face(image)
-    if found is None:
-        raise gr.Error("No face found in this photo. Try one where the face is large, frontal and well lit.",
-                       title="No face")
     size = ws.card["image_size"]
     face = torch.from_numpy(np.array(found.crop.resize((size, size), Image.BILINEAR))).permute(2, 0, 1)[None]
     original = top_predictions(ws.model, face, ws.names)
