@@ -29,12 +29,13 @@ from unsir.bench import machine
 from unsir.forgetting import GAP_METRICS, Predictions, build_request, forget, random_identities
 from unsir.methods import configure
 from unsir.methods.retrain import cached_model_dir
-from unsir.methods.unsir import PAPER, UnsirConfig
+from unsir.methods.unsir import ARCH_DEFAULTS, PAPER, UnsirConfig
 from unsir.pipeline import load, load_strangers_for
 
 HERE = Path(__file__).parent
 DEFAULT = UnsirConfig()
 DEFAULT_CHECKPOINT = "models/resnet18-lfw100"
+DEEP = ARCH_DEFAULTS["resnet18"]
 # name -> settings changed from the defaults
 GRID = {
     "paper preset (Adam 0.02 / 0.01, 100 per id)": dataclasses.asdict(PAPER),
@@ -73,6 +74,11 @@ GRID = {
     "body x30, distil 0.9, 3 repair epochs": {"impair_body_scale": 30, "repair_distill": 0.9, "repair_epochs": 3},
     "distil 0.9": {"repair_distill": 0.9},
     "body x5, distil 0.9, 3 repair epochs": {"impair_body_scale": 5, "repair_distill": 0.9, "repair_epochs": 3},
+    # Levers for the kept people on top of the ResNet18 default (issue 9's kept target).
+    "deep default": {**DEEP},
+    "deep, BatchNorm frozen in impair": {**DEEP, "impair_frozen_norm": True},
+    "deep, 4 repair epochs": {**DEEP, "repair_epochs": 4},
+    "deep, retain 15 per id": {**DEEP, "retain_per_id": 15},
 }
 # Reported alongside each cell: the metrics that tell forgetting in the features from hiding the output.
 DEEP_KEYS = ("feature_knn_forget_acc", "feature_probe_forget_acc", "mia_auc_forget", "stranger_ks",

@@ -69,3 +69,17 @@ def test_bf16_training_in_channels_last_matches_the_contiguous_loop_and_hands_ba
     for name, weight in contiguous.state_dict().items():
         if weight.is_floating_point():
             assert torch.allclose(weight, channels_last.state_dict()[name], rtol=0.1, atol=0.05), name
+
+
+def test_with_frozen_norm_batchnorm_keeps_its_statistics_while_everything_learns():
+    model = tiny_convnet()
+    before = copy.deepcopy(model.state_dict())
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    fit(model, loader(photos(), 16, torch.Generator().manual_seed(2)), optimizer, frozen_norm=True)
+    after = model.state_dict()
+    for name in ("1.running_mean", "1.running_var", "1.num_batches_tracked", "4.running_mean"):
+        assert torch.equal(before[name], after[name]), name
+    for name in ("0.weight", "1.weight", "1.bias", "8.weight"):  # the affine BatchNorm weights learn too
+        assert not torch.equal(before[name], after[name]), name
+    fit(model, loader(photos(), 16, torch.Generator().manual_seed(2)), optimizer)
+    assert not torch.equal(before["1.running_mean"], model.state_dict()["1.running_mean"])

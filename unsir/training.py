@@ -73,6 +73,7 @@ def fit(
     stage: str = "train",
     progress: Progress | None = None,
     data_parallel: bool = True,
+    frozen_norm: bool = False,
 ) -> list[float]:
     """Train `model` for `epochs` over `loader`; returns the mean loss of each epoch.
 
@@ -94,6 +95,11 @@ def fit(
     total = max(1, epochs * len(loader))
     losses, step = [], 0
     model.train()
+    if frozen_norm:
+        # BatchNorm normalises with its running statistics and leaves them as they are.
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
     try:
         for epoch in range(epochs):
             if group is not None:

@@ -48,6 +48,7 @@ class UnsirConfig:
     # teaching the forgotten back: the teacher's forgotten outputs are removed.
     repair_distill: float = setting(0.0, 0, 1, "repair: weight of distilling the original (0 = hard labels, as the paper)")
     distill_temperature: float = setting(4.0, 0.1, 100, "temperature of that distillation")
+    impair_frozen_norm: bool = setting(False, help="impair: BatchNorm keeps the model's statistics (the noise never shifts them)")
     repair_epochs: int = setting(2, 1, 50, "repair passes over the retain subset")
     cycles: str = setting("impair-repair", help='stages joined by "-", e.g. impair-impair-repair')
     batch_size: int = setting(64, 1, 1024, "photos per step")
@@ -171,13 +172,15 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
     for stage in stages_plan:
         if stage == "impair":
             data, lr, epochs, body_scale = impair_set(noise, labels, retain, config), config.impair_lr, 1, config.impair_body_scale
+            frozen_norm = config.impair_frozen_norm
         else:
             data, lr, epochs, body_scale = FaceTensors(retain), config.repair_lr, config.repair_epochs, 1.0
+            frozen_norm = False
         loss_fn = repair_loss(original, request.forget_classes, config) if stage == "repair" else cross_entropy
         with timed(outcome.stages, stage):
             fit(model, loader(data, config.batch_size, generator),
                 optimiser(model, lr, config.classifier_lr_scale, body_scale), loss_fn=loss_fn,
-                epochs=epochs, autocast=autocast, stage=stage, progress=scaled(progress, done, done + shares[1]))
+                epochs=epochs, autocast=autocast, frozen_norm=frozen_norm, stage=stage, progress=scaled(progress, done, done + shares[1]))
         done += shares[1]
     model.eval()
     return outcome
