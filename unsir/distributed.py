@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
@@ -106,8 +107,13 @@ def data_parallel(model: torch.nn.Module, group: Ranks | None) -> torch.nn.Modul
     # No buffer broadcast before every forward: training normalises with each batch's own statistics, and
     # `average_buffers` makes the running statistics one at the end. Gradients live in DDP's buckets
     # (no copy into them and back each step).
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                   broadcast_buffers=False, gradient_as_bucket_view=True)
+    wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                      broadcast_buffers=False, gradient_as_bucket_view=True)
+    if group.backend == "gloo":
+        # On CPUs the all-reduce runs on the cores that train: gradients travel in float16, half the
+        # bytes to copy and add (benchmarks/SCALE.md).
+        wrapped.register_comm_hook(None, default_hooks.fp16_compress_hook)
+    return wrapped
 
 
 def average_buffers(model: torch.nn.Module, group: Ranks | None) -> None:
