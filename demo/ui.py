@@ -78,7 +78,6 @@ def _setting(name: str, value, label: str, **options) -> gr.Number:
 
 def _page(checkpoint: str) -> None:
     start = handlers.switch_model(checkpoint)
-    defaults = handlers.UNSIR_DEFAULTS
     # An idle visitor's unlearned weights (tens of MB) are dropped after an hour.
     session = gr.State(handlers.Session(checkpoint), time_to_live=3600, delete_callback=handlers.discard_session)
 
@@ -104,20 +103,20 @@ def _page(checkpoint: str) -> None:
     status = gr.Markdown(elem_id="status", label="Status")
     gallery = gr.Gallery(start.gallery, columns=10, height=260, allow_preview=False, object_fit="cover",
                          show_label=False, buttons=[], elem_id="faces", label="Faces (one training photo per person)")
-    with gr.Accordion("Advanced settings (defaults from the core)", open=False):
+    with gr.Accordion("Advanced settings (the core's defaults for this model)", open=False):
         method = gr.Radio(METHOD_CHOICES, value="unsir", label="Method",
                           info="The settings below are UNSIR's; FineTune and head-only use the retain photos per person.")
         with gr.Row():
-            retain_per_id = _setting("retain_per_id", defaults.retain_per_id, "Retain photos per kept person",
+            retain_per_id = _setting("retain_per_id", start.retain_per_id, "Retain photos per kept person",
                                      precision=0)
-            noise_steps = _setting("noise_steps", defaults.noise_steps, "Noise steps", precision=0)
-            noise_lambda = _setting("noise_lambda", defaults.noise_lambda, "λ (penalty on noise size)")
-            impair_lr = _setting("impair_lr", defaults.impair_lr, "Impair learning rate")
-            repair_lr = _setting("repair_lr", defaults.repair_lr, "Repair learning rate")
+            noise_steps = _setting("noise_steps", start.noise_steps, "Noise steps", precision=0)
+            noise_lambda = _setting("noise_lambda", start.noise_lambda, "λ (penalty on noise size)")
+            impair_lr = _setting("impair_lr", start.impair_lr, "Impair learning rate")
+            repair_lr = _setting("repair_lr", start.repair_lr, "Repair learning rate")
         with gr.Row():
-            cycles = gr.Dropdown(CYCLE_CHOICES, value=defaults.cycles, allow_custom_value=True, label="Cycles")
+            cycles = gr.Dropdown(CYCLE_CHOICES, value=start.cycles, allow_custom_value=True, label="Cycles")
             seed = gr.Number(0, precision=0, label="Seed")
-            notebook_faithful = gr.Checkbox(defaults.notebook_faithful,
+            notebook_faithful = gr.Checkbox(start.notebook_faithful,
                                             label="Notebook-faithful (reproduce the official notebook's bugs)")
 
     # Hidden until there are results: no empty chart placeholders on first load.
@@ -269,7 +268,10 @@ def _page(checkpoint: str) -> None:
                         show_progress="hidden").success(
         handlers.export, [model, session], [downloads, session], api_name="export",
         api_description="The unlearned weights, their card and the audit report (sha256 of the exact files).")
-    model.change(handlers.switch_model, model, [facts, gallery, selection, retrain_note], api_name="switch_model",
-                 api_description="Switch to another shipped model (the session starts again).").then(
+    panel = [retain_per_id, noise_steps, noise_lambda, impair_lr, repair_lr, cycles, notebook_faithful]
+    model.change(handlers.switch_model, model, [facts, gallery, selection, retrain_note, *panel],
+                 api_name="switch_model",
+                 api_description="Switch to another shipped model (the session starts again); returns its header, "
+                                 "faces, people, retrain estimate and UNSIR's defaults for it.").then(
         handlers.reset, [model, session], reset_outputs, api_visibility="private").then(
         show(False), None, results_area, api_visibility="private", queue=False)

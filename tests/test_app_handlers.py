@@ -16,7 +16,8 @@ from PIL import Image
 from demo import figures, handlers
 from demo.workspace import MODELS_DIR_VARIABLE, available_checkpoints, workspace
 from unsir.checkpoints import load_checkpoint, weights_sha256
-from unsir.methods import METHODS
+from unsir.methods import METHODS, configure
+from unsir.methods.unsir import UnsirConfig
 from unsir.reports import to_json
 
 import photos
@@ -103,6 +104,15 @@ def test_page_starts_with_the_models_header_faces_and_choices(names):
     assert image.shape == (32, 32, 3) and caption == "person 05"
     assert view.selection["choices"][5] == ("person 05", "person_05") and view.selection["value"] == []
     assert "Training this model took" in view.retrain_note
+    # The Advanced panel shows UNSIR's defaults for this model's architecture, which a request left alone keeps.
+    defaults = configure("unsir", workspace(CHECKPOINT).card)
+    assert view.retain_per_id == defaults.retain_per_id != UnsirConfig().retain_per_id
+    assert (view.noise_steps, view.cycles, view.notebook_faithful) == (defaults.noise_steps, defaults.cycles, False)
+    unset = dict.fromkeys(("retain_per_id", "noise_steps", "noise_lambda", "impair_lr", "repair_lr", "cycles",
+                           "notebook_faithful"), handlers.MODEL_DEFAULT)
+    assert handlers.method_config("unsir", workspace(CHECKPOINT).card, **unset) == defaults
+    assert handlers.method_config("unsir", workspace(CHECKPOINT).card, **{**unset, "retain_per_id": 4}) == \
+        replace(defaults, retain_per_id=4)
 
 
 def test_startup_explains_how_to_get_a_checkpoint_when_there_is_none(tmp_path, monkeypatch):

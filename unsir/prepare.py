@@ -9,7 +9,6 @@ import os
 import shutil
 from pathlib import Path
 
-import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 

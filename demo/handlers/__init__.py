@@ -12,12 +12,12 @@ from ..workspace import CPU
 from .compare import CompareView, check_compare, compare_methods, comparison_view, plain_words
 from .choose import ModelView, identity_choices, known_only, pick_random, selection_summary, switch_model, toggle_identity
 from .exports import AUDIT, check_export, export
-from .forget import (SUMMARY_ROWS, ForgetView, ResetView, Row, Unlearned, check_more, check_request,
+from .forget import (MODEL_DEFAULT, SUMMARY_ROWS, ForgetView, ResetView, Row, Unlearned, check_more, check_request,
                      collateral_damage, forget_faces, forget_more, method_config, reset, results_view, status_line,
                      summary_table, undo, unlearn)
 from .recognition import (SAMPLE_SIZE, TOP_PREDICTIONS, RecogniseView, SampleView, calibrate, check_forgotten, check_photo,
                           forgotten_test_photo, recognise)
 from .retrain import (RetrainView, cancel_retrain, check_retrain, measure_retrain, retrain_column, retrain_estimate,
                       retrain_from_scratch)
-from .session import (METHOD_LABELS, UNSIR_DEFAULTS, Request, Session, default_checkpoint, discard_session,
+from .session import (METHOD_LABELS, Request, Session, default_checkpoint, discard_session,
                       model_facts, open_workspace, session_for, startup_problem)

@@ -11,7 +11,9 @@ from unsir.forgetting import ForgetError, random_identities
 
 from .. import figures
 from .retrain import retrain_estimate
-from .session import model_facts, open_workspace
+from .session import model_facts, open_workspace, unsir_defaults
+
+PANEL_SETTINGS = ("retain_per_id", "noise_steps", "noise_lambda", "impair_lr", "repair_lr", "cycles", "notebook_faithful")
 
 
 def identity_choices(checkpoint: str) -> list[tuple[str, str]]:
@@ -23,13 +25,23 @@ class ModelView(NamedTuple):
     gallery: list[tuple[np.ndarray, str]]
     selection: dict  # gr.update of the choices
     retrain_note: str
+    # The Advanced panel: UNSIR's defaults for this model (they differ by architecture).
+    retain_per_id: int
+    noise_steps: int
+    noise_lambda: float
+    impair_lr: float
+    repair_lr: float
+    cycles: str
+    notebook_faithful: bool
 
 
 def switch_model(checkpoint: str) -> ModelView:
-    """Header, faces and choices of a model (the session is reset by `reset`)."""
+    """Header, faces, choices and UNSIR's defaults of a model (the session is reset by `reset`)."""
     ws = open_workspace(checkpoint)
+    defaults = unsir_defaults(checkpoint)
     return ModelView(model_facts(checkpoint), ws.thumbnails(),
-                     gr.update(choices=identity_choices(checkpoint), value=[]), retrain_estimate(checkpoint))
+                     gr.update(choices=identity_choices(checkpoint), value=[]), retrain_estimate(checkpoint),
+                     *(getattr(defaults, name) for name in PANEL_SETTINGS))
 
 
 def known_only(selected: list[str] | None, checkpoint: str) -> list[str] | dict:

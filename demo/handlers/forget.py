@@ -26,12 +26,14 @@ from ..gpu import on_gpu
 from ..workspace import Workspace, workspace
 from .features import FeatureEvidence, evidence_table, feature_evidence
 from .recognition import calibrate
-from .session import METHOD_LABELS, UNSIR_DEFAULTS, Request, Session, open_workspace, session_for
+from .session import METHOD_LABELS, Request, Session, open_workspace, session_for
 
 CAM_PHOTOS_PER_GROUP = 3  # GradCAM for this many forgotten and this many kept people
 NOISE_SHOWN = (4, 8)  # identities x images of UNSIR's noise on screen
 
 
+# An Advanced-panel setting a caller leaves out: the core's default for the model's architecture.
+MODEL_DEFAULT = object()
 FORGOTTEN_AT_MOST = 0.01  # a forgotten person named on more of their held-out photos is "still recognised"
 COLLATERAL_SHOWN = 5  # kept people listed under "collateral damage"
 
@@ -67,16 +69,21 @@ FIGURE_MEANINGS = [  # the measures the charts use
 ]
 
 
-def method_config(method: str, card: dict, *, retain_per_id: int, noise_steps: int, noise_lambda: float,
-                  impair_lr: float, repair_lr: float, cycles: str, notebook_faithful: bool):
-    """The method's configuration: the core's defaults, with the Advanced panel's values for the
-    settings the method has (UNSIR all of them; FineTune and head-only the retain subset size)."""
+def method_config(method: str, card: dict, *, retain_per_id, noise_steps, noise_lambda, impair_lr, repair_lr,
+                  cycles, notebook_faithful):
+    """The method's configuration: the core's defaults for the model, with the Advanced panel's values for
+    the settings the method has (UNSIR all of them; FineTune and head-only the retain subset size). A
+    setting given as MODEL_DEFAULT keeps the default; an emptied field (None) is refused with the range."""
     if method not in METHODS:
         raise gr.Error(f"Unknown method {method!r}: choose one of {', '.join(METHODS)}.")
     panel = {"retain_per_id": retain_per_id, "noise_steps": noise_steps, "noise_lambda": noise_lambda,
-             "impair_lr": impair_lr, "repair_lr": repair_lr, "cycles": str(cycles or "").strip(),
-             "notebook_faithful": bool(notebook_faithful)}
-    own = {name: value for name, value in panel.items() if name in settings(METHODS[method].config)}
+             "impair_lr": impair_lr, "repair_lr": repair_lr, "cycles": cycles, "notebook_faithful": notebook_faithful}
+    own = {name: value for name, value in panel.items()
+           if value is not MODEL_DEFAULT and name in settings(METHODS[method].config)}
+    if "cycles" in own:
+        own["cycles"] = str(own["cycles"] or "").strip()
+    if "notebook_faithful" in own:
+        own["notebook_faithful"] = bool(own["notebook_faithful"])
     try:
         return configure(method, card, own)  # names each value out of range, and the range
     except ValueError as error:
@@ -357,11 +364,10 @@ def collateral_damage(kept: dict[str, tuple[float, float, int]], shown: int = CO
 
 
 def check_request(names: list[str] | None, checkpoint: str, method: str = "unsir",
-                  retain_per_id: int = UNSIR_DEFAULTS.retain_per_id, noise_steps: int = UNSIR_DEFAULTS.noise_steps,
-                  noise_lambda: float = UNSIR_DEFAULTS.noise_lambda, impair_lr: float = UNSIR_DEFAULTS.impair_lr,
-                  repair_lr: float = UNSIR_DEFAULTS.repair_lr, cycles: str = UNSIR_DEFAULTS.cycles, seed: int = 0,
-                  notebook_faithful: bool = UNSIR_DEFAULTS.notebook_faithful, session: Session | None = None,
-                  on_top: bool = False):
+                  retain_per_id: int = MODEL_DEFAULT, noise_steps: int = MODEL_DEFAULT,
+                  noise_lambda: float = MODEL_DEFAULT, impair_lr: float = MODEL_DEFAULT,
+                  repair_lr: float = MODEL_DEFAULT, cycles: str = MODEL_DEFAULT, seed: int = 0,
+                  notebook_faithful: bool = MODEL_DEFAULT, session: Session | None = None, on_top: bool = False):
     """The request's names (cleaned) and the method's configuration, or a gr.Error saying what is wrong.
     The page calls it alone first (no outputs: a refusal leaves no badge over earlier results)."""
     ws = open_workspace(checkpoint)
@@ -398,14 +404,14 @@ def forget_faces(
     names: list[str] | None,
     checkpoint: str,
     method: str = "unsir",
-    retain_per_id: int = UNSIR_DEFAULTS.retain_per_id,
-    noise_steps: int = UNSIR_DEFAULTS.noise_steps,
-    noise_lambda: float = UNSIR_DEFAULTS.noise_lambda,
-    impair_lr: float = UNSIR_DEFAULTS.impair_lr,
-    repair_lr: float = UNSIR_DEFAULTS.repair_lr,
-    cycles: str = UNSIR_DEFAULTS.cycles,
+    retain_per_id: int = MODEL_DEFAULT,
+    noise_steps: int = MODEL_DEFAULT,
+    noise_lambda: float = MODEL_DEFAULT,
+    impair_lr: float = MODEL_DEFAULT,
+    repair_lr: float = MODEL_DEFAULT,
+    cycles: str = MODEL_DEFAULT,
     seed: int = 0,
-    notebook_faithful: bool = UNSIR_DEFAULTS.notebook_faithful,
+    notebook_faithful: bool = MODEL_DEFAULT,
     session: Session | None = None,
     on_top: bool = False,
     progress=gr.Progress(),

@@ -8,15 +8,19 @@ import gradio as gr
 import numpy as np
 import torch
 
-from unsir.methods import METHODS
+from unsir.methods import METHODS, configure
 from unsir.methods.unsir import UnsirConfig
 from unsir.training import device_name
 
 from ..workspace import ARCH_NAMES, PREFERRED, Workspace, available_checkpoints, models_dir, workspace
 from .features import FeatureEvidence
 
-UNSIR_DEFAULTS = UnsirConfig()
 METHOD_LABELS = {name: method.label for name, method in METHODS.items()}
+
+
+def unsir_defaults(checkpoint: str) -> UnsirConfig:
+    """UNSIR's defaults for this model's architecture (the Advanced panel shows them)."""
+    return configure("unsir", open_workspace(checkpoint).card)
 
 
 # --- the visitor's state ---------------------------------------------------------------
