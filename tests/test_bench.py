@@ -98,3 +98,19 @@ def test_retrain_counts_say_how_many_sets_and_photos_the_ranges_rest_on():
                {"arch": "resnet18", "report": {"methods": {"retrain": {"n_forget_test": 46}, "unsir": {}}}},
                {"arch": "resnet18", "report": {"methods": {"unsir": {"n_forget_test": 99}}}}]
     assert retrain_counts(records) == {"resnet18": (2, 49)}
+
+
+def test_a_record_names_the_unsir_settings_that_differ_from_todays_defaults():
+    from dataclasses import asdict
+
+    from unsir.bench import _unsir_changes
+    from unsir.methods import configure
+
+    today = asdict(configure("unsir", {"arch": "resnet18"}))
+    record = synthetic_record(1000, 0.0, -0.01)
+    record["report"]["methods"]["unsir"]["hyperparameters"] = {**today, "retain_per_id": 10}
+    assert _unsir_changes(record) == "retain_per_id=10"
+    # Older records lack the switches added since, which were off before they existed; a missing value stays named.
+    del record["report"]["methods"]["unsir"]["hyperparameters"]["impair_frozen_norm"]
+    del record["report"]["methods"]["unsir"]["hyperparameters"]["noise_budget"]
+    assert _unsir_changes(record) == "retain_per_id=10, noise_budget=None"

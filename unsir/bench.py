@@ -137,8 +137,11 @@ def _unsir_changes(record: dict) -> str:
     """The UNSIR settings of a record that differ from today's defaults for its architecture."""
     defaults = asdict(configure("unsir", {"arch": record["arch"]}))
     used = record["report"]["methods"].get("unsir", {}).get("hyperparameters", {})
-    # A setting missing from an older record reads as None (noise_budget: no limit then).
-    return ", ".join(f"{k}={used.get(k)}" for k in defaults if used.get(k) != defaults[k]) or "today's defaults"
+    # A setting missing from an older record reads as None (noise_budget: no limit then), except a switch
+    # that is off by default: it was added later, and off is what older runs did.
+    return ", ".join(f"{k}={used.get(k)}" for k in defaults
+                     if used.get(k) != defaults[k] and not (k not in used and defaults[k] is False)) \
+        or "today's defaults"
 
 
 def _mean_std(values) -> str:
