@@ -23,6 +23,11 @@ Changed from the reference, and why:
   model at 20 (63 steps a pass). The rate is 0.01, not 5e-4, which moved nothing, and there are five
   min passes, not three, to restore the kept people after the max passes at 20 people
   (benchmarks/SWEEP-methods.md).
+
+Not safe at 20 people: the max passes that forget them (16 steps a pass in batches of 32) cost the kept
+people 20-25 points on 2 of 3 reported sets and 1 of 3 tuning sets. Fewer, larger steps (batches of 64
+or 128) kept everyone but left 23-80 % of the forgotten recognised (SWEEP-methods.md): no setting tried
+is both.
 """
 from __future__ import annotations
 
