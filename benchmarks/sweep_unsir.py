@@ -234,8 +234,8 @@ def deep_table(results: dict) -> list[str]:
              "and 501): 15 retain photos per kept person instead of 10 lose 2.0 points on average (worst −3.1) "
              "against 3.2 (worst −4.2), and the features forget more (kNN, loss AUC and KS all lower on average), "
              "so it is today's default; a fourth repair epoch keeps 0.8 point more than 'deep' with about the "
-             "same features, at a similar cost. Freezing BatchNorm's statistics in impair keeps the kept people "
-             "best (−1.8) but the kNN barely moves (5/500: 95 % before and after): much of what the body recipe "
+             "same features, at a similar cost. Freezing BatchNorm's statistics in impair (run on the 4 sets of seed "
+             "500 only) keeps the kept people best (−1.8 on average) but the kNN barely moves (5/500: 95 % before and after): much of what the body recipe "
              "removes from the features goes through the statistics that the noise shifts.", "",
              "| set | setting | Δ retain | forget | kNN | probe | loss AUC | KS | kept kNN | seconds |",
              "|---|---|---|---|---|---|---|---|---|---|"]
