@@ -1,12 +1,14 @@
 """Figure builders: plain numbers and images in, a matplotlib Figure out.
 
 Figures are built with `matplotlib.figure.Figure`, never pyplot, so concurrent sessions
-never share drawing state.
+never share drawing state. Each builder takes `narrow`: for a phone, panels go one under another
+in a figure drawn about as wide as the phone shows it, so its text is not shrunk to a thumbnail's.
 """
 from __future__ import annotations
 
 import math
 import re
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +21,9 @@ RIGHT_PERSON = "#2b8a3e"
 NEUTRAL = "#495057"
 MISSING_STRANGERS = "Strangers are not available for this dataset (it holds no people outside the model's)."
 MAX_BARS = 30  # people listed in the per-identity chart; more would be unreadable
+DPI = 110
+# A 390 px phone shows a chart 326 px wide (tests/test_app_browser.py): drawn 330 px wide, its text keeps its size.
+PHONE_INCHES = 3.0
 
 
 @dataclass
@@ -48,22 +53,47 @@ def readable(name: str) -> str:
 
 
 def _figure(width: float, height: float) -> Figure:
-    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
-def message_figure(text: str, width: float = 7, height: float = 1.4) -> Figure:
+def _panel(figure: Figure, index: int, count: int, narrow: bool, **kwargs):
+    """Axes `index` of `count`, one per model: side by side, or one under another on a phone."""
+    rows, columns = (count, 1) if narrow else (1, count)
+    return figure.add_subplot(rows, columns, index + 1, **kwargs)
+
+
+def fitted(text: str, inches: float, fontsize: float, narrow: bool = True) -> str:
+    """`text` broken into lines that fit `inches` at `fontsize` on a phone (an average glyph is about
+    0.6 em wide, with a margin); unchanged on a wide screen, where matplotlib's own layout has room."""
+    if not narrow:
+        return text
+    per_line = max(8, int(inches * 72 / (fontsize * 0.6)))
+    return "\n".join(textwrap.fill(line, per_line) for line in text.split("\n"))
+
+
+def _heading(figure: Figure, axes, title: str, fontsize: float, narrow: bool) -> None:
+    """A one-axes chart's title: over its axes on a wide screen; on a phone across the whole figure,
+    since the name labels on the left leave the axes about half of it."""
+    if narrow:
+        figure.suptitle(fitted(title, figure.get_figwidth(), fontsize), fontsize=fontsize, x=0.01, ha="left")
+    else:
+        axes.set_title(title, fontsize=fontsize, loc="left")
+
+
+def message_figure(text: str, width: float = 7, height: float = 1.4, narrow: bool = False) -> Figure:
     """A figure holding only a sentence, where a chart does not apply."""
-    figure = _figure(width, height)
+    figure = _figure(PHONE_INCHES, height + 0.4) if narrow else _figure(width, height)
     axes = figure.add_subplot()
     axes.axis("off")
     axes.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=11, color="#495057")
     return figure
 
 
-def per_identity_accuracy(columns: list[Column], forgotten: list[str]) -> Figure:
+def per_identity_accuracy(columns: list[Column], forgotten: list[str], narrow: bool = False) -> Figure:
     """Test accuracy on each forgotten identity: one row per person, one dot per model."""
     shown = forgotten[:MAX_BARS]
-    figure = _figure(7, max(2.4, 1.3 + 0.3 * len(shown)))
+    width = PHONE_INCHES if narrow else 7
+    figure = _figure(width, max(2.4, 1.3 + 0.3 * len(shown)) + (0.5 if narrow else 0))
     axes = figure.add_subplot()
     rows = np.arange(len(shown))
     values = [[column.entry["forget_per_identity_test_acc"][name] for name in shown] for column in columns]
@@ -76,18 +106,20 @@ def per_identity_accuracy(columns: list[Column], forgotten: list[str]) -> Figure
     axes.xaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
     axes.grid(axis="x", color="#e9ecef")
     more = f" (first {MAX_BARS} of {len(forgotten)})" if len(forgotten) > MAX_BARS else ""
-    axes.set_title(f"Forgotten people: test accuracy on their own photos{more}", loc="left", fontsize=11)
-    figure.legend(loc="outside lower center", ncol=len(columns), fontsize=8, frameon=False)
+    _heading(figure, axes, f"Forgotten people: test accuracy on their own photos{more}", 11, narrow)
+    figure.legend(loc="outside lower center", ncol=1 if narrow else len(columns), fontsize=8, frameon=False)
     axes.spines[["top", "right", "left"]].set_visible(False)
     return figure
 
 
-def prediction_histograms(columns: list[Column], forgotten: list[str], top: int = 8) -> Figure:
+def prediction_histograms(columns: list[Column], forgotten: list[str], top: int = 8, narrow: bool = False
+                          ) -> Figure:
     """Where the forgotten people's test photos are sent: the most predicted names, per model."""
-    figure = _figure(4.0 * len(columns), 3.2)
+    width = PHONE_INCHES if narrow else 4.0 * len(columns)
+    figure = _figure(width, 2.6 * len(columns) + 0.6) if narrow else _figure(width, 3.2)
     forgotten_set = set(forgotten)
     for index, column in enumerate(columns):
-        axes = figure.add_subplot(1, len(columns), index + 1)
+        axes = _panel(figure, index, len(columns), narrow)
         histogram = column.entry["forget_prediction_histogram"]
         total = sum(histogram.values())
         ranked = sorted(histogram.items(), key=lambda item: (-item[1], item[0]))[:top]
@@ -99,11 +131,12 @@ def prediction_histograms(columns: list[Column], forgotten: list[str], top: int 
         axes.set_xlim(0, 1)
         axes.xaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
         still_theirs = sum(n for name, n in histogram.items() if name in forgotten_set) / total
-        axes.set_title(f"{column.title}\n{still_theirs:.0%} named as a forgotten person",
+        axes.set_title(fitted(f"{column.title}\n{still_theirs:.0%} named as a forgotten person", width / 2, 9, narrow),
                        fontsize=9, color=column.colour, loc="left")
         axes.spines[["top", "right"]].set_visible(False)
-    figure.suptitle("Who the forgotten people's test photos are taken for "
-                    "(red: a forgotten person, grey: someone kept)", fontsize=10, x=0.01, ha="left")
+    figure.suptitle(fitted("Who the forgotten people's test photos are taken for "
+                           "(red: a forgotten person, grey: someone kept)", width, 10, narrow),
+                    fontsize=10, x=0.01, ha="left")
     return figure
 
 
@@ -121,13 +154,14 @@ def stranger_spike_note(spikes: list[str]) -> str:
             "does not mean recognition; section 3's 'not recognised' threshold is set on these never-seen people.")
 
 
-def stranger_confidence(columns: list[Column]) -> Figure:
+def stranger_confidence(columns: list[Column], narrow: bool = False) -> Figure:
     """Confidence on forgotten people against people never seen: forgetting should make them look alike."""
-    figure = _figure(3.2 * len(columns), 2.9)
+    width = PHONE_INCHES if narrow else 3.2 * len(columns)
+    figure = _figure(width, 2.3 * len(columns) + 1.6) if narrow else _figure(width, 2.9)
     bins = np.linspace(0, 1, 21)
     has_strangers = any(column.stranger_confidence for column in columns)
     for index, column in enumerate(columns):
-        axes = figure.add_subplot(1, len(columns), index + 1, sharey=figure.axes[0] if index else None)
+        axes = _panel(figure, index, len(columns), narrow, sharey=figure.axes[0] if index else None)
         axes.hist(column.forgotten_confidence, bins, density=True, color=column.colour, alpha=0.75,
                   label="forgotten people")
         if column.stranger_confidence:
@@ -145,8 +179,8 @@ def stranger_confidence(columns: list[Column]) -> Figure:
     if spikes:
         figure.supxlabel(stranger_spike_note(spikes), fontsize=7, x=0.01, ha="left", color="#495057", wrap=True)
     title = "Like a stranger? Confidence on forgotten people vs people never seen (0 KS = indistinguishable)"
-    figure.suptitle(title if has_strangers else f"Confidence on forgotten people. {MISSING_STRANGERS}",
-                    fontsize=9, x=0.01, ha="left")
+    title = title if has_strangers else f"Confidence on forgotten people. {MISSING_STRANGERS}"
+    figure.suptitle(fitted(title, width, 9, narrow), fontsize=9, x=0.01, ha="left")
     return figure
 
 
@@ -173,18 +207,19 @@ def block_label(block: str) -> str:
     return short.replace("_", " ")
 
 
-def layer_distances(distances: dict[str, float], title: str) -> Figure:
+def layer_distances(distances: dict[str, float], title: str, narrow: bool = False) -> Figure:
     """L2 distance between each block's weights before and after, one bar per block."""
     blocks = layer_blocks(distances)
-    figure = _figure(7, 1.1 + 0.24 * len(blocks))
+    width = PHONE_INCHES if narrow else 7
+    figure = _figure(width, 1.1 + 0.24 * len(blocks) + (0.4 if narrow else 0))
     axes = figure.add_subplot()
     rows = np.arange(len(blocks))
     axes.barh(rows, list(blocks.values()), color=UNLEARNED)
     axes.set_yticks(rows, [block_label(b) for b in blocks], fontsize=8)
     axes.invert_yaxis()  # input at the top, classifier at the bottom
     axes.set_xscale("log")  # the classifier moves far more than the rest: a linear axis hides every other block
-    axes.set_xlabel("L2 distance of the block's weights (log scale)", fontsize=8)
-    axes.set_title(title, fontsize=10, loc="left")
+    axes.set_xlabel(fitted("L2 distance of the block's weights (log scale)", width / 2, 8, narrow), fontsize=8)
+    _heading(figure, axes, title, 10, narrow)
     axes.spines[["top", "right"]].set_visible(False)
     return figure
 
@@ -196,41 +231,56 @@ def named_colour(photo: CamPhoto, name: str) -> str:
     return RIGHT_PERSON if named != photo.forgotten else FORGOTTEN
 
 
-def gradcam_grid(photos: list[CamPhoto], rows: list[tuple[str, list]] | None = None) -> Figure:
-    """Photos in columns; rows: the photo, the original model's GradCAM, then each unlearned model's
-    (`rows`: (label, one (overlay, name, confidence) per photo); default: the photos' own unlearned row)."""
+def gradcam_grid(photos: list[CamPhoto], rows: list[tuple[str, list]] | None = None, narrow: bool = False
+                 ) -> Figure:
+    """Photos in columns (two per line on a phone); rows: the photo, the original model's GradCAM, then
+    each unlearned model's (`rows`: (label, one (overlay, name, confidence) per photo); default: the
+    photos' own unlearned row)."""
     rows = rows or [("Unlearned", [photo.unlearned for photo in photos])]
-    figure = _figure(1.75 * len(photos) + 0.9, 2.1 * (2 + len(rows)))
-    grid = figure.subplots(2 + len(rows), len(photos), squeeze=False)
-    for column, photo in enumerate(photos):
+    per_line = min(2, len(photos)) if narrow else len(photos)
+    lines, depth = math.ceil(len(photos) / per_line), 2 + len(rows)
+    panel = (PHONE_INCHES - 0.9) / per_line if narrow else 1.75  # 0.9 in: the row labels
+    figure = _figure(panel * per_line + 0.9, (1.9 if narrow else 2.1) * depth * lines)
+    grid = figure.subplots(depth * lines, per_line, squeeze=False)
+    for index, photo in enumerate(photos):
+        line, column = divmod(index, per_line)
         status, colour = ("FORGOTTEN", FORGOTTEN) if photo.forgotten else ("kept", "#495057")
         panels = [(photo.photo, f"{status}\n{readable(photo.person)}", colour)]
         overlay, name, confidence = photo.original  # before forgetting: naming everyone is right
         panels.append((overlay, f"→ {readable(name)}\n{confidence:.0%}",
                        NEUTRAL if photo.forgotten else named_colour(photo, name)))
         for _, explained in rows:
-            overlay, name, confidence = explained[column]
+            overlay, name, confidence = explained[index]
             still = " (still named)" if photo.forgotten and name == photo.person else ""
             panels.append((overlay, f"→ {readable(name)}{still}\n{confidence:.0%}", named_colour(photo, name)))
         for row, (image, caption, colour) in enumerate(panels):
-            axes = grid[row][column]
+            axes = grid[line * depth + row][column]
             axes.imshow(image)
             axes.set_xticks([])
             axes.set_yticks([])
-            axes.set_xlabel(caption, fontsize=8, color=colour)
-    for row, label in enumerate(["Photo", "Original", *(label for label, _ in rows)]):
-        grid[row][0].set_ylabel(label, fontsize=10, fontweight="bold")
-    figure.suptitle("GradCAM: where each model looks, and whom it names\n(unlearned row: green as it should be, a kept person named or "
-                    "a forgotten one not; red: a forgotten person still named, or a kept one misnamed)",
-                    fontsize=9, x=0.01, ha="left")
+            axes.set_xlabel(fitted(caption, panel, 8, narrow), fontsize=8, color=colour)
+    for axes in grid.flat:  # the last line's empty places, when the photos do not fill it
+        if not axes.images:
+            axes.axis("off")
+    for line in range(lines):
+        for row, label in enumerate(["Photo", "Original", *(label for label, _ in rows)]):
+            grid[line * depth + row][0].set_ylabel(fitted(label, 1.6, 10, narrow), fontsize=10, fontweight="bold")
+    title = ("GradCAM: where each model looks, and whom it names\n(unlearned row: green as it should be, a kept "
+             "person named or a forgotten one not; red: a forgotten person still named, or a kept one misnamed)")
+    figure.suptitle(fitted(title, panel * per_line + 0.9, 9, narrow), fontsize=9, x=0.01, ha="left")
     return figure
 
 
-def noise_grid(noise: np.ndarray, names: list[str], people: int | None = None, per_person: int | None = None) -> Figure:
+def noise_grid(noise: np.ndarray, names: list[str], people: int | None = None, per_person: int | None = None,
+               narrow: bool = False) -> Figure:
     """UNSIR's learned error-maximising inputs: uint8 [identities, images, H, W, 3], one row per identity
-    (of `people` forgotten, `per_person` images each: the title says when only some are shown)."""
+    (of `people` forgotten, `per_person` images each: the title says when only some are shown; a phone
+    shows three images per person)."""
+    people, per_person = people or noise.shape[0], per_person or noise.shape[1]
+    noise = noise[:, :3] if narrow else noise
     rows, columns = noise.shape[:2]
-    figure = _figure(1.0 * columns + 1.6, 1.1 * rows + 0.6)
+    cell = (PHONE_INCHES - 1.6) / columns if narrow else 1.0  # 1.6 in: the names
+    figure = _figure(cell * columns + 1.6, (cell + 0.1) * rows + (1.2 if narrow else 0.6))
     grid = figure.subplots(rows, columns, squeeze=False)
     for row in range(rows):
         for column in range(columns):
@@ -239,23 +289,25 @@ def noise_grid(noise: np.ndarray, names: list[str], people: int | None = None, p
             axes.set_xticks([])
             axes.set_yticks([])
         grid[row][0].set_ylabel(readable(names[row]), fontsize=8, rotation=0, ha="right", va="center")
-    people, per_person = people or rows, per_person or columns
     shown = []
     if rows < people:
         shown.append(f"the last {rows} of {people} forgotten people")
     if columns < per_person:
         shown.append(f"{columns} of {per_person} images each")
-    figure.suptitle("The noise UNSIR learned: inputs that maximise the model's error on each forgotten person"
-                    + (f"\n(showing {' and '.join(shown)})" if shown else ""), fontsize=10, x=0.01, ha="left")
+    title = ("The noise UNSIR learned: inputs that maximise the model's error on each forgotten person"
+             + (f"\n(showing {' and '.join(shown)})" if shown else ""))
+    figure.suptitle(fitted(title, cell * columns + 1.6, 10, narrow), fontsize=10, x=0.01, ha="left")
     return figure
 
 
-def feature_maps(maps: dict[str, np.ndarray], titles: dict[str, str], forgotten: np.ndarray) -> Figure:
+def feature_maps(maps: dict[str, np.ndarray], titles: dict[str, str], forgotten: np.ndarray, narrow: bool = False
+                 ) -> Figure:
     """One 2-D map of the features per model: the forgotten people's held-out photos in red over a
     sample of the kept people's in grey. Tight red clusters = still told apart inside the model."""
-    figure = _figure(4.2 * len(maps), 4.4)
+    width = PHONE_INCHES if narrow else 4.2 * len(maps)
+    figure = _figure(width, 3.3 * len(maps) + 0.8) if narrow else _figure(width, 4.4)
     for index, (model, points) in enumerate(maps.items()):
-        axes = figure.add_subplot(1, len(maps), index + 1)
+        axes = _panel(figure, index, len(maps), narrow)
         axes.scatter(points[~forgotten, 0], points[~forgotten, 1], s=7, color=KEPT, alpha=0.6, label="kept people")
         axes.scatter(points[forgotten, 0], points[forgotten, 1], s=22, color=FORGOTTEN, edgecolor="white",
                      linewidth=0.5, label="forgotten people")
@@ -263,5 +315,6 @@ def feature_maps(maps: dict[str, np.ndarray], titles: dict[str, str], forgotten:
         axes.set_xticks([])
         axes.set_yticks([])
     figure.axes[0].legend(loc="lower left", fontsize=8, frameon=True)
-    figure.suptitle("The model's features of held-out photos, mapped to 2-D (t-SNE)", fontsize=11)
+    figure.suptitle(fitted("The model's features of held-out photos, mapped to 2-D (t-SNE)", width, 11, narrow),
+                    fontsize=11)
     return figure

@@ -7,6 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
+from matplotlib import text as figures_text
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
 from demo import figures
 
 PHOTO = np.zeros((8, 8, 3), np.uint8)
@@ -20,10 +23,11 @@ VIT_LAYERS = ["class_token", "conv_proj.conv_bn_relu_0.0", "conv_proj.conv_bn_re
 
 
 def drawn(figure) -> None:
-    """Draw the figure with every warning an error (constrained_layout collapsing warns)."""
+    """Draw the figure, as Gradio's PNG export does (Agg), with every warning an error (constrained_layout
+    collapsing warns)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        figure.canvas.draw()
+        FigureCanvasAgg(figure).draw()
 
 
 def captions(figure) -> list[tuple[str, str]]:
@@ -77,3 +81,62 @@ def test_the_noise_panel_says_when_it_shows_some_of_the_people():
     drawn(some)
     assert "showing the last 4 of 6 forgotten people" in some.get_suptitle()
     assert "showing" not in figures.noise_grid(noise, ["a", "b", "c", "d"], people=4, per_person=8).get_suptitle()
+
+
+PHONE_CHART_PX = 326  # the width a 390 px phone gives a chart (measured by tests/test_app_browser.py)
+SMALLEST_TEXT_PX = 9
+
+
+def phone_legibility(figure) -> list[str]:
+    """What a phone showing `figure` PHONE_CHART_PX wide would not read: text drawn smaller than
+    SMALLEST_TEXT_PX once scaled down, or a panel or text running past the figure's edge."""
+    drawn(figure)
+    renderer = figure.canvas.get_renderer()
+    scale = min(1.0, PHONE_CHART_PX / figure.bbox.width)
+    problems = []
+    for text in figure.findobj(lambda artist: isinstance(artist, figures_text.Text)):
+        on_phone = text.get_fontsize() * figure.dpi / 72 * scale
+        if text.get_visible() and text.get_text().strip() and on_phone < SMALLEST_TEXT_PX:
+            problems.append(f"{text.get_text()!r} is {on_phone:.1f} px on a phone")
+    # Only what is drawn counts at the edges: an axes' bounding box holds its ticks in view and its labels.
+    for artist in [*figure.axes, *figure.legends, *figure.texts]:  # figure.texts holds the suptitle
+        box = artist.get_tightbbox(renderer)
+        if box is not None and (box.x0 < -1 or box.x1 > figure.bbox.width + 1):
+            problems.append(f"{artist} runs past the edge ({box.x0:.0f}..{box.x1:.0f} of {figure.bbox.width:.0f} px)")
+    return problems
+
+
+def every_chart(narrow: bool) -> dict:
+    """Each chart the results area shows, for three models (original, unlearned, retrained), at its busiest."""
+    names = ["Luiz_Inacio_Lula_da_Silva", "Gerhard_Schroeder", "Laura_Bush", "Colin_Powell"]
+    entry = {"forget_per_identity_test_acc": {n: 0.5 for n in names}, "stranger_ks": 0.31,
+             "forget_prediction_histogram": {n: 3 for n in [*names, "Arnold_Schwarzenegger", "Jennifer_Capriati"]}}
+    columns = [figures.Column(title, colour, entry, [0.5, 0.9, 1.0], [1.0] * 8 + [0.4] * 2)
+               for title, colour in (("Original", figures.ORIGINAL), ("Unlearned · Random Labels", figures.UNLEARNED),
+                                     ("Retrained from scratch", figures.RETRAINED))]
+    cams = [figures.CamPhoto(PHOTO, name, True, (PHOTO, name, 0.9), (PHOTO, name, 0.8)) for name in names[:3]]
+    points = np.zeros((6, 2))
+    return {
+        "per person": figures.per_identity_accuracy(columns, names, narrow=narrow),
+        "histograms": figures.prediction_histograms(columns, names, narrow=narrow),
+        "strangers": figures.stranger_confidence(columns, narrow=narrow),
+        "gradcam": figures.gradcam_grid(cams, [("Random Labels", [c.unlearned for c in cams]),
+                                               ("Retrained", [c.unlearned for c in cams])], narrow=narrow),
+        "noise": figures.noise_grid(np.zeros((4, 8, 8, 8, 3), np.uint8), names, 6, 8, narrow=narrow),
+        "layers": figures.layer_distances({name: 0.1 + i for i, name in enumerate(VIT_LAYERS)},
+                                          "How far each block's weights moved from the original (all requests "
+                                          "together) (L2)", narrow=narrow),
+        "features": figures.feature_maps({"original": points, "unsir": points}, {"original": "Original",
+                                         "unsir": "Unlearned · UNSIR"}, np.arange(6) < 3, narrow=narrow),
+        "message": figures.message_figure("Random Labels learns no noise: only UNSIR does.", narrow=narrow),
+    }
+
+
+def test_on_a_phone_every_chart_keeps_its_text_readable_and_inside():
+    """Drawn for a phone, panels stack and the figure is about as wide as the phone shows it: no text
+    under 9 px, none cut at the edge. Drawn for a wide screen, the same charts would shrink to a thumbnail's."""
+    for name, figure in every_chart(narrow=True).items():
+        assert phone_legibility(figure) == [], name
+    wide = every_chart(narrow=False)
+    assert all(phone_legibility(wide[name]) for name in ("histograms", "strangers", "gradcam", "features"))
+    assert "3 of 8 images each" in every_chart(narrow=True)["noise"].get_suptitle().replace("\n", " ")

@@ -507,6 +507,23 @@ def test_undo_steps_back_one_request(first, names):
         handlers.undo(CHECKPOINT, original.session)
 
 
+PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36"
+
+
+def chart_widths(view) -> set[float]:
+    return {round(value.get_figwidth(), 2) for value in view if isinstance(value, Figure)}
+
+
+def test_a_phone_gets_the_charts_drawn_for_its_width(first, names):
+    """The page asking from a phone (its user agent) gets every chart drawn narrow, panels one under another;
+    a desktop's stay side by side."""
+    phone = gr.Request(headers={"user-agent": PHONE})
+    more = forget_more([names[11]], CHECKPOINT, session=first.session, page=phone, **QUICK)
+    assert chart_widths(more) == {figures.PHONE_INCHES}
+    assert chart_widths(handlers.undo(CHECKPOINT, more.session, phone)) == {figures.PHONE_INCHES}
+    assert min(chart_widths(handlers.undo(CHECKPOINT, more.session))) > figures.PHONE_INCHES
+
+
 def test_retrain_is_estimated_on_this_machine_and_can_be_cancelled(first, monkeypatch):
     estimate = handlers.measure_retrain(CHECKPOINT, first.session)
     assert re.search(r"estimated \*\*\d+\.\d min\*\* on this machine, from \d+\.\d\d s per batch", estimate)

@@ -20,7 +20,7 @@ from ..workspace import workspace
 from .features import MEASURES
 from .forget import (FORGOTTEN_AT_MOST, SUMMARY_ROWS, Row, cam_photos, confidences, stage_progress, summary_table,
                      test_photos)
-from .session import METHOD_LABELS, open_workspace
+from .session import METHOD_LABELS, on_phone, open_workspace
 
 # Columns by colour: the original (blue) and the retrained (green) keep theirs, the methods take these in turn.
 METHOD_COLOURS = [figures.UNLEARNED, "#862e9c", "#0b7285", "#c2255c", "#5f3dc4", "#e8590c", "#1864ab", "#868e96"]
@@ -81,15 +81,16 @@ def run_methods(checkpoint: str, names: list[str], configs: dict, seed: int, pro
 
 
 def compare_methods(names: list[str] | None, checkpoint: str, methods: list[str] | None, seed: int = 0,
-                    progress=gr.Progress()) -> CompareView:
+                    request: gr.Request | None = None, progress=gr.Progress()) -> CompareView:
     """Run two or more methods on the same people and show them as columns next to the original."""
     names, configs = check_compare(names, checkpoint, methods)
     compared = run_methods(checkpoint, names, configs, int(seed or 0), progress)
     progress(0.97, desc="drawing the comparison")
-    return comparison_view(checkpoint, compared)
+    return comparison_view(checkpoint, compared, narrow=on_phone(request))
 
 
-def comparison_view(checkpoint: str, compared: Compared) -> CompareView:
+def comparison_view(checkpoint: str, compared: Compared, narrow: bool = False) -> CompareView:
+    """The comparison's table and charts (`narrow`: drawn for a phone)."""
     report, forgotten = compared.report, compared.report["forget"]
     columns = [figures.Column("Original", figures.ORIGINAL, report["original"], **compared.confidences["original"])]
     methods = [name for name in report["methods"] if name != "retrain"]
@@ -102,10 +103,10 @@ def comparison_view(checkpoint: str, compared: Compared) -> CompareView:
     return CompareView(
         plain_words(report, test_photos(checkpoint)),
         summary_table(columns, [*SUMMARY_ROWS, *INSIDE_ROWS]),
-        figures.per_identity_accuracy(columns, forgotten),
-        figures.prediction_histograms(columns, forgotten),
-        figures.stranger_confidence(columns),
-        figures.gradcam_grid(first, rows),
+        figures.per_identity_accuracy(columns, forgotten, narrow=narrow),
+        figures.prediction_histograms(columns, forgotten, narrow=narrow),
+        figures.stranger_confidence(columns, narrow=narrow),
+        figures.gradcam_grid(first, rows, narrow=narrow),
         report,
     )
 

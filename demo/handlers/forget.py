@@ -26,7 +26,7 @@ from ..gpu import on_gpu
 from ..workspace import Workspace, workspace
 from .features import FeatureEvidence, evidence_table, feature_evidence
 from .recognition import calibrate
-from .session import METHOD_LABELS, Request, Session, open_workspace, session_for
+from .session import METHOD_LABELS, Request, Session, on_phone, open_workspace, session_for
 
 CAM_PHOTOS_PER_GROUP = 3  # GradCAM for this many forgotten and this many kept people
 NOISE_SHOWN = (4, 8)  # identities x images of UNSIR's noise on screen
@@ -414,6 +414,7 @@ def forget_faces(
     notebook_faithful: bool = MODEL_DEFAULT,
     session: Session | None = None,
     on_top: bool = False,
+    page: gr.Request | None = None,  # the browser's request (Gradio passes it); `request` is a forget request here
     progress=gr.Progress(),
 ) -> Iterator[ForgetView]:
     """Forget `names` from the original model, or (`on_top`) from the session's unlearned one: the
@@ -441,7 +442,7 @@ def forget_faces(
                       tuple(result.cams), result.noise, result.kept, result.recognition, result.features)
     session = replace(session, weights=result.weights, previous_weights=session.weights if history else None,
                       history=(*history, request), samples_shown=0)
-    yield results_view(checkpoint, session)
+    yield results_view(checkpoint, session, narrow=on_phone(page))
 
 
 def first_answer(checkpoint: str, names: list[str], held_out: HeldOut, forgotten: list[str], session: Session
@@ -461,8 +462,8 @@ forget_more = partial(forget_faces, on_top=True)
 forget_more.__doc__ = "Forget `names` too, on top of the session's unlearned model (earlier requests are kept)."
 
 
-def results_view(checkpoint: str, session: Session) -> ForgetView:
-    """The results area for the session's latest request."""
+def results_view(checkpoint: str, session: Session, narrow: bool = False) -> ForgetView:
+    """The results area for the session's latest request (`narrow`: charts drawn for a phone)."""
     request = session.history[-1]
     forgotten = session.forgotten
     retrain = session.retrained.get((checkpoint, tuple(sorted(forgotten))))
@@ -471,29 +472,31 @@ def results_view(checkpoint: str, session: Session) -> ForgetView:
     label = METHOD_LABELS.get(request.method, request.method)
     if request.noise is not None:
         per_person = entry["hyperparameters"].get("noise_per_identity")
-        noise = figures.noise_grid(request.noise, forgotten[-len(request.noise):], len(forgotten), per_person)
+        noise = figures.noise_grid(request.noise, forgotten[-len(request.noise):], len(forgotten), per_person,
+                                   narrow=narrow)
     else:
-        noise = figures.message_figure(f"{label} learns no noise: only UNSIR does.")
+        noise = figures.message_figure(f"{label} learns no noise: only UNSIR does.", narrow=narrow)
     distance_from = "the original" + (" (all requests together)" if len(session.history) > 1 else "")
     return ForgetView(
         status_line(request, forgotten, test_photos(checkpoint)),
         summary_table(columns),
         collateral_damage(request.kept),
-        figures.per_identity_accuracy(columns, forgotten),
-        figures.prediction_histograms(columns, forgotten),
-        figures.stranger_confidence(columns),
-        figures.gradcam_grid(list(request.cams)),
+        figures.per_identity_accuracy(columns, forgotten, narrow=narrow),
+        figures.prediction_histograms(columns, forgotten, narrow=narrow),
+        figures.stranger_confidence(columns, narrow=narrow),
+        figures.gradcam_grid(list(request.cams), narrow=narrow),
         noise,
         figures.layer_distances(entry["layer_distance_to_original"],
-                                f"How far each block's weights moved from {distance_from} (L2)"),
-        *inside_view(checkpoint, request, retrain),
+                                f"How far each block's weights moved from {distance_from} (L2)", narrow=narrow),
+        *inside_view(checkpoint, request, retrain, narrow),
         report_with(request, retrain),
         session,
         gr.Column(visible=True),
     )
 
 
-def inside_view(checkpoint: str, request: Request, retrain: dict | None) -> tuple[str | None, Figure | None]:
+def inside_view(checkpoint: str, request: Request, retrain: dict | None, narrow: bool = False
+                ) -> tuple[str | None, Figure | None]:
     """The features panel: can the forgotten people still be found inside the model?"""
     if request.features is None:
         return None, None
@@ -501,7 +504,7 @@ def inside_view(checkpoint: str, request: Request, retrain: dict | None) -> tupl
     table = evidence_table(request.report["original"], request.report["methods"][request.method], label,
                            request.features, retrain["entry"] if retrain else None, open_workspace(checkpoint).card["arch"])
     titles = {"original": "Original", request.method: f"Unlearned · {label}"}
-    return table, figures.feature_maps(request.features.maps, titles, request.features.forgotten)
+    return table, figures.feature_maps(request.features.maps, titles, request.features.forgotten, narrow=narrow)
 
 
 def reset(checkpoint: str, session: Session | None) -> ResetView:
@@ -512,7 +515,7 @@ def reset(checkpoint: str, session: Session | None) -> ResetView:
     return ResetView("Back to the original model: nothing is forgotten.", *[None] * 14, "", "", None, fresh)
 
 
-def undo(checkpoint: str, session: Session | None) -> ForgetView:
+def undo(checkpoint: str, session: Session | None, page: gr.Request | None = None) -> ForgetView:
     """Step back one request: the model before the last "Forget", and its results."""
     session = session_for(session, checkpoint)
     if not session.history:
@@ -528,6 +531,6 @@ def undo(checkpoint: str, session: Session | None) -> ForgetView:
     undone = session.history[-1]
     session = replace(session, weights=session.previous_weights, previous_weights=None,
                       history=session.history[:-1], samples_shown=0)
-    view = results_view(checkpoint, session)
+    view = results_view(checkpoint, session, narrow=on_phone(page))
     return view._replace(status=f"Undid forgetting {', '.join(figures.readable(n) for n in undone.names)}.\n\n"
                                 + view.status)

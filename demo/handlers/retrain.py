@@ -20,7 +20,7 @@ from ..gpu import on_gpu
 from ..workspace import ARCH_NAMES, workspace
 from .forget import (comparison_columns, confidences, inside_view, report_with, stage_progress, status_line,
                      summary_table, test_photos)
-from .session import Session, open_workspace, session_for
+from .session import Session, on_phone, open_workspace, session_for
 
 
 
@@ -105,13 +105,14 @@ def retrain_column(checkpoint: str, session: Session | None, request: gr.Request
                 _cancelled.discard(hash_)
         session = replace(session, retrained={**session.retrained, key: retrain})
     columns = comparison_columns(last, retrain)
+    narrow = on_phone(request)
     return RetrainView(
         f"{status_line(last, session.forgotten, test_photos(checkpoint))}\n\nRetrained from scratch without them in "
         f"{retrain['entry']['seconds']:.0f} s: the gold standard unlearning is measured against.",
         summary_table(columns),
-        figures.per_identity_accuracy(columns, session.forgotten),
-        figures.prediction_histograms(columns, session.forgotten),
-        figures.stranger_confidence(columns),
+        figures.per_identity_accuracy(columns, session.forgotten, narrow=narrow),
+        figures.prediction_histograms(columns, session.forgotten, narrow=narrow),
+        figures.stranger_confidence(columns, narrow=narrow),
         inside_view(checkpoint, last, retrain)[0],
         report_with(last, retrain),
         session,

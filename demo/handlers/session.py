@@ -18,6 +18,12 @@ from .features import FeatureEvidence
 METHOD_LABELS = {name: method.label for name, method in METHODS.items()}
 
 
+def on_phone(request: gr.Request | None) -> bool:
+    """Whether the page asking is a phone's: its browser says "Mobi" in its user agent (MDN's advice for
+    telling phones apart); the charts are then drawn narrow (demo/figures.py)."""
+    return request is not None and "Mobi" in (request.headers.get("user-agent") or "")
+
+
 def unsir_defaults(checkpoint: str) -> UnsirConfig:
     """UNSIR's defaults for this model's architecture (the Advanced panel shows them)."""
     return configure("unsir", open_workspace(checkpoint).card)
