@@ -114,3 +114,15 @@ def test_a_record_names_the_unsir_settings_that_differ_from_todays_defaults():
     del record["report"]["methods"]["unsir"]["hyperparameters"]["impair_frozen_norm"]
     del record["report"]["methods"]["unsir"]["hyperparameters"]["noise_budget"]
     assert _unsir_changes(record) == "retain_per_id=10, noise_budget=None"
+
+
+def test_a_retrain_read_from_the_cache_is_not_called_timed_in_the_same_run():
+    from unsir.bench import markdown
+
+    fresh, cached = synthetic_record(1000, 0.0, -0.01), synthetic_record(1001, 0.0, -0.01)
+    for record, hyperparameters in ((fresh, {}), (cached, {"cached": "runs/retrain/abc"})):
+        record["report"]["methods"]["retrain"] = {**record["report"]["methods"]["unsir"], "seconds": 30.0,
+                                                  "hyperparameters": hyperparameters}
+    speed = markdown([fresh, cached]).split("Speed:")[1]
+    assert "- resnet18, 2 forgotten: 30x\n" in speed  # trained in this run
+    assert "- resnet18, 2 forgotten: 30x (retrain from the cache)" in speed
