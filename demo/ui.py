@@ -19,7 +19,8 @@ Someone asks a company to delete their face from its face-recognition model, and
 again (*zero-glance*). [UNSIR](https://arxiv.org/abs/2111.08947) learns noise that maximises the model's error on
 those people, briefly *impairs* the model with it, then *repairs* it on a few photos of everyone else."""
 # What benchmarks/RESULTS.md measured of each, in a line: the page must not promise more.
-MODEL_HINT = ("ResNet18 (start here): forgets in about half a minute on a small CPU, inside its features too. "
+MODEL_HINT = ("ResNet18 (start here): forgets in about half a minute on a small CPU, in its features too, "
+              "though more on some forget sets than others. "
               "ViT: slower; UNSIR hides the person at its output but leaves them in its features.")
 # The methods in their groups (the core's order): what each one may read is part of its name here.
 GROUP_TAGS = dict(zip(GROUPS, ["zero-glance", "reads the forgotten photos", "hides the output; not unlearning"]))
