@@ -80,6 +80,10 @@ GRID = {
     "deep, BatchNorm frozen in impair": {**DEEP, "impair_frozen_norm": True},
     "deep, 4 repair epochs": {**DEEP, "repair_epochs": 4},
     "deep, retain 15 per id (today's default)": {**DEEP, "retain_per_id": 15},
+    # The ViT's body levers on top of its default (classifier x200): does the person leave its features?
+    "ViT default, body x3 in impair": {"classifier_lr_scale": 200, "impair_body_scale": 3},
+    "ViT default, body x10 in impair": {"classifier_lr_scale": 200, "impair_body_scale": 10},
+    "ViT default, body x10, distil 0.9, 3 repair epochs": {"classifier_lr_scale": 200, **DEEP},
 }
 # Reported alongside each cell: the metrics that tell forgetting in the features from hiding the output.
 DEEP_KEYS = ("feature_knn_forget_acc", "feature_probe_forget_acc", "mia_auc_forget", "stranger_ks",
