@@ -229,6 +229,14 @@ def test_a_baseline_runs_says_what_it_read_and_learns_no_noise(names):
     assert set(handlers.METHOD_LABELS) == set(METHODS)
 
 
+def test_a_method_not_tuned_for_this_model_warns_before_it_runs(names, monkeypatch):
+    """A toast, and the run goes on: the results on screen then show what the method did to this model."""
+    monkeypatch.setitem(METHODS, "neggrad", replace(METHODS["neggrad"], untuned={"resnet18": "a test"}))
+    with pytest.warns(UserWarning, match="NegGrad has no settings tested safe for the resnet18: a test"):
+        view = forget_faces([names[2]], CHECKPOINT, method="neggrad")
+    assert set(view.report["methods"]) == {"neggrad"}
+
+
 def test_forget_more_builds_on_the_unlearned_model(first, names):
     more = forget_more([names[11]], CHECKPOINT, session=first.session, **QUICK)
     report = more.report

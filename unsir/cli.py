@@ -194,6 +194,7 @@ def _method_configs(args, card: dict) -> dict:
 def cmd_forget(args) -> None:
     from . import STARTED
     from .forgetting import ForgetError, forget, random_identities
+    from .methods import METHODS
     from .pipeline import load, load_strangers_for, save_unlearned
 
     if (args.forget is None) == (args.forget_random is None):
@@ -204,6 +205,9 @@ def cmd_forget(args) -> None:
     strangers = load_strangers_for(loaded, args.data_home)
     loaded_at = time.perf_counter()
     configs = _method_configs(args, loaded.card)
+    for name in configs:
+        if caution := METHODS[name].caution(loaded.card["arch"]):
+            print(f"note: {caution}", file=sys.stderr)
     try:
         names = (args.forget.split(",") if args.forget is not None
                  else random_identities(args.forget_random, loaded.split.names, args.seed))

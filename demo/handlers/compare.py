@@ -20,7 +20,7 @@ from ..workspace import workspace
 from .features import MEASURES
 from .forget import (FORGOTTEN_AT_MOST, SUMMARY_ROWS, Row, cam_photos, confidences, stage_progress, summary_table,
                      test_photos)
-from .session import METHOD_LABELS, on_phone, open_workspace
+from .session import METHOD_LABELS, on_phone, open_workspace, warn_untuned
 
 # Columns by colour: the original (blue) and the retrained (green) keep theirs, the methods take these in turn.
 METHOD_COLOURS = [figures.UNLEARNED, "#862e9c", "#0b7285", "#c2255c", "#5f3dc4", "#e8590c", "#1864ab", "#868e96"]
@@ -84,6 +84,7 @@ def compare_methods(names: list[str] | None, checkpoint: str, methods: list[str]
                     request: gr.Request | None = None, progress=gr.Progress()) -> CompareView:
     """Run two or more methods on the same people and show them as columns next to the original."""
     names, configs = check_compare(names, checkpoint, methods)
+    warn_untuned(configs, checkpoint)
     compared = run_methods(checkpoint, names, configs, int(seed or 0), progress)
     progress(0.97, desc="drawing the comparison")
     return comparison_view(checkpoint, compared, narrow=on_phone(request))

@@ -26,7 +26,7 @@ from ..gpu import on_gpu
 from ..workspace import Workspace, workspace
 from .features import FeatureEvidence, evidence_table, feature_evidence
 from .recognition import calibrate
-from .session import METHOD_LABELS, Request, Session, on_phone, open_workspace, session_for
+from .session import METHOD_LABELS, Request, Session, on_phone, open_workspace, session_for, warn_untuned
 
 CAM_PHOTOS_PER_GROUP = 3  # GradCAM for this many forgotten and this many kept people
 NOISE_SHOWN = (4, 8)  # identities x images of UNSIR's noise on screen
@@ -424,6 +424,7 @@ def forget_faces(
     session = session_for(session, checkpoint)
     names, config = check_request(names, checkpoint, method, retain_per_id, noise_steps, noise_lambda, impair_lr,
                                   repair_lr, cycles, seed, notebook_faithful, session, on_top)
+    warn_untuned([method], checkpoint)
     history = session.history if on_top else ()
     earlier = history[-1].report["requests"] if history else []
     for step in unlearn(checkpoint, names, method, config, int(seed), session.weights if history else None,

@@ -24,6 +24,14 @@ def on_phone(request: gr.Request | None) -> bool:
     return request is not None and "Mobi" in (request.headers.get("user-agent") or "")
 
 
+def warn_untuned(methods, checkpoint: str) -> None:
+    """A toast for each method whose settings were not found safe for this model (it still runs)."""
+    arch = open_workspace(checkpoint).card["arch"]
+    for name in methods:
+        if caution := METHODS[name].caution(arch):
+            gr.Warning(caution, title="Not tuned for this model")
+
+
 def unsir_defaults(checkpoint: str) -> UnsirConfig:
     """UNSIR's defaults for this model's architecture (the Advanced panel shows them)."""
     return configure("unsir", open_workspace(checkpoint).card)

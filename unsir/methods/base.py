@@ -106,12 +106,21 @@ class Method:
     make_defaults: Callable[[dict], Any] | None = None  # card -> config, when the card decides (retrain)
     presets: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)  # name -> (arch -> config)
     summary: str = ""  # one line: what it does, for the CLI's help and the app
+    # arch -> what its sweep found where no setting met the target: said before it runs on such a model
+    untuned: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def group(self) -> str:
         if self.control:
             return "controls (hide the output; not unlearning)"
         return "never looks at the forgotten photos" if self.zero_glance else "reads the forgotten photos"
+
+    def caution(self, arch: str) -> str | None:
+        """A warning for a model this method's settings were not found for, or None."""
+        if arch not in self.untuned:
+            return None
+        return (f"{self.label} has no settings tested safe for the {arch}: {self.untuned[arch]} "
+                f"(benchmarks/SWEEP-methods-{arch}.md). It runs with the ResNet18's.")
 
     def defaults(self, card: dict):
         if self.make_defaults is not None:

@@ -65,4 +65,5 @@ def random_labels(original, request: ForgetRequest, config: RandomLabelsConfig =
 
 
 METHOD = Method("random-labels", "Random Labels", random_labels, RandomLabelsConfig, zero_glance=False, order=40,
-                summary="fine-tune with the forgotten photos relabelled as random kept people, plus kept photos")
+                summary="fine-tune with the forgotten photos relabelled as random kept people, plus kept photos",
+                untuned={"vit": "on the tuning sets its defaults cost the kept people 7-14 points"})
