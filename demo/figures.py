@@ -62,7 +62,7 @@ def _panel(figure: Figure, index: int, count: int, narrow: bool, **kwargs):
     return figure.add_subplot(rows, columns, index + 1, **kwargs)
 
 
-def fitted(text: str, inches: float, fontsize: float, narrow: bool = True) -> str:
+def fitted(text: str, inches: float, fontsize: float, narrow: bool) -> str:
     """`text` broken into lines that fit `inches` at `fontsize` on a phone (an average glyph is about
     0.6 em wide, with a margin); unchanged on a wide screen, where matplotlib's own layout has room."""
     if not narrow:
@@ -75,7 +75,7 @@ def _heading(figure: Figure, axes, title: str, fontsize: float, narrow: bool) ->
     """A one-axes chart's title: over its axes on a wide screen; on a phone across the whole figure,
     since the name labels on the left leave the axes about half of it."""
     if narrow:
-        figure.suptitle(fitted(title, figure.get_figwidth(), fontsize), fontsize=fontsize, x=0.01, ha="left")
+        figure.suptitle(fitted(title, figure.get_figwidth(), fontsize, narrow), fontsize=fontsize, x=0.01, ha="left")
     else:
         axes.set_title(title, fontsize=fontsize, loc="left")
 

@@ -120,7 +120,7 @@ class Method:
         if arch not in self.untuned:
             return None
         return (f"{self.label} has no settings tested safe for the {arch}: {self.untuned[arch]} "
-                f"(benchmarks/SWEEP-methods-{arch}.md). It runs with the ResNet18's.")
+                f"(benchmarks/SWEEP-methods-{arch}.md). It runs with its default settings.")
 
     def defaults(self, card: dict):
         if self.make_defaults is not None:
