@@ -172,6 +172,28 @@ def test_a_cached_retrain_is_reused_with_its_measured_time(olivetti, tmp_path, r
     assert "cached" not in other_seed.report["methods"]["retrain"]["hyperparameters"]
 
 
+def test_a_distilled_retrain_reads_its_teacher_from_the_cache_and_caches_both(olivetti, tmp_path, recognised_pair):
+    quick = Recipe(**{**olivetti.card["recipe"], "epochs": 1})
+    teacher = RetrainConfig("resnet18", 32, quick, cache_dir=str(tmp_path))
+    # Distilled like the ViT (a student of the same architecture as the original keeps the report's layer distances defined).
+    student = RetrainConfig("resnet18", 32, dataclasses.replace(quick, distill_alpha=0.5),
+                            teacher=dataclasses.replace(teacher, cache_dir=None),
+                            cache_dir=str(tmp_path))
+
+    def retrained(config):
+        run = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair[:1], methods={"retrain": config}, seed=3)
+        return run.report["methods"]["retrain"]
+
+    alone = retrained(teacher)  # the ResNet18's own retrain, as the benchmark caches it
+    distilled = retrained(student)
+    # Its teacher is that very model, read back with the seconds it took; the student itself is new.
+    assert distilled["stages"]["retrain teacher"] == alone["stages"]["retrain"]
+    assert "cached" not in distilled["hyperparameters"]
+    again = retrained(student)
+    trained = ("retrain teacher", "retrain")
+    assert [again["stages"][s] for s in trained] == [distilled["stages"][s] for s in trained]
+    assert "cached" in again["hyperparameters"]
+
 def test_configure_refuses_an_unknown_method_preset_setting_or_value():
     card = {"arch": "resnet18"}
     with pytest.raises(ValueError, match="Unknown method 'magic'"):

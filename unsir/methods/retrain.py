@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
@@ -31,17 +31,38 @@ class RetrainConfig:
     cache_dir: str | None = None  # where retrained models are kept, keyed by what determines them
 
 
-def _train(config: RetrainConfig, request: ForgetRequest, device, outcome: Outcome, progress, stage: str):
+def _trained(config: RetrainConfig, request: ForgetRequest, device, stages: dict[str, float], progress, stage: str):
+    """The retrained model of this config and whether it came from the cache, which is asked at
+    every level: the ViT's retrained teacher is the ResNet18's own retrain, often cached already.
+    `stages` gets the training seconds of this level and its teacher's, measured when trained."""
+    cached = cached_model_dir(config, request)
+    if cached is not None:
+        model = build_model(config.arch, request.num_classes, config.image_size)
+        model.load_state_dict(load_file(str(cached / "model.safetensors")))
+        for name, seconds in json.loads((cached / "stages.json").read_text()).items():
+            stages[name.replace("retrain", stage, 1)] = seconds
+        return model.to(device).eval(), cached
+    own_stages: dict[str, float] = {}
     teacher = None
     if config.teacher is not None:
-        teacher = _train(config.teacher, request, device, outcome, scaled(progress, 0, 0.4), f"{stage} teacher")
+        teacher_config = replace(config.teacher, cache_dir=config.cache_dir)
+        teacher, _ = _trained(teacher_config, request, device, own_stages, scaled(progress, 0, 0.4), f"{stage} teacher")
         progress = scaled(progress, 0.4, 1)
     recipe = Recipe(**{**config.recipe.to_dict(), "seed": request.seed})
     seed_everything(recipe.seed)  # the initial weights too: the cache key promises one model per seed
     model = build_model(config.arch, request.num_classes, config.image_size).to(device)
-    with timed(outcome.stages, stage):
+    with timed(own_stages, stage):
         train_from_scratch(model, request.retain, recipe, teacher=teacher, progress=progress, stage=stage)
-    return model
+    stages.update(own_stages)
+    if config.cache_dir:
+        folder = Path(config.cache_dir) / cache_key(config, request)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                  str(folder / "model.safetensors"))
+        # Named as a standalone retrain names them, so any level can be read back as either.
+        (folder / "stages.json").write_text(json.dumps(
+            {name.replace(stage, "retrain", 1): seconds for name, seconds in own_stages.items()}))
+    return model, None
 
 
 def cache_key(config: RetrainConfig, request: ForgetRequest) -> str:
@@ -66,22 +87,9 @@ def retrain(original, request: ForgetRequest, config: RetrainConfig, progress: P
                       hyperparameters={"method": "retrain", "arch": config.arch, **config.recipe.to_dict(),
                                        "teacher": config.teacher.arch if config.teacher else None})
     device = next(original.parameters()).device
-    cached = cached_model_dir(config, request)
-    if cached is not None:
-        model = build_model(config.arch, request.num_classes, config.image_size)
-        model.load_state_dict(load_file(str(cached / "model.safetensors")))
-        outcome.model = model.to(device).eval()
-        # The stages report the training time measured when it was trained, not the load.
-        outcome.stages = json.loads((cached / "stages.json").read_text())
+    outcome.model, cached = _trained(config, request, device, outcome.stages, progress, "retrain")
+    if cached is not None:  # its stages report the seconds measured when it was trained, not the load
         outcome.hyperparameters["cached"] = str(cached)
-        return outcome
-    outcome.model = _train(config, request, device, outcome, progress, "retrain")
-    if config.cache_dir:
-        cached = Path(config.cache_dir) / cache_key(config, request)
-        cached.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().cpu().contiguous() for k, v in outcome.model.state_dict().items()},
-                  str(cached / "model.safetensors"))
-        (cached / "stages.json").write_text(json.dumps(outcome.stages))
     return outcome
 
 
