@@ -266,6 +266,9 @@ def test_retrain_adds_a_third_column_computed_once_per_forget_set(first, monkeyp
     view = handlers.retrain_column(CHECKPOINT, first.session)
     assert "| Retrained from scratch |" in view.summary and "| Retrained from scratch |" in view.inside
     assert "Of the way from the original to the retrained model" in view.inside
+    # The features map puts the retrained model's beside the original's and the unlearned one's.
+    assert [axes.get_title() for axes in view.feature_map.axes] == [
+        "Original", "Unlearned · UNSIR", "Retrained (gold standard)"]
     assert set(view.report["methods"]) == {"unsir", "retrain"}
     calls = []
     monkeypatch.setattr(handlers.retrain, "retrain_from_scratch", lambda *args: calls.append(args))

@@ -67,10 +67,14 @@ def feature_evidence(run: ForgetRun, split, method: str, seed: int = 0) -> Featu
     forget_classes = run.report["forget_classes"]
     control = forgetting_metrics(run.predictions["original"].with_classes_hidden(forget_classes), split,
                                  forget_classes, seed)
-    shown = map_sample(split.test.labels, forget_classes, seed)
-    maps = {name: feature_map(run.predictions[name].test_features[shown], seed) for name in ("original", method)}
-    forgotten = np.isin(split.test.labels[shown].numpy(), forget_classes)
+    maps = {name: model_map(run.predictions[name], split, forget_classes, seed) for name in ("original", method)}
+    forgotten = np.isin(split.test.labels[map_sample(split.test.labels, forget_classes, seed)].numpy(), forget_classes)
     return FeatureEvidence({k: control[k] for m in MEASURES for k in [m.key]}, maps, forgotten)
+
+
+def model_map(predictions, split, forget_classes, seed: int = 0) -> np.ndarray:
+    """One model's features mapped in 2-D, on the same held-out photos whichever the model."""
+    return feature_map(predictions.test_features[map_sample(split.test.labels, forget_classes, seed)], seed)
 
 
 @lru_cache(maxsize=1)

@@ -498,14 +498,18 @@ def results_view(checkpoint: str, session: Session, narrow: bool = False) -> For
 
 def inside_view(checkpoint: str, request: Request, retrain: dict | None, narrow: bool = False
                 ) -> tuple[str | None, Figure | None]:
-    """The features panel: can the forgotten people still be found inside the model?"""
+    """The features panel: can the forgotten people still be found inside the model? Its table and
+    feature maps gain the retrained model's once it is run."""
     if request.features is None:
         return None, None
     label = METHOD_LABELS.get(request.method, request.method)
     table = evidence_table(request.report["original"], request.report["methods"][request.method], label,
                            request.features, retrain["entry"] if retrain else None, open_workspace(checkpoint).card["arch"])
+    maps = dict(request.features.maps)
     titles = {"original": "Original", request.method: f"Unlearned · {label}"}
-    return table, figures.feature_maps(request.features.maps, titles, request.features.forgotten, narrow=narrow)
+    if retrain:
+        maps["retrain"], titles["retrain"] = retrain["map"], "Retrained (gold standard)"
+    return table, figures.feature_maps(maps, titles, request.features.forgotten, narrow=narrow)
 
 
 def reset(checkpoint: str, session: Session | None) -> ResetView:

@@ -18,6 +18,7 @@ from unsir.training import default_device
 from .. import figures
 from ..gpu import on_gpu
 from ..workspace import ARCH_NAMES, workspace
+from .features import model_map
 from .forget import (comparison_columns, confidences, inside_view, report_with, stage_progress, status_line,
                      summary_table, test_photos)
 from .session import Session, on_phone, open_workspace, session_for
@@ -58,8 +59,10 @@ def retrain_from_scratch(checkpoint: str, forget_names: list[str], seed: int, pr
     run = forget(ws.model_with(None, device), ws.card, ws.split, forget_names, methods={"retrain": None}, seed=seed,
                  strangers=ws.strangers, original_predictions=ws.predictions(device),
                  progress=stage_progress(progress, 0.0, 0.95))
+    forget_classes = run.report["forget_classes"]
     return {"entry": run.report["methods"]["retrain"],
-            "confidences": confidences(run.predictions["retrain"], ws.split, run.report["forget_classes"])}
+            "confidences": confidences(run.predictions["retrain"], ws.split, forget_classes),
+            "map": model_map(run.predictions["retrain"], ws.split, forget_classes, seed)}
 
 
 class RetrainView(NamedTuple):
@@ -69,6 +72,7 @@ class RetrainView(NamedTuple):
     histograms: Figure
     strangers: Figure
     inside: str | None
+    feature_map: Figure | None
     report: dict
     session: Session
 
@@ -113,7 +117,7 @@ def retrain_column(checkpoint: str, session: Session | None, request: gr.Request
         figures.per_identity_accuracy(columns, session.forgotten, narrow=narrow),
         figures.prediction_histograms(columns, session.forgotten, narrow=narrow),
         figures.stranger_confidence(columns, narrow=narrow),
-        inside_view(checkpoint, last, retrain)[0],
+        *inside_view(checkpoint, last, retrain, narrow),
         report_with(last, retrain),
         session,
     )
