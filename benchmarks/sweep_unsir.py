@@ -80,6 +80,10 @@ GRID = {
     "deep, BatchNorm frozen in impair": {**DEEP, "impair_frozen_norm": True},
     "deep, 4 repair epochs": {**DEEP, "repair_epochs": 4},
     "deep, retain 15 per id (today's default)": {**DEEP, "retain_per_id": 15},
+    # Which blocks learn (issue 10's "less work"): frozen early blocks need no backward pass.
+    "today's default, layer2 onwards learn": {**DEEP, "retain_per_id": 15, "learn_from": "layer2"},
+    "today's default, layer3 onwards learn": {**DEEP, "retain_per_id": 15, "learn_from": "layer3"},
+    "today's default, layer4 onwards learn": {**DEEP, "retain_per_id": 15, "learn_from": "layer4"},
     # The ViT's body levers on top of its default (classifier x200): does the person leave its features?
     "ViT default, body x3 in impair": {"classifier_lr_scale": 200, "impair_body_scale": 3},
     "ViT default, body x10 in impair": {"classifier_lr_scale": 200, "impair_body_scale": 10},

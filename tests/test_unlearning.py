@@ -58,6 +58,21 @@ def test_impair_then_repair_forgets_and_keeps_the_rest(olivetti, recognised_pair
     assert report["sha256"]["unsir"] != report["sha256"]["original"]
 
 
+def test_blocks_before_learn_from_stay_exactly_as_they_were(olivetti, recognised_pair):
+    run = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair,
+                 methods={"unsir": UnsirConfig(learn_from="layer3")})
+    before, after = olivetti.model.state_dict(), run.outcomes["unsir"].model.state_dict()
+    early = ("conv1.", "bn1.", "layer1.", "layer2.")
+    # Weights and BatchNorm statistics alike: a frozen block is not renormalised by the noise.
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(early))
+    assert not torch.equal(before["layer3.0.conv1.weight"], after["layer3.0.conv1.weight"])
+    assert not torch.equal(before["layer4.1.bn2.running_mean"], after["layer4.1.bn2.running_mean"])
+    assert run.report["methods"]["unsir"]["forget_test_acc"] <= 1 / 6
+    assert all(p.requires_grad for p in run.outcomes["unsir"].model.parameters())  # free to learn again
+    with pytest.raises(ValueError, match="No block 'layer9' in this resnet18: choose one of conv1, bn1, layer1"):
+        forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair, methods={"unsir": UnsirConfig(learn_from="layer9")})
+
+
 def test_the_original_model_is_never_modified(olivetti, recognised_pair):
     before = weights_sha256(olivetti.model)
     forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair[:1],
@@ -206,6 +221,8 @@ def test_configure_refuses_an_unknown_method_preset_setting_or_value():
         configure("unsir", card, {"noise_steps": 0})
     with pytest.raises(ValueError, match="cycles must be impair/repair stages"):
         configure("unsir", card, {"cycles": "impair-nap"})
+    with pytest.raises(ValueError, match="no block 'encoder.ln' in the resnet18; choose one of conv1, bn1, layer1"):
+        configure("unsir", card, {"learn_from": "encoder.ln"})  # the ViT's, before any model is loaded
     assert configure("finetune", card, {"epochs": 3.0}).epochs == 3  # a form's 3.0 becomes the setting's int
 
 

@@ -1,6 +1,8 @@
 """Face-recognition networks built from torchvision, sized for small face crops."""
 from __future__ import annotations
 
+import functools
+
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 from torchvision.models.vision_transformer import ConvStemConfig, VisionTransformer
@@ -62,3 +64,33 @@ def classifier(model: nn.Module) -> nn.Linear:
 def cam_layer(model: nn.Module) -> nn.Module:
     """The layer whose activations GradCAM explains."""
     return model.layer4[-1] if hasattr(model, "layer4") else model.encoder.layers[-1].ln_1
+
+
+def blocks(model: nn.Module) -> list[str]:
+    """The model's blocks in forward order, by module name (what "which blocks learn" settings name)."""
+    if isinstance(model, VisionTransformer):
+        layers = [f"encoder.layers.{name}" for name, _ in model.encoder.layers.named_children()]
+        return ["conv_proj", *layers, "encoder.ln", "heads"]
+    return [name for name, module in model.named_children() if any(True for _ in module.parameters())]
+
+
+@functools.lru_cache
+def block_names(arch: str) -> tuple[str, ...]:
+    """The blocks of every model of this architecture (checked before a model is at hand)."""
+    return tuple(blocks(build_model(arch, 2)))
+
+
+def freeze_before(model: nn.Module, block: str) -> list[nn.Parameter]:
+    """Stop every parameter that comes before `block` in the forward pass from learning; returns the
+    parameters frozen here (to let them learn again later)."""
+    names = blocks(model)
+    if block not in names:
+        raise ValueError(f"No block {block!r} in this {architecture(model)}: choose one of {', '.join(names)}.")
+    frozen = []
+    for name, parameter in model.named_parameters():
+        if name.startswith(block + "."):
+            break
+        if parameter.requires_grad:
+            parameter.requires_grad_(False)
+            frozen.append(parameter)
+    return frozen

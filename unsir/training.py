@@ -95,10 +95,12 @@ def fit(
     total = max(1, epochs * len(loader))
     losses, step = [], 0
     model.train()
-    if frozen_norm:
-        # BatchNorm normalises with its running statistics and leaves them as they are.
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+    # With frozen_norm every BatchNorm, and otherwise the BatchNorm of a block that does not learn,
+    # normalises with its running statistics and leaves them as they are: a frozen block stays frozen.
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            weights = list(module.parameters())
+            if frozen_norm or (weights and not any(w.requires_grad for w in weights)):
                 module.eval()
     try:
         for epoch in range(epochs):

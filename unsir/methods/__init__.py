@@ -72,7 +72,7 @@ def configure(name: str, card: dict, overrides: Mapping[str, object] | None = No
     if unknown:
         raise ValueError(f"{name} has no setting {', '.join(unknown)}; its settings: {', '.join(known) or 'none'}.")
     config = replace(config, **{k: _coerced(v, known[k].default) for k, v in (overrides or {}).items()})
-    check_settings(config)
+    check_settings(config, card["arch"])
     return config
 
 

@@ -74,8 +74,9 @@ def settings(config_type) -> dict:
     return {f.name: f for f in fields(config_type) if "help" in f.metadata}
 
 
-def check_settings(config) -> None:
-    """Raise ValueError naming every setting of `config` outside its declared range, and the range."""
+def check_settings(config, arch: str | None = None) -> None:
+    """Raise ValueError naming every setting of `config` outside its declared range, and the range
+    (and, given the model's architecture, any setting that names a part it does not have)."""
     problems = []
     for name, f in settings(type(config)).items():
         value, bounds = getattr(config, name), f.metadata["range"]
@@ -87,7 +88,7 @@ def check_settings(config) -> None:
     if problems:
         raise ValueError("; ".join(problems) + ".")
     if hasattr(config, "validate"):
-        config.validate()
+        config.validate(arch)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import ConcatDataset, TensorDataset
 
 from ..data import FaceTensors
-from ..nets import classifier
+from ..nets import block_names, classifier, freeze_before
 from ..training import Progress, bf16_helps, cross_entropy, distillation_loss, fit, loader, seed_everything
 from .base import ForgetRequest, Method, Outcome, check_settings, scaled, setting, timed
 
@@ -50,15 +50,20 @@ class UnsirConfig:
     distill_temperature: float = setting(4.0, 0.1, 100, "temperature of that distillation")
     impair_frozen_norm: bool = setting(False, help="impair: BatchNorm keeps the model's statistics (the noise never shifts them)")
     repair_epochs: int = setting(2, 1, 50, "repair passes over the retain subset")
+    # The blocks before it neither learn nor pay for a backward pass (benchmarks/SWEEP.md).
+    learn_from: str = setting("", help="first block that learns in impair and repair, e.g. layer3 (empty: every block)")
     cycles: str = setting("impair-repair", help='stages joined by "-", e.g. impair-impair-repair')
     batch_size: int = setting(64, 1, 1024, "photos per step")
     # Reproduce the official notebook's bugs (see learn_noise, impair_set).
     notebook_faithful: bool = setting(False, help="reproduce the official notebook's bugs")
 
-    def validate(self) -> None:
+    def validate(self, arch: str | None = None) -> None:
         stages = self.cycles.split("-")
         if not stages or any(stage not in {"impair", "repair"} for stage in stages):
             raise ValueError(f"cycles must be impair/repair stages joined by '-', got {self.cycles!r}")
+        if self.learn_from and arch is not None and self.learn_from not in block_names(arch):
+            raise ValueError(f"learn_from: no block {self.learn_from!r} in the {arch}; choose one of "
+                             f"{', '.join(block_names(arch))}.")
 
     def noise_per_identity(self, identities: int) -> int:
         if self.noise_budget is None:
@@ -170,6 +175,7 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
     outcome = Outcome(model, data_read=f"{len(retain)} training photos of {len(set(retain.labels.tolist()))} kept "
                       "identities (retain subset); no photo of a forgotten identity",
                       hyperparameters={"method": "unsir", **asdict(config)})
+    frozen = freeze_before(model, config.learn_from) if config.learn_from else []
     shares = [0.25] + [0.75 / len(stages_plan)] * len(stages_plan)
     with timed(outcome.stages, "noise"):
         noise, labels = learn_noise(model, request.forget_classes, tuple(retain.images.shape[1:]), config,
@@ -189,6 +195,8 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
                 optimiser(model, lr, config.classifier_lr_scale, body_scale), loss_fn=loss_fn,
                 epochs=epochs, autocast=autocast, frozen_norm=frozen_norm, stage=stage, progress=scaled(progress, done, done + shares[1]))
         done += shares[1]
+    for parameter in frozen:
+        parameter.requires_grad_(True)
     model.eval()
     return outcome
 
