@@ -29,6 +29,7 @@ import torch
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 
+from unsir.data import FaceTensors  # noqa: E402
 from unsir.bench import machine  # noqa: E402
 from unsir.forgetting import build_request, random_identities  # noqa: E402
 from unsir.methods import configure  # noqa: E402
@@ -136,7 +137,8 @@ class Bench:
         outcome = unsir(self.loaded.model, self.request, self.config)
         retain = self.request.retain_subset(self.config.retain_per_id)
         noise = self.config.noise_per_identity(len(self.forget_classes))
-        impaired = len(impair_set(torch.zeros(noise, 1), torch.zeros(noise, dtype=torch.long), retain, self.config))
+        impaired = len(impair_set(torch.zeros(noise, 1), torch.zeros(noise, dtype=torch.long), FaceTensors(retain),
+                                  self.config))
         photos = {"impair": impaired, "repair": len(retain) * self.config.repair_epochs}
         return {stage: photos[stage] / outcome.stages[stage] for stage in photos} | {
             f"{stage} seconds": outcome.stages[stage] for stage in ("noise", "impair", "repair")}

@@ -51,10 +51,10 @@ def recognised_pair(olivetti) -> list[str]:
     """Two people the tiny model names on every held-out photo: the forget set of the method tests.
     Read off the model, not hard-coded: its training differs across CPUs (bf16 or float32), and a person
     the original already misses cannot show forgetting."""
-    from unsir.training import predict_logits
+    from unsir.training import predict_outputs
 
     test = olivetti.split.test
-    named = predict_logits(olivetti.model, test).argmax(1) == test.labels
+    named = predict_outputs(olivetti.model, test).argmax(1) == test.labels
     always_named = [c for c in range(len(olivetti.split.names)) if named[test.labels == c].all()]
     assert len(always_named) >= 2, "the tiny model recognises fewer than two people: train it longer"
     return [olivetti.split.names[c] for c in always_named[:2]]

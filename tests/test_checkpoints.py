@@ -6,7 +6,7 @@ import torch
 
 from unsir.checkpoints import load_checkpoint, read_card, save_checkpoint, weights_sha256
 from unsir.data import MEAN, STD
-from unsir.nets import ModelError, build_model
+from unsir.nets import ModelError, blocks, build_model, split_at
 
 
 def card_for(arch="resnet18", classes=5, size=32):
@@ -72,3 +72,20 @@ def test_a_card_that_does_not_describe_a_usable_model_is_refused(tmp_path, card,
     (tmp_path / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match=message):
         read_card(tmp_path)
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "vit"])
+def test_split_at_any_block_gives_the_models_own_outputs_and_modules(arch):
+    torch.manual_seed(0)
+    model = build_model(arch, 10, 32).eval()
+    images = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        whole = model(images)
+        for block in blocks(model)[1:]:
+            frozen, learner = split_at(model, block)
+            assert torch.allclose(learner(frozen(images)), whole, atol=1e-5), block
+            # The tail trains the model's own weights, and the first of them belong to `block`.
+            own = {id(p): name for name, p in model.named_parameters()}
+            assert own[id(next(learner.parameters()))].startswith(block + ".")
+    with pytest.raises(ValueError, match="Nothing comes before"):
+        split_at(model, blocks(model)[0])

@@ -13,19 +13,19 @@ from torch import nn
 
 from .data import FaceSet
 from .nets import classifier
-from .training import predict_logits
+from .training import predict_outputs
 
 MAP_KEPT_SAMPLE = 400  # kept people's photos drawn for the map's background
 
 
 def predict_with_features(model: nn.Module, faces: FaceSet, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """(logits, penultimate features) in float32 on the CPU, from the one prediction pass
-    (`training.predict_logits`), with the classifier's input captured on the way."""
+    (`training.predict_outputs`), with the classifier's input captured on the way."""
     head = classifier(model)
     captured: list[torch.Tensor] = []
     hook = head.register_forward_hook(lambda _module, inputs, _output: captured.append(inputs[0].float().cpu()))
     try:
-        logits = predict_logits(model, faces, batch_size)
+        logits = predict_outputs(model, faces, batch_size)
     finally:
         hook.remove()
     if not captured:

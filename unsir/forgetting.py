@@ -22,7 +22,7 @@ from .data import FaceSet, Split, cache_dir
 from .features import predict_with_features
 from .methods import METHODS, configure
 from .methods.base import ForgetRequest, Outcome
-from .training import Progress, bf16_helps, device_name, predict_logits
+from .training import Progress, bf16_helps, device_name, predict_outputs
 
 METHOD_SHARE = 0.85
 NAME_SHOWN = 60  # characters of an unknown name repeated in the error message (not a pasted essay whole)
@@ -109,7 +109,7 @@ class Predictions:
         empty = torch.zeros(0, len(split.names))
         train, train_features = predict_with_features(model, split.train)
         test, test_features = test or predict_with_features(model, split.test)
-        return cls(train, test, predict_logits(model, strangers) if strangers is not None and len(strangers) else empty,
+        return cls(train, test, predict_outputs(model, strangers) if strangers is not None and len(strangers) else empty,
                    train_features, test_features)
 
     @classmethod

@@ -99,7 +99,7 @@ def relearn_epochs(model: nn.Module, train_faces, forget_test_faces, forget_clas
     import copy
 
     from .data import FaceTensors
-    from .training import fit, loader, predict_logits, seed_everything
+    from .training import fit, loader, predict_outputs, seed_everything
 
     generator = seed_everything(seed)
     learner = copy.deepcopy(model)
@@ -107,7 +107,7 @@ def relearn_epochs(model: nn.Module, train_faces, forget_test_faces, forget_clas
     for epoch in range(1, max_epochs + 1):
         draw = torch.randperm(len(train_faces), generator=generator)[:sample_size]
         fit(learner, loader(FaceTensors(train_faces.subset(draw)), 64, generator), optimizer, stage="relearn")
-        predictions = predict_logits(learner, forget_test_faces).argmax(1)
+        predictions = predict_outputs(learner, forget_test_faces).argmax(1)
         if accuracy(predictions, forget_test_faces.labels) >= target_accuracy:
             return epoch
     return None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 
+import torch
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 from torchvision.models.vision_transformer import ConvStemConfig, VisionTransformer
@@ -80,17 +81,40 @@ def block_names(arch: str) -> tuple[str, ...]:
     return tuple(blocks(build_model(arch, 2)))
 
 
-def freeze_before(model: nn.Module, block: str) -> list[nn.Parameter]:
-    """Stop every parameter that comes before `block` in the forward pass from learning; returns the
-    parameters frozen here (to let them learn again later)."""
-    names = blocks(model)
-    if block not in names:
-        raise ValueError(f"No block {block!r} in this {architecture(model)}: choose one of {', '.join(names)}.")
-    frozen = []
-    for name, parameter in model.named_parameters():
-        if name.startswith(block + "."):
-            break
-        if parameter.requires_grad:
-            parameter.requires_grad_(False)
-            frozen.append(parameter)
-    return frozen
+class _VitTokens(nn.Module):
+    """The ViT up to its encoder layers: patches embedded, the class token put first, positions added."""
+
+    def __init__(self, vit: VisionTransformer):
+        super().__init__()
+        self.vit = (vit,)  # a reference, not a submodule: the ViT's own parameters are not this module's
+
+    def forward(self, images):
+        vit = self.vit[0]
+        tokens = vit._process_input(images)
+        tokens = torch.cat([vit.class_token.expand(len(tokens), -1, -1), tokens], dim=1)
+        return vit.encoder.dropout(tokens + vit.encoder.pos_embedding)
+
+
+class _ClassToken(nn.Module):
+    def forward(self, tokens):
+        return tokens[:, 0]
+
+
+def split_at(model: nn.Module, block: str) -> tuple[nn.Module, nn.Module]:
+    """(head end, tail): `tail(head_end(x)) == model(x)`, the tail starting at `block` (not the first).
+
+    Both are made of the model's own modules: training the tail trains the model."""
+    if isinstance(model, VisionTransformer):
+        layers = [(f"encoder.layers.{name}", layer) for name, layer in model.encoder.layers.named_children()]
+        steps = [("conv_proj", _VitTokens(model)), *layers, ("encoder.ln", model.encoder.ln),
+                 ("class token", _ClassToken()), ("heads", model.heads)]
+    else:
+        steps = []
+        for name, module in model.named_children():
+            if module is classifier(model):
+                steps.append(("flatten", nn.Flatten(1)))
+            steps.append((name, module))
+    cut = [name for name, _ in steps].index(block)
+    if cut == 0:
+        raise ValueError(f"Nothing comes before {block!r}: the whole model is the tail.")
+    return nn.Sequential(*[m for _, m in steps[:cut]]), nn.Sequential(*[m for _, m in steps[cut:]])

@@ -12,7 +12,7 @@ from . import distributed, metrics
 from .checkpoints import load_checkpoint, save_checkpoint
 from .data import MEAN, STD, DataError, FaceSet, Split, load_dataset, load_strangers
 from .nets import ModelError, build_model
-from .training import (Progress, Recipe, default_device, device_name, predict_logits, seed_everything,
+from .training import (Progress, Recipe, default_device, device_name, predict_outputs, seed_everything,
                        train_from_scratch)
 
 
@@ -42,7 +42,7 @@ def load(checkpoint, data_home=None, device: torch.device | None = None) -> Load
 
 def evaluate(model: nn.Module, split: Split) -> dict:
     """Test accuracy, balanced accuracy and per-identity accuracy (fractions)."""
-    predictions = predict_logits(model, split.test).argmax(1)
+    predictions = predict_outputs(model, split.test).argmax(1)
     per_identity = metrics.per_class_accuracy(predictions, split.test.labels, len(split.names))
     return {
         "test_acc": metrics.accuracy(predictions, split.test.labels),

@@ -95,12 +95,10 @@ def fit(
     total = max(1, epochs * len(loader))
     losses, step = [], 0
     model.train()
-    # With frozen_norm every BatchNorm, and otherwise the BatchNorm of a block that does not learn,
-    # normalises with its running statistics and leaves them as they are: a frozen block stays frozen.
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            weights = list(module.parameters())
-            if frozen_norm or (weights and not any(w.requires_grad for w in weights)):
+    if frozen_norm:
+        # BatchNorm normalises with its running statistics and leaves them as they are.
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
     try:
         for epoch in range(epochs):
@@ -134,8 +132,9 @@ def fit(
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, faces: FaceSet | torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Logits (float32, on the CPU) for uint8 images or normalised inputs, model in eval mode."""
+def predict_outputs(model: nn.Module, faces: FaceSet | torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """The model's outputs (float32, on the CPU; a classifier's logits) for uint8 images or normalised
+    inputs, model in eval mode."""
     images = faces.images if isinstance(faces, FaceSet) else faces
     device = next(model.parameters()).device
     was_training = model.training

@@ -13,11 +13,12 @@ from dataclasses import asdict, dataclass, replace
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import ConcatDataset, TensorDataset
+from torch.utils.data import ConcatDataset, Dataset, TensorDataset
 
 from ..data import FaceTensors
-from ..nets import block_names, classifier, freeze_before
-from ..training import Progress, bf16_helps, cross_entropy, distillation_loss, fit, loader, seed_everything
+from ..nets import architecture, block_names, classifier, split_at
+from ..training import (Progress, bf16_helps, cross_entropy, distillation_loss, fit, loader, predict_outputs,
+                        seed_everything)
 from .base import ForgetRequest, Method, Outcome, check_settings, scaled, setting, timed
 
 
@@ -61,9 +62,10 @@ class UnsirConfig:
         stages = self.cycles.split("-")
         if not stages or any(stage not in {"impair", "repair"} for stage in stages):
             raise ValueError(f"cycles must be impair/repair stages joined by '-', got {self.cycles!r}")
-        if self.learn_from and arch is not None and self.learn_from not in block_names(arch):
-            raise ValueError(f"learn_from: no block {self.learn_from!r} in the {arch}; choose one of "
-                             f"{', '.join(block_names(arch))}.")
+        # The first block would be the same as every block learning (learn_from empty).
+        if self.learn_from and arch is not None and self.learn_from not in block_names(arch)[1:]:
+            raise ValueError(f"learn_from: no block {self.learn_from!r} after the first in the {arch}; choose one "
+                             f"of {', '.join(block_names(arch)[1:])}.")
 
     def noise_per_identity(self, identities: int) -> int:
         if self.noise_budget is None:
@@ -123,14 +125,14 @@ def learn_noise(model: nn.Module, forget_classes, shape, config: UnsirConfig, pr
     return noise.detach(), labels
 
 
-def impair_set(noise: torch.Tensor, labels: torch.Tensor, retain, config: UnsirConfig):
-    """(noise labelled with its identity) x copies, plus the retain subset."""
+def impair_set(noise: torch.Tensor, labels: torch.Tensor, retain: Dataset, config: UnsirConfig):
+    """(noise labelled with its identity) x copies, plus the retain subset's (input, label) pairs."""
     noise, labels = noise.cpu(), labels.cpu()
     if config.notebook_faithful:
         # Notebook bugs: each copy held only 3 noise images, all labelled with class 0.
         noise, labels = noise[:3], torch.zeros(3, dtype=torch.long)
     copies = [TensorDataset(noise, labels)] * config.noise_copies
-    return ConcatDataset([*copies, FaceTensors(retain)])
+    return ConcatDataset([*copies, retain])
 
 
 def optimiser(model: nn.Module, lr: float, classifier_scale: float, body_scale: float = 1.0) -> torch.optim.Optimizer:
@@ -155,17 +157,18 @@ class WithoutClasses(nn.Module):
         return logits
 
 
-def repair_loss(original: nn.Module, forget_classes, config: UnsirConfig):
+def repair_loss(teacher: nn.Module, forget_classes, config: UnsirConfig):
+    """Hard labels, or with repair_distill the original's outputs (`teacher`) without the forgotten."""
     if not config.repair_distill:
         return cross_entropy
-    return distillation_loss(WithoutClasses(original, forget_classes), config.repair_distill,
+    return distillation_loss(WithoutClasses(teacher, forget_classes), config.repair_distill,
                              config.distill_temperature, label_smoothing=0.0)
 
 
 def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = UnsirConfig(),
           progress: Progress | None = None) -> Outcome:
     """Forget `request.forget_classes` from a copy of `original` (which is left untouched)."""
-    check_settings(config)
+    check_settings(config, architecture(original))
     generator = seed_everything(request.seed)
     retain = request.retain_subset(config.retain_per_id)
     model = copy.deepcopy(original)
@@ -175,28 +178,37 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
     outcome = Outcome(model, data_read=f"{len(retain)} training photos of {len(set(retain.labels.tolist()))} kept "
                       "identities (retain subset); no photo of a forgotten identity",
                       hyperparameters={"method": "unsir", **asdict(config)})
-    frozen = freeze_before(model, config.learn_from) if config.learn_from else []
     shares = [0.25] + [0.75 / len(stages_plan)] * len(stages_plan)
     with timed(outcome.stages, "noise"):
         noise, labels = learn_noise(model, request.forget_classes, tuple(retain.images.shape[1:]), config,
                                     scaled(progress, 0, shares[0]))
     outcome.noise = noise.cpu()
+    learner, teacher, noise_inputs, retain_data = model, original, noise, FaceTensors(retain)
+    if config.learn_from:
+        # The blocks before learn_from do not learn, so they give an input the same output at every
+        # step: computed once here, and impair and repair run only the blocks that learn (the
+        # original's too, as the repair's teacher). Nothing trains the frozen blocks' BatchNorm.
+        with timed(outcome.stages, "frozen blocks"):
+            frozen, learner = split_at(model, config.learn_from)
+            teacher = split_at(original, config.learn_from)[1]
+            noise_inputs = predict_outputs(frozen, noise)
+            retain_data = TensorDataset(predict_outputs(frozen, retain), retain.labels)
     done = shares[0]
     for stage in stages_plan:
         if stage == "impair":
-            data, lr, epochs, body_scale = impair_set(noise, labels, retain, config), config.impair_lr, 1, config.impair_body_scale
+            data, lr, epochs, body_scale = (impair_set(noise_inputs, labels, retain_data, config), config.impair_lr, 1,
+                                            config.impair_body_scale)
             frozen_norm = config.impair_frozen_norm
         else:
-            data, lr, epochs, body_scale = FaceTensors(retain), config.repair_lr, config.repair_epochs, 1.0
+            data, lr, epochs, body_scale = retain_data, config.repair_lr, config.repair_epochs, 1.0
             frozen_norm = False
-        loss_fn = repair_loss(original, request.forget_classes, config) if stage == "repair" else cross_entropy
+        loss_fn = repair_loss(teacher, request.forget_classes, config) if stage == "repair" else cross_entropy
         with timed(outcome.stages, stage):
-            fit(model, loader(data, config.batch_size, generator),
-                optimiser(model, lr, config.classifier_lr_scale, body_scale), loss_fn=loss_fn,
-                epochs=epochs, autocast=autocast, frozen_norm=frozen_norm, stage=stage, progress=scaled(progress, done, done + shares[1]))
+            # The optimiser holds every weight; the frozen blocks' get no gradient, so Adam leaves them.
+            fit(learner, loader(data, config.batch_size, generator),
+                optimiser(model, lr, config.classifier_lr_scale, body_scale), loss_fn=loss_fn, epochs=epochs,
+                autocast=autocast, frozen_norm=frozen_norm, stage=stage, progress=scaled(progress, done, done + shares[1]))
         done += shares[1]
-    for parameter in frozen:
-        parameter.requires_grad_(True)
     model.eval()
     return outcome
 
