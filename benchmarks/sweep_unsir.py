@@ -84,6 +84,11 @@ GRID = {
     "today's default, layer2 onwards learn": {**DEEP, "retain_per_id": 15, "learn_from": "layer2"},
     "today's default, layer3 onwards learn": {**DEEP, "retain_per_id": 15, "learn_from": "layer3"},
     "today's default, layer4 onwards learn": {**DEEP, "retain_per_id": 15, "learn_from": "layer4"},
+    # The kept people lose less with layer3 onwards learning: spend it on moving those blocks more.
+    "today's default, layer3 onwards learn, body x15": {**DEEP, "retain_per_id": 15, "learn_from": "layer3",
+                                                        "impair_body_scale": 15},
+    "today's default, layer3 onwards learn, body x20": {**DEEP, "retain_per_id": 15, "learn_from": "layer3",
+                                                        "impair_body_scale": 20},
     # The ViT's body levers on top of its default (classifier x200): does the person leave its features?
     "ViT default, body x3 in impair": {"classifier_lr_scale": 200, "impair_body_scale": 3},
     "ViT default, body x10 in impair": {"classifier_lr_scale": 200, "impair_body_scale": 10},

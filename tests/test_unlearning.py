@@ -114,7 +114,9 @@ def test_the_vit_defaults_give_its_classifier_a_higher_rate_everywhere():
     vit = configure("unsir", vit_card)
     assert (vit.classifier_lr_scale, vit.impair_body_scale, vit.repair_distill, vit.repair_epochs) == (200, 10, 0.9, 3)
     resnet = configure("unsir", resnet_card)
-    assert (resnet.impair_body_scale, resnet.repair_distill, resnet.repair_epochs, resnet.retain_per_id) == (10, 0.9, 3, 15)
+    assert (resnet.impair_body_scale, resnet.repair_distill, resnet.repair_epochs, resnet.retain_per_id,
+            resnet.learn_from) == (15, 0.9, 3, 15, "layer3")
+    assert vit.learn_from == ""  # every block of the ViT learns: learn_from was swept on the ResNet18 only
     assert configure("unsir", resnet_card, preset="fast") == UnsirConfig()  # the classifier-only recipe, kept reachable
     assert configure("unsir", vit_card, preset="fast").classifier_lr_scale == 200
     assert configure("unsir", vit_card, {"noise_steps": 5}, preset="default") == dataclasses.replace(vit, noise_steps=5)
