@@ -110,10 +110,11 @@ def test_a_record_names_the_unsir_settings_that_differ_from_todays_defaults():
     record = synthetic_record(1000, 0.0, -0.01)
     record["report"]["methods"]["unsir"]["hyperparameters"] = {**today, "retain_per_id": 10}
     assert _unsir_changes(record) == "retain_per_id=10"
-    # Older records lack the switches added since, which were off before they existed; a missing value stays named.
-    del record["report"]["methods"]["unsir"]["hyperparameters"]["impair_frozen_norm"]
-    del record["report"]["methods"]["unsir"]["hyperparameters"]["noise_budget"]
-    assert _unsir_changes(record) == "retain_per_id=10, noise_budget=None"
+    # Older records lack the settings added since: they did what the setting's field default does (every
+    # block learned, no frozen BatchNorm), except noise_budget, which was no limit.
+    for added in ("impair_frozen_norm", "noise_budget", "learn_from"):
+        del record["report"]["methods"]["unsir"]["hyperparameters"][added]
+    assert _unsir_changes(record) == "retain_per_id=10, noise_budget=None, learn_from=''"
 
 
 def test_a_retrain_read_from_the_cache_is_not_called_timed_in_the_same_run():

@@ -20,6 +20,7 @@ import torch
 from . import distributed
 from .forgetting import Predictions, forget, random_identities
 from .methods import METHODS, configure
+from .methods.unsir import UnsirConfig
 from .pipeline import load, load_strangers_for
 from .reports import to_json
 from .training import Progress, device_name
@@ -137,11 +138,12 @@ def _unsir_changes(record: dict) -> str:
     """The UNSIR settings of a record that differ from today's defaults for its architecture."""
     defaults = asdict(configure("unsir", {"arch": record["arch"]}))
     used = record["report"]["methods"].get("unsir", {}).get("hyperparameters", {})
-    # A setting missing from an older record reads as None (noise_budget: no limit then), except a switch
-    # that is off by default: it was added later, and off is what older runs did.
-    return ", ".join(f"{k}={used.get(k)}" for k in defaults
-                     if used.get(k) != defaults[k] and not (k not in used and defaults[k] is False)) \
-        or "today's defaults"
+    # A setting missing from an older record had not been added yet: the run did what the setting's
+    # field default does (all blocks learn, hard labels, ...), except noise_budget, which was no limit.
+    before = {**asdict(UnsirConfig()), "noise_budget": None}
+    values = {k: used.get(k, before[k]) for k in defaults}
+    return ", ".join(f"{k}={values[k]!r}" if isinstance(values[k], str) else f"{k}={values[k]}"
+                     for k in defaults if values[k] != defaults[k]) or "today's defaults"
 
 
 def _mean_std(values) -> str:
@@ -297,7 +299,8 @@ def markdown(records: list[dict]) -> str:
              "as 'kept kNN'). Stranger KS: distance between the model's confidence on forgotten people and on "
              "people it never saw (0 = treated like strangers). Relearn: epochs of training on 500-photo draws "
              "until forget accuracy is back to the original's (cap 10). Seconds: the method's own wall time "
-             "(UNSIR: noise + impair + repair; evaluation excluded). Mean ± std over seeds (retrain: fewer seeds, "
+             "(UNSIR: noise + impair + repair, and the frozen blocks' outputs where only some blocks learn; evaluation "
+             "excluded). Mean ± std over seeds (retrain: fewer seeds, "
              "see n).", ""]
     if records:
         seeds = ", ".join(str(seed) for seed in sorted({r["seed"] for r in records}))
