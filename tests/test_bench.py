@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from unsir.cli import main
 
 
@@ -127,3 +129,25 @@ def test_a_retrain_read_from_the_cache_is_not_called_timed_in_the_same_run():
     speed = markdown([fresh, cached]).split("Speed:")[1]
     assert "- resnet18, 2 forgotten: 30x\n" in speed  # trained in this run
     assert "- resnet18, 2 forgotten: 30x (retrain from the cache)" in speed
+
+
+def test_a_methods_column_rerun_replaces_only_that_method_and_is_named():
+    from unsir.bench import markdown, with_method_rerun
+
+    def measured(seed, unsir_forget, retrain_hash="r"):
+        record = synthetic_record(seed, unsir_forget, -0.01)
+        record["report"]["sha256"] = {"unsir": f"u{unsir_forget}", "retrain": retrain_hash}
+        return record
+
+    records = [measured(1000, 0.2), measured(1001, 0.2)]
+    reruns = [{**measured(s, 0.0), "command": "unsir bench --methods unsir,retrain"} for s in (1000, 1001)]
+    merged = with_method_rerun(records, reruns, "unsir")
+    for before, after in zip(records, merged):
+        assert after["report"]["methods"]["unsir"]["forget_test_acc"] == 0.0 and after["report"]["sha256"]["unsir"] == "u0.0"
+        assert after["report"]["methods"]["logit-mask"] == before["report"]["methods"]["logit-mask"]
+        assert after["command"] == "unsir bench"
+    assert "The unsir column was measured again, on the same sets, by `unsir bench --methods unsir,retrain`." in markdown(merged)
+    with pytest.raises(ValueError, match="not the same retrained model"):
+        with_method_rerun(records, [{**measured(s, 0.0, "other"), "command": "c"} for s in (1000, 1001)], "unsir")
+    with pytest.raises(ValueError, match="no rerun of resnet18 2@1001"):
+        with_method_rerun(records, reruns[:1], "unsir")
