@@ -93,13 +93,15 @@ def write_markdown(cold_start: float, rss_gb: float, clicks: list[dict], cli: di
              f"{', '.join(f'{load:.1f}' for load in loads)} before the app started, before each click and before the "
              f"command line, each taken once the load of the step before had died down (quiet: at most "
              f"{QUIET_LOAD:.1f} on {os.cpu_count()} cores within {SETTLE_SECONDS} s).", "",
-             "| what | first answer, s | every result, s | UNSIR alone, s (noise + impair + repair) | "
+             "| what | first answer, s | every result, s | UNSIR alone, s (its stages, evaluation excluded) | "
              "forgotten test acc | kept test acc |", "|---|---|---|---|---|---|",
              f"| cold start to a served page | | {cold_start:.1f} | | | |"]
     for click in clicks:
         entry = click["entry"]
         lines.append(f"| {click['label']} | {click['first']:.1f} | {click['every']:.1f} | {entry['seconds']:.1f} | "
                      f"{entry['forget_test_acc']:.3f} | {entry['retain_test_acc']:.3f} |")
+    lines += [""] + [f"UNSIR's stages, {click['label']}: " + ", ".join(
+        f"{stage} {seconds:.1f} s" for stage, seconds in click["entry"]["stages"].items()) + "." for click in clicks[1:]]
     lines += ["", f"`unsir forget --checkpoint {CHECKPOINT} --forget {clicks[0]['names'][0]}`, whole command: "
               f"{cli['seconds']:.1f} s, of which UNSIR {cli['unsir']:.1f} s.", "",
               "## Targets (speed issue, this CPU, quiet)", ""]

@@ -35,7 +35,8 @@ from unsir.forgetting import build_request, random_identities  # noqa: E402
 from unsir.methods import configure  # noqa: E402
 from unsir.methods.unsir import impair_set, optimiser, repair_loss, unsir  # noqa: E402
 from unsir.pipeline import load  # noqa: E402
-from unsir.training import bf16_helps, cross_entropy, default_device  # noqa: E402
+from unsir.nets import split_at  # noqa: E402
+from unsir.training import bf16_helps, cross_entropy, default_device, predict_outputs  # noqa: E402
 
 CHECKPOINT = HERE.parent / "models" / "resnet18-lfw100"
 BATCH = 64
@@ -100,13 +101,17 @@ class Bench:
     def bare(self, step: Step, steps: int) -> float:
         """Images per second of `steps` training steps after the warm-up (compilation included there)."""
         model = copy.deepcopy(self.loaded.model).train()
-        inputs = self.inputs
+        learner, teacher, inputs = model, self.loaded.model, self.inputs
+        if self.config.learn_from:
+            # As UNSIR trains: the blocks that learn, on the frozen blocks' outputs (computed once).
+            frozen, learner = split_at(model, self.config.learn_from)
+            teacher = split_at(self.loaded.model, self.config.learn_from)[1]
+            inputs = predict_outputs(frozen, inputs.cpu()).to(self.device)
         if step.channels_last:
-            model, inputs = model.to(memory_format=torch.channels_last), inputs.contiguous(memory_format=torch.channels_last)
+            learner, inputs = learner.to(memory_format=torch.channels_last), inputs.contiguous(memory_format=torch.channels_last)
         optimizer = optimiser(model, self.config.impair_lr, self.config.classifier_lr_scale, self.config.impair_body_scale)
-        loss_fn = (repair_loss(self.loaded.model, self.forget_classes, self.config) if step.loss == "repair"
-                   else cross_entropy)
-        trained = torch.compile(model) if step.compiled else model
+        loss_fn = repair_loss(teacher, self.forget_classes, self.config) if step.loss == "repair" else cross_entropy
+        trained = torch.compile(learner) if step.compiled else learner
 
         def train_step(batch: torch.Tensor, labels: torch.Tensor) -> None:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=step.autocast):
@@ -141,7 +146,7 @@ class Bench:
                                   self.config))
         photos = {"impair": impaired, "repair": len(retain) * self.config.repair_epochs}
         return {stage: photos[stage] / outcome.stages[stage] for stage in photos} | {
-            f"{stage} seconds": outcome.stages[stage] for stage in ("noise", "impair", "repair")}
+            f"{stage} seconds": seconds for stage, seconds in outcome.stages.items()}
 
 
 def summary(bench: Bench, rounds: list[dict], steps: list[Step]) -> dict:
@@ -158,9 +163,19 @@ def summary(bench: Bench, rounds: list[dict], steps: list[Step]) -> dict:
     loads = [r["load_average"] for r in rounds]
     return {"machine": machine(), "device": str(bench.device), "checkpoint": str(CHECKPOINT.relative_to(HERE.parent)),
             "batch": BATCH, "image_size": bench.loaded.card["image_size"], "forget": bench.request.forget_classes,
-            "fit_configuration": used, "bare_best": best, "loop_best": loop, "ratios": ratios, "target": TARGET,
+            "fit_configuration": used, "learn_from": bench.config.learn_from, "bare_best": best, "loop_best": loop, "ratios": ratios, "target": TARGET,
             "compile": bench.compiled_first_steps, "rounds": rounds, "load_average": loads,
             "quiet": max(loads) <= (os.cpu_count() or 1) + 0.5}
+
+
+def learning(result: dict) -> str:
+    """What the step trains: the whole model, or as UNSIR's learn_from has it, the blocks from there on."""
+    block = result.get("learn_from")
+    if not block:
+        return ""
+    return (f" As UNSIR trains with learn_from={block!r}, the step trains the blocks from {block} on, from the "
+            "frozen blocks' outputs (computed once, as UNSIR's 'frozen blocks' stage does), and the repair step's "
+            "teacher runs the same blocks of the original.")
 
 
 def markdown(result: dict, args, uptime_before: str, uptime_after: str) -> str:
@@ -170,7 +185,7 @@ def markdown(result: dict, args, uptime_before: str, uptime_after: str) -> str:
              f"`python benchmarks/throughput.py --rounds {args.rounds} --steps {args.steps}{options}` on "
              f"{result['machine']}: the shipped ResNet18 "
              f"({result['checkpoint']}), {result['image_size']} px, batch {result['batch']}, forward + backward + Adam "
-             "(UNSIR's optimiser). Images per second, best of the rounds.", "",
+             "(UNSIR's optimiser). Images per second, best of the rounds." + learning(result), "",
              "## Bare training step", "", "| configuration | images/s (best) | per round |", "|---|---|---|"]
     for label, value in result["bare_best"].items():
         per_round = ", ".join(f"{r['bare'][label]:.0f}" for r in result["rounds"])
@@ -180,6 +195,9 @@ def markdown(result: dict, args, uptime_before: str, uptime_after: str) -> str:
     for stage, value in result["loop_best"].items():
         seconds = ", ".join(f"{r['loop'][stage + ' seconds']:.1f}" for r in result["rounds"])
         lines.append(f"| {stage} | {value:.0f} | {seconds} |")
+    stages = [key.removesuffix(" seconds") for key in result["rounds"][0]["loop"] if key.endswith(" seconds")]
+    lines += ["", "UNSIR's stages in the last round: " + ", ".join(
+        f"{stage} {result['rounds'][-1]['loop'][stage + ' seconds']:.1f} s" for stage in stages) + "."]
     lines += ["", f"## Loop / bare (target ≥ {result['target']:.0%})", "",
               "Each round's loop against the same round's bare step; the lowest round decides. Above 100 %, the "
               "machine's load changed between the two measurements.", ""]
