@@ -14,7 +14,7 @@ from PIL import Image
 from unsir import metrics
 from unsir.faces import DetectedFace, PhotoError, largest_face, read_photo
 from unsir.forgetting import Predictions
-from unsir.training import predict_logits
+from unsir.training import predict_outputs
 
 from .. import figures
 from ..workspace import CPU
@@ -72,7 +72,7 @@ class RecogniseView(NamedTuple):
 
 
 def top_predictions(model, face: torch.Tensor, names: list[str]) -> dict[str, float]:
-    probabilities = predict_logits(model, face).softmax(1)[0]
+    probabilities = predict_outputs(model, face).softmax(1)[0]
     top = probabilities.topk(TOP_PREDICTIONS)
     return {figures.readable(names[c]): float(p) for p, c in zip(top.values, top.indices)}
 
