@@ -83,11 +83,13 @@ PAPER = UnsirConfig(retain_per_id=100, noise_batch=32, noise_budget=None, impair
 #   photos per kept person, not 10: the kept people lose less and the features forget more. Since
 #   2026-11-29 only layer3 onwards learns, at 15x in impair (not every block at 10x): over 8 tuning
 #   sets the kNN on the features finds 17 points fewer of the forgotten instead of 11, the worst set
-#   keeps the same 3.1 points, and UNSIR takes about 40 % less time (the frozen blocks run once).
+#   keeps the same 3.1 points, and UNSIR takes about half the time (the frozen blocks run once:
+#   16 s for one person on the quiet 2-core CPU, not 30; benchmarks/APP_LATENCY.md).
 # - ViT: its head barely moved at 50x (a third of its forgotten photos stayed recognised), so 200x.
-#   Since 2026-11-29 with the ResNet18's body recipe too: over 7 tuning sets the kept people lose 2.9
-#   points on average instead of 3.5 (worst 5.8, not 6.6), and the kNN on its features finds fewer of
-#   the forgotten at 2-20 people (benchmarks/SWEEP-vit-lfw100.md), for about a quarter more time.
+#   Since 2026-11-29 with the ResNet18's earlier body recipe too (every block at 10x): over 7 tuning
+#   sets the kept people lose 2.9 points on average instead of 3.5 (worst 5.8, not 6.6), and the kNN
+#   on its features finds fewer of the forgotten at 2-20 people (benchmarks/SWEEP-vit-lfw100.md), for
+#   about a quarter more time.
 ARCH_DEFAULTS = {"resnet18": {"impair_body_scale": 15.0, "repair_distill": 0.9, "repair_epochs": 3, "retain_per_id": 15,
                               "learn_from": "layer3"},
                  "vit": {"classifier_lr_scale": 200.0, "impair_body_scale": 10.0, "repair_distill": 0.9,
