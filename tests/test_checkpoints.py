@@ -89,3 +89,9 @@ def test_split_at_any_block_gives_the_models_own_outputs_and_modules(arch):
             assert own[id(next(learner.parameters()))].startswith(block + ".")
     with pytest.raises(ValueError, match="Nothing comes before"):
         split_at(model, blocks(model)[0])
+    # Cut after the stem alone, the frozen part still holds the stem: eval() and the device reach it.
+    frozen, _ = split_at(model.train(), blocks(model)[1])
+    frozen.eval()
+    assert next(frozen.parameters()).device == images.device
+    assert not any(module.training for module in frozen.modules())
+    assert not getattr(model, "conv_proj", getattr(model, "conv1", None)).training

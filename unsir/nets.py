@@ -86,7 +86,8 @@ class _VitTokens(nn.Module):
 
     def __init__(self, vit: VisionTransformer):
         super().__init__()
-        self.vit = (vit,)  # a reference, not a submodule: the ViT's own parameters are not this module's
+        self.conv_proj = vit.conv_proj  # the stem itself, so that eval() and the device reach its BatchNorm
+        self.vit = (vit,)  # the rest by reference (class token, positions), not as a submodule
 
     def forward(self, images):
         vit = self.vit[0]

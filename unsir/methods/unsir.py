@@ -51,7 +51,7 @@ class UnsirConfig:
     distill_temperature: float = setting(4.0, 0.1, 100, "temperature of that distillation")
     impair_frozen_norm: bool = setting(False, help="impair: BatchNorm keeps the model's statistics (the noise never shifts them)")
     repair_epochs: int = setting(2, 1, 50, "repair passes over the retain subset")
-    # The blocks before it neither learn nor pay for a backward pass (benchmarks/SWEEP.md).
+    # The blocks before it stay frozen and run once, not at every step (benchmarks/SWEEP.md).
     learn_from: str = setting("", help="first block that learns in impair and repair, e.g. layer3 (empty: every block)")
     cycles: str = setting("impair-repair", help='stages joined by "-", e.g. impair-impair-repair')
     batch_size: int = setting(64, 1, 1024, "photos per step")
@@ -190,7 +190,7 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
     if config.learn_from:
         # The blocks before learn_from do not learn, so they give an input the same output at every
         # step: computed once here, and impair and repair run only the blocks that learn (the
-        # original's too, as the repair's teacher). Nothing trains the frozen blocks' BatchNorm.
+        # original's too, as the repair's teacher). The frozen blocks' BatchNorm keeps its statistics.
         with timed(outcome.stages, "frozen blocks"):
             frozen, learner = split_at(model, config.learn_from)
             teacher = split_at(original, config.learn_from)[1]
