@@ -6,7 +6,7 @@ and THROUGHPUT.json.
     python benchmarks/throughput.py [--rounds 2] [--steps 10] [--no-compile]
 
 The bare step uses UNSIR's own optimiser and losses (cross-entropy for impair; for repair the
-distillation from the original, whose forward pass each step also pays) on random inputs already
+distillation from the original's outputs, computed once as the repair computes them) on random inputs already
 in memory: no data loading, no progress, no host reads. The loop's images per second are the
 photos it trains on divided by its stage's seconds (`Outcome.stages`). Each round measures every
 configuration, then the loop; the best round counts (the least disturbed by other work).
@@ -33,10 +33,11 @@ from unsir.data import FaceTensors  # noqa: E402
 from unsir.bench import machine  # noqa: E402
 from unsir.forgetting import build_request, random_identities  # noqa: E402
 from unsir.methods import configure  # noqa: E402
-from unsir.methods.unsir import impair_set, optimiser, repair_loss, unsir  # noqa: E402
+from unsir.methods.unsir import WithoutClasses, impair_set, optimiser, unsir  # noqa: E402
 from unsir.pipeline import load  # noqa: E402
 from unsir.nets import split_at  # noqa: E402
-from unsir.training import bf16_helps, cross_entropy, default_device, predict_outputs  # noqa: E402
+from unsir.training import (bf16_helps, cross_entropy, default_device, distillation_from_outputs,  # noqa: E402
+                            predict_outputs)
 
 CHECKPOINT = HERE.parent / "models" / "resnet18-lfw100"
 BATCH = 64
@@ -110,12 +111,16 @@ class Bench:
         if step.channels_last:
             learner, inputs = learner.to(memory_format=torch.channels_last), inputs.contiguous(memory_format=torch.channels_last)
         optimizer = optimiser(model, self.config.impair_lr, self.config.classifier_lr_scale, self.config.impair_body_scale)
-        loss_fn = repair_loss(teacher, self.forget_classes, self.config) if step.loss == "repair" else cross_entropy
+        loss_fn, targets = cross_entropy, ()
+        if step.loss == "repair":
+            teacher_outputs = predict_outputs(WithoutClasses(teacher, self.forget_classes), inputs.cpu())
+            loss_fn = distillation_from_outputs(self.config.repair_distill, self.config.distill_temperature, 0.0)
+            targets = (teacher_outputs.to(self.device),)
         trained = torch.compile(learner) if step.compiled else learner
 
         def train_step(batch: torch.Tensor, labels: torch.Tensor) -> None:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=step.autocast):
-                loss = loss_fn(trained, batch, labels)
+                loss = loss_fn(trained, batch, labels, *targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

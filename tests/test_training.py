@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from unsir.training import fit, loader
+from unsir.data import WithOutputs
+from unsir.training import distillation_from_outputs, distillation_loss, fit, loader
 
 EPOCHS = 3
 BF16_TOLERANCE = 0.02  # relative: bf16 keeps 8 bits of mantissa; another kernel rounds differently
@@ -83,3 +84,26 @@ def test_with_frozen_norm_batchnorm_keeps_its_statistics_while_everything_learns
         assert not torch.equal(before[name], after[name]), name
     fit(model, loader(photos(), 16, torch.Generator().manual_seed(2)), optimizer)
     assert not torch.equal(before["1.running_mean"], model.state_dict()["1.running_mean"])
+
+
+def test_distilling_outputs_computed_once_trains_exactly_as_running_the_teacher_every_step():
+    """UNSIR's repair computes the teacher's outputs once (its inputs never change): the same weights
+    as a teacher run at every step of every epoch."""
+    teacher = tiny_convnet().eval()
+    with torch.no_grad():
+        outputs = teacher(photos().tensors[0])
+    live, once = tiny_convnet(), tiny_convnet()
+    for net in (live, once):
+        nn.init.normal_(net[-1].weight, generator=torch.Generator().manual_seed(3))  # a student unlike its teacher
+    runs = [(live, photos(), distillation_loss(teacher, 0.9, 4.0, 0.0)),
+            (once, WithOutputs(photos(), outputs), distillation_from_outputs(0.9, 4.0, 0.0))]
+    losses = [fit(net, loader(data, 16, torch.Generator().manual_seed(2)), torch.optim.Adam(net.parameters(), lr=1e-2),
+                  epochs=EPOCHS, loss_fn=loss_fn) for net, data, loss_fn in runs]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    for name, weight in live.state_dict().items():
+        torch.testing.assert_close(once.state_dict()[name], weight, rtol=1e-5, atol=1e-6)
+
+
+def test_outputs_must_match_the_examples_one_for_one():
+    with pytest.raises(ValueError, match="49 outputs for 50 examples"):
+        WithOutputs(photos(), torch.zeros(49, 4))

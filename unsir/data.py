@@ -153,6 +153,23 @@ class FaceTensors(Dataset):
         return self.transform(self.faces.images[index]), self.faces.labels[index]
 
 
+class WithOutputs(Dataset):
+    """Each (input, label) of `dataset` with its row of `outputs`, e.g. a teacher's outputs computed once."""
+
+    def __init__(self, dataset: Dataset, outputs: torch.Tensor):
+        if len(dataset) != len(outputs):
+            raise ValueError(f"{len(outputs)} outputs for {len(dataset)} examples")
+        self.dataset, self.outputs = dataset, outputs
+        self.decodes_from_disk = getattr(dataset, "decodes_from_disk", False)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        inputs, label = self.dataset[index]
+        return inputs, label, self.outputs[index]
+
+
 # --- locating data ------------------------------------------------------------------
 
 

@@ -23,7 +23,8 @@ from .data import FaceSet, FaceTensors, normalise
 
 # progress(stage, fraction_done): lets the CLI print and the UI draw a progress bar.
 Progress = Callable[[str, float], None]
-LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+# loss(model, inputs, labels, *the batch's other tensors, e.g. a teacher's outputs) -> scalar loss
+LossFn = Callable[..., torch.Tensor]
 # Workers decoding streamed photos (data.PhotoFiles) for one training process.
 DECODING_WORKERS = min(8, os.cpu_count() or 1)
 
@@ -107,13 +108,14 @@ def fit(
             # Summed on the device, in float64 as Python's floats summed it: read once per epoch,
             # not once per step (a read waits for the GPU to finish every queued step).
             running, batches = torch.zeros((), dtype=torch.float64, device=device), 0
-            for inputs, labels in loader:
-                inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            for inputs, *targets in loader:
+                inputs = inputs.to(device, non_blocking=True)
+                targets = [target.to(device, non_blocking=True) for target in targets]
                 if channels_last and inputs.dim() == 4:
                     inputs = inputs.contiguous(memory_format=torch.channels_last)
                 context = torch.autocast(device.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
                 with context:
-                    loss = loss_fn(trained, inputs, labels)
+                    loss = loss_fn(trained, inputs, *targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -188,17 +190,34 @@ def recipe_for(arch: str, **overrides) -> Recipe:
     return Recipe(**{**base.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
 
 
+def soft_label_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, alpha: float,
+                    temperature: float, label_smoothing: float) -> torch.Tensor:
+    """Hard labels mixed with a teacher's softened predictions (Hinton et al.; DeiT's soft distillation)."""
+    target = F.softmax(teacher_logits.float() / temperature, dim=1)
+    soft = F.kl_div(F.log_softmax(logits.float() / temperature, dim=1), target, reduction="batchmean")
+    hard = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    return (1 - alpha) * hard + alpha * temperature**2 * soft
+
+
 def distillation_loss(teacher: nn.Module, alpha: float, temperature: float, label_smoothing: float) -> LossFn:
-    """Hard labels mixed with a frozen teacher's softened predictions (Hinton et al.; DeiT's soft distillation)."""
+    """Distil a frozen teacher that sees each batch as the student does (augmented photos change every epoch)."""
     teacher.eval()
 
     def loss(model, inputs, labels):
         logits = model(inputs)
         with torch.no_grad():
-            target = F.softmax(teacher(inputs).float() / temperature, dim=1)
-        soft = F.kl_div(F.log_softmax(logits.float() / temperature, dim=1), target, reduction="batchmean")
-        hard = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
-        return (1 - alpha) * hard + alpha * temperature**2 * soft
+            teacher_logits = teacher(inputs)
+        return soft_label_loss(logits, teacher_logits, labels, alpha, temperature, label_smoothing)
+
+    return loss
+
+
+def distillation_from_outputs(alpha: float, temperature: float, label_smoothing: float) -> LossFn:
+    """Distil a teacher whose outputs come with each batch (data.WithOutputs): for inputs that never
+    change, the teacher runs once, not at every step of every epoch."""
+
+    def loss(model, inputs, labels, teacher_logits):
+        return soft_label_loss(model(inputs), teacher_logits, labels, alpha, temperature, label_smoothing)
 
     return loss
 

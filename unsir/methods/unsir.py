@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import ConcatDataset, Dataset, TensorDataset
 
-from ..data import FaceTensors
+from ..data import FaceTensors, WithOutputs
 from ..nets import architecture, block_names, classifier, split_at
-from ..training import (Progress, bf16_helps, cross_entropy, distillation_loss, fit, loader, predict_outputs,
-                        seed_everything)
+from ..training import (LossFn, Progress, bf16_helps, cross_entropy, distillation_from_outputs, fit, loader,
+                        predict_outputs, seed_everything)
 from .base import ForgetRequest, Method, Outcome, check_settings, scaled, setting, timed
 
 
@@ -160,12 +160,16 @@ class WithoutClasses(nn.Module):
         return logits
 
 
-def repair_loss(teacher: nn.Module, forget_classes, config: UnsirConfig):
-    """Hard labels, or with repair_distill the original's outputs (`teacher`) without the forgotten."""
+def repair_plan(teacher: nn.Module, retain_data: Dataset, teacher_inputs, forget_classes,
+                config: UnsirConfig) -> tuple[Dataset, LossFn]:
+    """The repair's data and loss: hard labels, or with repair_distill the original's outputs (`teacher`
+    on `teacher_inputs`, the retain inputs) without the forgotten. The retain inputs never change, so
+    the teacher runs once here rather than at every step of every repair epoch."""
     if not config.repair_distill:
-        return cross_entropy
-    return distillation_loss(WithoutClasses(teacher, forget_classes), config.repair_distill,
-                             config.distill_temperature, label_smoothing=0.0)
+        return retain_data, cross_entropy
+    outputs = predict_outputs(WithoutClasses(teacher, forget_classes), teacher_inputs)
+    return (WithOutputs(retain_data, outputs),
+            distillation_from_outputs(config.repair_distill, config.distill_temperature, label_smoothing=0.0))
 
 
 def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = UnsirConfig(),
@@ -186,7 +190,7 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
         noise, labels = learn_noise(model, request.forget_classes, tuple(retain.images.shape[1:]), config,
                                     scaled(progress, 0, shares[0]))
     outcome.noise = noise.cpu()
-    learner, teacher, noise_inputs, retain_data = model, original, noise, FaceTensors(retain)
+    learner, teacher, noise_inputs, retain_data, retain_inputs = model, original, noise, FaceTensors(retain), retain
     if config.learn_from:
         # The blocks before learn_from do not learn, so they give an input the same output at every
         # step: computed once here, and impair and repair run only the blocks that learn (the
@@ -194,18 +198,20 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
         with timed(outcome.stages, "frozen blocks"):
             frozen, learner = split_at(model, config.learn_from)
             teacher = split_at(original, config.learn_from)[1]
-            noise_inputs = predict_outputs(frozen, noise)
-            retain_data = TensorDataset(predict_outputs(frozen, retain), retain.labels)
+            noise_inputs, retain_inputs = predict_outputs(frozen, noise), predict_outputs(frozen, retain)
+            retain_data = TensorDataset(retain_inputs, retain.labels)
+    if "repair" in stages_plan:
+        with timed(outcome.stages, "teacher outputs"):
+            repair_data, repair_loss = repair_plan(teacher, retain_data, retain_inputs, request.forget_classes, config)
     done = shares[0]
     for stage in stages_plan:
         if stage == "impair":
-            data, lr, epochs, body_scale = (impair_set(noise_inputs, labels, retain_data, config), config.impair_lr, 1,
-                                            config.impair_body_scale)
+            data, loss_fn, lr, epochs, body_scale = (impair_set(noise_inputs, labels, retain_data, config), cross_entropy,
+                                                     config.impair_lr, 1, config.impair_body_scale)
             frozen_norm = config.impair_frozen_norm
         else:
-            data, lr, epochs, body_scale = retain_data, config.repair_lr, config.repair_epochs, 1.0
+            data, loss_fn, lr, epochs, body_scale = repair_data, repair_loss, config.repair_lr, config.repair_epochs, 1.0
             frozen_norm = False
-        loss_fn = repair_loss(teacher, request.forget_classes, config) if stage == "repair" else cross_entropy
         with timed(outcome.stages, stage):
             # The optimiser holds every weight; the frozen blocks' get no gradient, so Adam leaves them.
             fit(learner, loader(data, config.batch_size, generator),
