@@ -88,6 +88,13 @@ GRID = {
         **DEEP, "retain_per_id": 15, "learn_from": "layer3", "impair_body_scale": 15},
     "deep, retain 15, layer3 onwards learn, body x20": {**DEEP, "retain_per_id": 15, "learn_from": "layer3",
                                                         "impair_body_scale": 20},
+    # Less work for the one-person wait (issue 10): fewer blocks learn, or one repair epoch fewer.
+    "deep, retain 15, layer4 onwards learn, body x15": {**DEEP, "retain_per_id": 15, "learn_from": "layer4",
+                                                        "impair_body_scale": 15},
+    "deep, retain 15, layer4 onwards learn, body x30": {**DEEP, "retain_per_id": 15, "learn_from": "layer4",
+                                                        "impair_body_scale": 30},
+    "deep, retain 15, layer3 onwards learn, body x15, 2 repair epochs": {
+        **DEEP, "retain_per_id": 15, "learn_from": "layer3", "impair_body_scale": 15, "repair_epochs": 2},
     # The ViT's body levers on top of its default (classifier x200): does the person leave its features?
     "ViT default, body x3 in impair": {"classifier_lr_scale": 200, "impair_body_scale": 3},
     "ViT default, body x10 in impair": {"classifier_lr_scale": 200, "impair_body_scale": 10},

@@ -56,21 +56,25 @@ class Step:
     loss: str = "impair"  # "impair": cross-entropy; "repair": distillation from the original
 
 
-def configurations(device: torch.device, compile_too: bool) -> list[Step]:
+def configurations(device: torch.device, compile_too: bool, learn_from: str) -> list[Step]:
     bf16 = bf16_helps(device)
     steps = [Step("float32", False, False)]
     if bf16:
         steps += [Step("bf16 autocast", True, False), Step("bf16 + channels_last", True, True)]
         if compile_too:
             steps.append(Step("bf16 + channels_last + torch.compile", True, True, compiled=True))
-    # The configuration fit trains in (autocast where bf16 helps, then channels_last), with repair's loss.
-    steps.append(Step(f"{fit_configuration(device).label}, repair's distillation step", bf16, bf16, loss="repair"))
+    # The configuration UNSIR's fit trains in, with repair's loss.
+    used = fit_configuration(device, learn_from)
+    steps.append(Step(f"{used.label}, repair's distillation step", used.autocast, used.channels_last, loss="repair"))
     return steps
 
 
-def fit_configuration(device: torch.device) -> Step:
+def fit_configuration(device: torch.device, learn_from: str) -> Step:
+    """As unsir() calls fit: autocast where bf16 helps, channels-last only when every block learns."""
     bf16 = bf16_helps(device)
-    return Step("bf16 + channels_last" if bf16 else "float32", bf16, bf16)
+    if not bf16:
+        return Step("float32", False, False)
+    return Step("bf16 autocast", True, False) if learn_from else Step("bf16 + channels_last", True, True)
 
 
 def load_average() -> float:
@@ -157,7 +161,7 @@ class Bench:
 def summary(bench: Bench, rounds: list[dict], steps: list[Step]) -> dict:
     best = {s.label: max(r["bare"][s.label] for r in rounds) for s in steps}
     loop = {stage: max(r["loop"][stage] for r in rounds) for stage in ("impair", "repair")}
-    used = fit_configuration(bench.device).label
+    used = fit_configuration(bench.device, bench.config.learn_from).label
     repair_bare = next(s.label for s in steps if s.loss == "repair")
     fastest = max((s for s in steps if s.loss == "impair"), key=lambda s: best[s.label]).label
     pairs = {"impair / bare step, same configuration": ("impair", used),
@@ -255,7 +259,7 @@ def main() -> None:
     uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     device = default_device()
     bench = Bench(device)
-    steps = configurations(device, compile_too=not args.no_compile)
+    steps = configurations(device, not args.no_compile, bench.config.learn_from)
     rounds = []
     for index in range(args.rounds):
         bare = {}

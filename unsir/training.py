@@ -71,6 +71,7 @@ def fit(
     loss_fn: LossFn = cross_entropy,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     autocast: bool = False,
+    channels_last: bool | None = None,
     stage: str = "train",
     progress: Progress | None = None,
     data_parallel: bool = True,
@@ -81,13 +82,15 @@ def fit(
     The scheduler (if any) steps once per batch. Under torchrun, with `data_parallel`, the ranks
     train one model together: DistributedDataParallel, each rank reading its shard of `loader`,
     losses averaged over the ranks, progress reported by rank 0 only. A process running alone
-    (or inside `distributed.independent()`) trains exactly as a plain loop.
+    (or inside `distributed.independent()`) trains exactly as a plain loop. `channels_last` (default:
+    with autocast) trains on channels-last activations.
     """
     group = distributed.training_ranks() if data_parallel else None
     loader = distributed.shard(loader, group)
-    # bf16 convolutions run faster on channels-last activations (oneDNN's AMX kernels, tensor cores;
-    # benchmarks/THROUGHPUT.md). The weights go back to the usual layout when training ends.
-    channels_last = autocast
+    # bf16 convolutions on photo-sized maps run faster on channels-last activations (oneDNN's AMX
+    # kernels, tensor cores; benchmarks/THROUGHPUT.md). The weights go back to the usual layout when
+    # training ends.
+    channels_last = autocast if channels_last is None else channels_last
     if channels_last:
         model.to(memory_format=torch.channels_last)  # before DDP wraps it, as DDP requires
     trained = distributed.data_parallel(model, group)

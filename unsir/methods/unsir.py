@@ -181,6 +181,9 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
     model = copy.deepcopy(original)
     device = next(model.parameters()).device
     autocast = bf16_helps(device)
+    # Channels-last pays on photos, but the blocks after learn_from see maps of 8x8 and less, where it
+    # costs (about 18 % slower on this CPU; benchmarks/THROUGHPUT.md).
+    channels_last = autocast and not config.learn_from
     stages_plan = config.cycles.split("-")
     outcome = Outcome(model, data_read=f"{len(retain)} training photos of {len(set(retain.labels.tolist()))} kept "
                       "identities (retain subset); no photo of a forgotten identity",
@@ -216,7 +219,8 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
             # The optimiser holds every weight; the frozen blocks' get no gradient, so Adam leaves them.
             fit(learner, loader(data, config.batch_size, generator),
                 optimiser(model, lr, config.classifier_lr_scale, body_scale), loss_fn=loss_fn, epochs=epochs,
-                autocast=autocast, frozen_norm=frozen_norm, stage=stage, progress=scaled(progress, done, done + shares[1]))
+                autocast=autocast, channels_last=channels_last, frozen_norm=frozen_norm, stage=stage,
+                progress=scaled(progress, done, done + shares[1]))
         done += shares[1]
     model.eval()
     return outcome
