@@ -25,6 +25,9 @@ from .data import FaceSet, FaceTensors, normalise
 Progress = Callable[[str, float], None]
 # loss(model, inputs, labels, *the batch's other tensors, e.g. a teacher's outputs) -> scalar loss
 LossFn = Callable[..., torch.Tensor]
+# bf16 inference on maps at least this wide runs faster channels-last (ResNet18 and ViT on 64 px photos:
+# +30 % and +10 % on this CPU); on the 8x8 maps after UNSIR's frozen blocks it runs 15 % slower.
+CHANNELS_LAST_FROM = 32
 # Workers decoding streamed photos (data.PhotoFiles) for one training process.
 DECODING_WORKERS = min(8, os.cpu_count() or 1)
 
@@ -142,14 +145,17 @@ def predict_outputs(model: nn.Module, faces: FaceSet | torch.Tensor, batch_size:
     inputs, model in eval mode."""
     images = faces.images if isinstance(faces, FaceSet) else faces
     device = next(model.parameters()).device
+    use_bf16 = bf16_helps(device)
     was_training = model.training
     model.eval()
     outputs = []
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size]
-        batch = normalise(batch) if batch.dtype == torch.uint8 else batch
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16_helps(device)):
-            outputs.append(model(batch.to(device)).float().cpu())
+        batch = (normalise(batch) if batch.dtype == torch.uint8 else batch).to(device)
+        if use_bf16 and batch.dim() == 4 and batch.shape[-1] >= CHANNELS_LAST_FROM:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            outputs.append(model(batch).float().cpu())
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.zeros(0)
 
