@@ -104,14 +104,18 @@ def learn_noise(model: nn.Module, forget_classes, shape, config: UnsirConfig, pr
     """
     device = next(model.parameters()).device
     labels = torch.tensor(forget_classes, device=device).repeat_interleave(config.noise_per_identity(len(forget_classes)))
-    noise = torch.randn(len(labels), *shape, device=device, requires_grad=True)
+    use_bf16 = bf16_helps(device)
+    noise = torch.randn(len(labels), *shape, device=device)
+    if use_bf16:
+        # bf16 convolutions on photo-sized maps run faster channels-last (+10 % for 80 noise images here).
+        noise = noise.contiguous(memory_format=torch.channels_last)
+    noise.requires_grad_(True)
     optimizer = torch.optim.Adam([noise], lr=config.noise_lr)
     # The notebook left BatchNorm in training mode here, so the noise also shifted its statistics.
     model.train(config.notebook_faithful)
     frozen = [p for p in model.parameters() if p.requires_grad]
     for p in frozen:
         p.requires_grad_(False)
-    use_bf16 = bf16_helps(device)
     try:
         for step in range(config.noise_steps):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
@@ -125,7 +129,7 @@ def learn_noise(model: nn.Module, forget_classes, shape, config: UnsirConfig, pr
     finally:
         for p in frozen:
             p.requires_grad_(True)
-    return noise.detach(), labels
+    return noise.detach().contiguous(), labels
 
 
 def impair_set(noise: torch.Tensor, labels: torch.Tensor, retain: Dataset, config: UnsirConfig):
