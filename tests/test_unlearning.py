@@ -258,6 +258,10 @@ def test_each_methods_held_out_answer_comes_first_and_matches_the_final_report(o
         assert {"forget_test_acc", "retain_test_acc", "forget_per_identity_test_acc", "n_forget_test"} <= set(first.entry)
         assert "mia_auc_forget" not in first.entry  # the slower evidence follows
         assert all(final[key] == value for key, value in first.entry.items() if key != "stages")
+    # The original's held-out accuracies come with the first answer; its slower evidence (the probe) after it.
+    assert "retain_test_acc" in steps[0].original and "feature_probe_forget_acc" not in steps[0].original
+    assert all(run.report["original"][key] == value for key, value in steps[0].original.items())
+    assert {"feature_probe_forget_acc", "mia_auc_forget", "stages"} <= set(run.report["original"])
 
 
 def test_the_originals_predictions_come_back_from_the_disk_cache_bit_for_bit(olivetti):
