@@ -73,6 +73,22 @@ def test_blocks_before_learn_from_stay_exactly_as_they_were(olivetti, recognised
         forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair, methods={"unsir": UnsirConfig(learn_from="layer9")})
 
 
+def test_the_vits_default_leaves_its_stem_and_first_three_encoder_layers_exactly_as_they_were(olivetti):
+    from unsir.methods.unsir import defaults_for
+    from unsir.nets import build_model
+
+    split = olivetti.split
+    torch.manual_seed(0)
+    vit = build_model("vit", len(split.names), split.train.image_size).eval()
+    config = dataclasses.replace(defaults_for("vit"), noise_steps=2, retain_per_id=2, repair_epochs=1)
+    outcome = unsir(vit, build_request(split.train, [0], len(split.names), seed=0), config)
+    before, after = vit.state_dict(), outcome.model.state_dict()
+    frozen = ("conv_proj.", "class_token", "encoder.pos_embedding", *(f"encoder.layers.encoder_layer_{i}." for i in range(3)))
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(frozen))
+    assert not torch.equal(before["encoder.layers.encoder_layer_3.mlp.0.weight"], after["encoder.layers.encoder_layer_3.mlp.0.weight"])
+    assert {"frozen blocks", "impair", "repair"} <= set(outcome.stages)
+
+
 def test_the_original_model_is_never_modified(olivetti, recognised_pair):
     before = weights_sha256(olivetti.model)
     forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair[:1],
@@ -116,7 +132,7 @@ def test_the_vit_defaults_give_its_classifier_a_higher_rate_everywhere():
     resnet = configure("unsir", resnet_card)
     assert (resnet.impair_body_scale, resnet.repair_distill, resnet.repair_epochs, resnet.retain_per_id,
             resnet.learn_from) == (15, 0.9, 3, 15, "layer3")
-    assert vit.learn_from == ""  # every block of the ViT learns: learn_from was swept on the ResNet18 only
+    assert vit.learn_from == "encoder.layers.encoder_layer_3"  # its first three encoder layers stay frozen
     assert configure("unsir", resnet_card, preset="fast") == UnsirConfig()  # the classifier-only recipe, kept reachable
     assert configure("unsir", vit_card, preset="fast").classifier_lr_scale == 200
     assert configure("unsir", vit_card, {"noise_steps": 5}, preset="default") == dataclasses.replace(vit, noise_steps=5)
