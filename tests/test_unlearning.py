@@ -128,7 +128,7 @@ def test_paper_preset_keeps_the_papers_values():
 def test_the_vit_defaults_give_its_classifier_a_higher_rate_everywhere():
     vit_card, resnet_card = {"arch": "vit"}, {"arch": "resnet18"}
     vit = configure("unsir", vit_card)
-    assert (vit.classifier_lr_scale, vit.impair_body_scale, vit.repair_distill, vit.repair_epochs) == (200, 10, 0.9, 3)
+    assert (vit.classifier_lr_scale, vit.impair_body_scale, vit.repair_distill, vit.repair_epochs) == (200, 60, 0.9, 3)
     resnet = configure("unsir", resnet_card)
     assert (resnet.impair_body_scale, resnet.repair_distill, resnet.repair_epochs, resnet.retain_per_id,
             resnet.learn_from) == (15, 0.9, 3, 15, "layer3")
