@@ -308,11 +308,16 @@ def markdown(records: list[dict]) -> str:
     """Table IV-shaped summary: rows = (arch, forget count, method); mean ± std over seeds."""
     commands = sorted({r["command"] for r in records if r.get("command")})
     # A method's column measured again on the same sets (its default changed), the rest kept.
-    reruns = sorted({(method, command) for r in records for method, command in r.get("rerun", {}).items()})
+    reruns: dict[tuple[str, str], set[str]] = {}
+    for r in records:
+        for method, command in r.get("rerun", {}).items():
+            reruns.setdefault((r["arch"], method), set()).add(command)
     lines = ["# Benchmark: forgetting identities from LFW-100 face models", "",
              "Measured by " + " and ".join(f"`{c}`" for c in commands) + " (results accumulate in "
              "the .json file of the same name; a rerun skips what is there)." + "".join(
-                 f" The {method} column was measured again, on the same sets, by `{command}`." for method, command in reruns),
+                 f" The {arch} {method} column was measured again, on the same sets, by "
+                 + " and ".join(f"`{c}`" for c in sorted(again)) + "."
+                 for (arch, method), again in sorted(reruns.items())),
              "",
              "A_Dr / A_Df: test accuracy (%) on retained / forgotten identities' held-out photos; Δ A_Dr: "
              "points gained or lost against the original on the same forget set. "
