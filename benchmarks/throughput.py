@@ -70,7 +70,8 @@ def configurations(device: torch.device, compile_too: bool, learn_from: str) -> 
 
 
 def fit_configuration(device: torch.device, learn_from: str) -> Step:
-    """As unsir() calls fit: autocast where bf16 helps, channels-last only when every block learns."""
+    """As fit trains UNSIR: autocast where bf16 helps, channels-last on photos only (`channels_last_pays`:
+    the ResNet18's blocks after learn_from see 8x8 maps)."""
     bf16 = bf16_helps(device)
     if not bf16:
         return Step("float32", False, False)

@@ -25,8 +25,9 @@ from .data import FaceSet, FaceTensors, normalise
 Progress = Callable[[str, float], None]
 # loss(model, inputs, labels, *the batch's other tensors, e.g. a teacher's outputs) -> scalar loss
 LossFn = Callable[..., torch.Tensor]
-# bf16 inference on maps at least this wide runs faster channels-last (ResNet18 and ViT on 64 px photos:
-# +30 % and +10 % on this CPU); on the 8x8 maps after UNSIR's frozen blocks it runs 15 % slower.
+# bf16 convolutions on maps at least this wide run faster channels-last (oneDNN's AMX kernels, tensor
+# cores): on 64 px photos, inference +30 % (ResNet18) and +10 % (ViT), training +25 % on this CPU. On
+# the 8x8 maps after UNSIR's frozen blocks they run 15-18 % slower (benchmarks/THROUGHPUT.md).
 CHANNELS_LAST_FROM = 32
 # Workers decoding streamed photos (data.PhotoFiles) for one training process.
 DECODING_WORKERS = min(8, os.cpu_count() or 1)
@@ -61,6 +62,11 @@ def bf16_helps(device: torch.device) -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def channels_last_pays(batch: torch.Tensor) -> bool:
+    """Whether bf16 convolutions on this batch run faster channels-last: image-like maps, wide enough."""
+    return batch.dim() == 4 and batch.shape[-1] >= CHANNELS_LAST_FROM
+
+
 def cross_entropy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(model(inputs), labels)
 
@@ -86,13 +92,12 @@ def fit(
     train one model together: DistributedDataParallel, each rank reading its shard of `loader`,
     losses averaged over the ranks, progress reported by rank 0 only. A process running alone
     (or inside `distributed.independent()`) trains exactly as a plain loop. `channels_last` (default:
-    with autocast) trains on channels-last activations.
+    with autocast) trains on channels-last activations; a caller training on small maps passes
+    `channels_last_pays(its inputs)`.
     """
     group = distributed.training_ranks() if data_parallel else None
     loader = distributed.shard(loader, group)
-    # bf16 convolutions on photo-sized maps run faster on channels-last activations (oneDNN's AMX
-    # kernels, tensor cores; benchmarks/THROUGHPUT.md). The weights go back to the usual layout when
-    # training ends.
+    # The weights go back to the usual layout when training ends.
     channels_last = autocast if channels_last is None else channels_last
     if channels_last:
         model.to(memory_format=torch.channels_last)  # before DDP wraps it, as DDP requires
@@ -152,7 +157,7 @@ def predict_outputs(model: nn.Module, faces: FaceSet | torch.Tensor, batch_size:
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size]
         batch = (normalise(batch) if batch.dtype == torch.uint8 else batch).to(device)
-        if use_bf16 and batch.dim() == 4 and batch.shape[-1] >= CHANNELS_LAST_FROM:
+        if use_bf16 and channels_last_pays(batch):
             batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             outputs.append(model(batch).float().cpu())

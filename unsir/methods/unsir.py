@@ -17,8 +17,8 @@ from torch.utils.data import ConcatDataset, Dataset, TensorDataset
 
 from ..data import FaceTensors, WithOutputs
 from ..nets import architecture, block_names, classifier, split_at
-from ..training import (LossFn, Progress, bf16_helps, cross_entropy, distillation_from_outputs, fit, loader,
-                        predict_outputs, seed_everything)
+from ..training import (LossFn, Progress, bf16_helps, channels_last_pays, cross_entropy, distillation_from_outputs,
+                        fit, loader, predict_outputs, seed_everything)
 from .base import ForgetRequest, Method, Outcome, check_settings, scaled, setting, timed
 
 
@@ -110,8 +110,7 @@ def learn_noise(model: nn.Module, forget_classes, shape, config: UnsirConfig, pr
     labels = torch.tensor(forget_classes, device=device).repeat_interleave(config.noise_per_identity(len(forget_classes)))
     use_bf16 = bf16_helps(device)
     noise = torch.randn(len(labels), *shape, device=device)
-    if use_bf16:
-        # bf16 convolutions on photo-sized maps run faster channels-last (+10 % for 80 noise images here).
+    if use_bf16 and channels_last_pays(noise):  # +10 % a step for 80 noise images here
         noise = noise.contiguous(memory_format=torch.channels_last)
     noise.requires_grad_(True)
     optimizer = torch.optim.Adam([noise], lr=config.noise_lr)
@@ -168,13 +167,11 @@ class WithoutClasses(nn.Module):
         return logits
 
 
-def repair_plan(teacher: nn.Module, retain_data: Dataset, teacher_inputs, forget_classes,
-                config: UnsirConfig) -> tuple[Dataset, LossFn]:
-    """The repair's data and loss: hard labels, or with repair_distill the original's outputs (`teacher`
-    on `teacher_inputs`, the retain inputs) without the forgotten. The retain inputs never change, so
-    the teacher runs once here rather than at every step of every repair epoch."""
-    if not config.repair_distill:
-        return retain_data, cross_entropy
+def distilled_repair(teacher: nn.Module, retain_data: Dataset, teacher_inputs, forget_classes,
+                     config: UnsirConfig) -> tuple[Dataset, LossFn]:
+    """The repair's data and loss with repair_distill: the original's outputs (`teacher` on `teacher_inputs`,
+    the retain inputs) without the forgotten. The retain inputs never change, so the teacher runs once
+    here rather than at every step of every repair epoch."""
     outputs = predict_outputs(WithoutClasses(teacher, forget_classes), teacher_inputs)
     return (WithOutputs(retain_data, outputs),
             distillation_from_outputs(config.repair_distill, config.distill_temperature, label_smoothing=0.0))
@@ -189,9 +186,6 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
     model = copy.deepcopy(original)
     device = next(model.parameters()).device
     autocast = bf16_helps(device)
-    # Channels-last pays on photos, but the ResNet18's blocks after learn_from see maps of 8x8 and
-    # less, where it costs (about 18 % slower on this CPU; benchmarks/THROUGHPUT.md).
-    channels_last = autocast and not config.learn_from
     stages_plan = config.cycles.split("-")
     outcome = Outcome(model, data_read=f"{len(retain)} training photos of {len(set(retain.labels.tolist()))} kept "
                       "identities (retain subset); no photo of a forgotten identity",
@@ -211,9 +205,13 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
             teacher = split_at(original, config.learn_from)[1]
             noise_inputs, retain_inputs = predict_outputs(frozen, noise), predict_outputs(frozen, retain)
             retain_data = TensorDataset(retain_inputs, retain.labels)
-    if "repair" in stages_plan:
+    repair_data, repair_loss = retain_data, cross_entropy  # hard labels, as the paper
+    if config.repair_distill and "repair" in stages_plan:
         with timed(outcome.stages, "teacher outputs"):
-            repair_data, repair_loss = repair_plan(teacher, retain_data, retain_inputs, request.forget_classes, config)
+            repair_data, repair_loss = distilled_repair(teacher, retain_data, retain_inputs, request.forget_classes,
+                                                        config)
+    # On the 8x8 maps after a ResNet18's frozen blocks, channels-last is slower than the usual layout.
+    channels_last = autocast and channels_last_pays(noise_inputs)
     done = shares[0]
     for stage in stages_plan:
         if stage == "impair":
