@@ -26,8 +26,9 @@ Progress = Callable[[str, float], None]
 # loss(model, inputs, labels, *the batch's other tensors, e.g. a teacher's outputs) -> scalar loss
 LossFn = Callable[..., torch.Tensor]
 # bf16 convolutions on maps at least this wide run faster channels-last (oneDNN's AMX kernels, tensor
-# cores): on 64 px photos, inference +30 % (ResNet18) and +10 % (ViT), training +25 % on this CPU. On
-# the 8x8 maps after UNSIR's frozen blocks they run 15-18 % slower (benchmarks/THROUGHPUT.md).
+# cores): on 64 px photos, inference +30 % (ResNet18) and +10 % (ViT) on this CPU. On the 8x8 maps after
+# UNSIR's frozen blocks, inference ran 15 % slower and a training step 5-20 % slower in short
+# measurements here; benchmarks/THROUGHPUT.md's bare steps do not separate the two layouts there.
 CHANNELS_LAST_FROM = 32
 # Workers decoding streamed photos (data.PhotoFiles) for one training process.
 DECODING_WORKERS = min(8, os.cpu_count() or 1)
