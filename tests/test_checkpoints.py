@@ -3,10 +3,11 @@ import pickle
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from unsir.checkpoints import load_checkpoint, read_card, save_checkpoint, weights_sha256
 from unsir.data import MEAN, STD
-from unsir.nets import ModelError, blocks, build_model, split_at
+from unsir.nets import ModelError, blocks, build_model, learning_from, split_at
 
 
 def card_for(arch="resnet18", classes=5, size=32):
@@ -95,3 +96,31 @@ def test_split_at_any_block_gives_the_models_own_outputs_and_modules(arch):
     assert next(frozen.parameters()).device == images.device
     assert not any(module.training for module in frozen.modules())
     assert not getattr(model, "conv_proj", getattr(model, "conv1", None)).training
+
+
+@pytest.mark.parametrize("arch, block", [("resnet18", "layer3"), ("vit", "encoder.layers.encoder_layer_3")])
+def test_learning_from_a_block_trains_only_it_and_the_later_ones(arch, block):
+    """The compared methods' `learn_from`: the earlier blocks (the ViT's class token and positions too) keep
+    their weights and BatchNorm statistics through training steps, and learn again once the context ends."""
+    torch.manual_seed(0)
+    model = build_model(arch, 10, 32)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with learning_from(model, block) as learner:
+        optimiser = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+        for _ in range(2):
+            learner.train()
+            F.cross_entropy(learner(torch.randn(4, 3, 32, 32)), torch.tensor([0, 1, 2, 3])).backward()
+            optimiser.step()
+            optimiser.zero_grad()
+        assert torch.allclose(learner.eval()(torch.ones(1, 3, 32, 32)), model.eval()(torch.ones(1, 3, 32, 32)))
+    after = model.state_dict()
+    later = blocks(model)[blocks(model).index(block):]
+    for name in before:
+        moved = not torch.equal(before[name], after[name])
+        if name.startswith(tuple(later)):
+            assert moved, name
+        else:
+            assert not moved, name
+    assert all(p.requires_grad for p in model.parameters())
+    with learning_from(model, "") as learner:
+        assert learner is model

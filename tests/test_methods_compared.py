@@ -53,6 +53,21 @@ def test_each_compared_method_forgets_reads_the_forgotten_photos_and_says_so(oli
         assert entry["sha256"] != before
 
 
+@pytest.mark.parametrize("name", ["bad-teacher", "scrub", "random-labels", "salun"])
+def test_a_compared_method_told_to_learn_from_a_later_block_leaves_the_earlier_ones_as_they_were(
+        name, olivetti, recognised_pair):
+    config = configure(name, olivetti.card, {**ON_OLIVETTI[name], "learn_from": "layer3"})
+    run = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair, methods={name: config})
+    before, after = olivetti.model.state_dict(), run.outcomes[name].model.state_dict()
+    early = ("conv1.", "bn1.", "layer1.", "layer2.")
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(early))
+    assert not torch.equal(before["layer4.1.conv2.weight"], after["layer4.1.conv2.weight"])
+    assert run.report["methods"][name]["forget_test_acc"] < run.report["original"]["forget_test_acc"]
+    assert all(p.requires_grad for p in run.outcomes[name].model.parameters())
+    with pytest.raises(ValueError, match="no block 'layer9'"):
+        configure(name, olivetti.card, {"learn_from": "layer9"})
+
+
 @pytest.mark.parametrize("name", [m for m in METHODS if METHODS[m].zero_glance])
 def test_a_zero_glance_method_never_reads_a_forgotten_photo(name, olivetti, recognised_pair):
     forget_classes = classes_of(olivetti, recognised_pair)

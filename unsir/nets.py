@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -119,3 +120,38 @@ def split_at(model: nn.Module, block: str) -> tuple[nn.Module, nn.Module]:
     if cut == 0:
         raise ValueError(f"Nothing comes before {block!r}: the whole model is the tail.")
     return nn.Sequential(*[m for _, m in steps[:cut]]), nn.Sequential(*[m for _, m in steps[cut:]])
+
+
+class _Frozen(nn.Module):
+    """Blocks that do not learn: in eval mode whatever their parent's mode (BatchNorm keeps its statistics)."""
+
+    def __init__(self, blocks: nn.Module):
+        super().__init__()
+        self.blocks = blocks
+
+    def train(self, mode: bool = True):
+        return super().train(False)
+
+    def forward(self, inputs):
+        return self.blocks(inputs)
+
+
+@contextmanager
+def learning_from(model: nn.Module, block: str):
+    """While the context lasts, `model` as a module in which only `block` and the blocks after it learn
+    (empty `block`: every block). The earlier blocks stay in eval mode and take no gradient; training
+    the module trains the model's own later blocks. Unlike UNSIR's `split_at`, the frozen blocks run at
+    every step: for methods whose inputs and teachers are whole photos."""
+    if not block:
+        yield model
+        return
+    head_end, tail = split_at(model, block)
+    learning = {id(p) for p in tail.parameters()}
+    frozen = [p for p in model.parameters() if id(p) not in learning and p.requires_grad]
+    for p in frozen:  # not merely unused: DistributedDataParallel expects a gradient for every trainable weight
+        p.requires_grad_(False)
+    try:
+        yield nn.Sequential(_Frozen(head_end), tail)
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)

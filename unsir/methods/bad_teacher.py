@@ -28,9 +28,9 @@ from torch import nn
 from torch.utils.data import ConcatDataset
 
 from ..data import FaceTensors
-from ..nets import architecture, build_model
+from ..nets import architecture, build_model, learning_from
 from ..training import Progress, bf16_helps, fit, loader, seed_everything
-from .base import ForgetRequest, Method, Outcome, kl_to, setting, timed
+from .base import ForgetRequest, Method, Outcome, check_learn_from, kl_to, learn_from_setting, setting, timed
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,10 @@ class BadTeacherConfig:
     lr: float = setting(1e-4, 1e-8, 1, "learning rate (Adam)")
     temperature: float = setting(1.0, 0.1, 100, "softening of both teachers' outputs and the student's")
     batch_size: int = setting(64, 1, 1024, "photos per step")
+    learn_from: str = learn_from_setting()
+
+    def validate(self, arch: str | None = None) -> None:
+        check_learn_from(self.learn_from, arch)
 
 
 FORGOTTEN, KEPT = 1, 0  # the label each photo carries while training: which teacher it learns from
@@ -71,8 +75,8 @@ def bad_teacher(original, request: ForgetRequest, config: BadTeacherConfig = Bad
     incompetent = build_model(architecture(original), request.num_classes, retain.image_size).to(device)
     photos = ConcatDataset([FaceTensors(replace(forget, labels=torch.full_like(forget.labels, FORGOTTEN))),
                             FaceTensors(replace(retain, labels=torch.full_like(retain.labels, KEPT)))])
-    with timed(outcome.stages, "distil"):
-        fit(model, loader(photos, config.batch_size, generator), torch.optim.Adam(model.parameters(), lr=config.lr),
+    with timed(outcome.stages, "distil"), learning_from(model, config.learn_from) as learner:
+        fit(learner, loader(photos, config.batch_size, generator), torch.optim.Adam(model.parameters(), lr=config.lr),
             epochs=config.epochs, loss_fn=two_teachers_loss(original, incompetent, config.temperature),
             autocast=bf16_helps(device), stage="distil", progress=progress)
     model.eval()

@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import FaceSet
+from ..nets import block_names
 from ..training import Progress, bf16_helps
 
 
@@ -67,6 +68,19 @@ def setting(default, low: float | None = None, high: float | None = None, help: 
     """A config field a person may set, declared once: its range and help make the CLI flag, the
     validation and the app's field. Without a range it is a choice the method checks itself."""
     return field(default=default, metadata={"range": None if low is None else (low, high), "help": help})
+
+
+def learn_from_setting():
+    """The setting naming the first block that learns; the blocks before it stay frozen."""
+    return setting("", help="first block that learns, e.g. layer3; the earlier ones stay frozen (empty: every block)")
+
+
+def check_learn_from(block: str, arch: str | None) -> None:
+    """Raise ValueError unless `block` (a `learn_from` setting) is empty or a block after the first of `arch`."""
+    # The first block would be the same as every block learning (learn_from empty).
+    if block and arch is not None and block not in block_names(arch)[1:]:
+        raise ValueError(f"learn_from: no block {block!r} after the first in the {arch}; choose one "
+                         f"of {', '.join(block_names(arch)[1:])}.")
 
 
 def settings(config_type) -> dict:

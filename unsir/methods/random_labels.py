@@ -25,8 +25,9 @@ from torch import nn
 from torch.utils.data import ConcatDataset
 
 from ..data import FaceSet, FaceTensors
+from ..nets import learning_from
 from ..training import Progress, bf16_helps, fit, loader, seed_everything
-from .base import ForgetRequest, Method, Outcome, setting, timed
+from .base import ForgetRequest, Method, Outcome, check_learn_from, learn_from_setting, setting, timed
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ class RandomLabelsConfig:
     epochs: int = setting(2, 1, 50, "passes over the relabelled forgotten photos and the retain subset, mixed")
     lr: float = setting(0.01, 1e-8, 1, "learning rate (SGD, momentum 0.9)")
     batch_size: int = setting(64, 1, 1024, "photos per step")
+    learn_from: str = learn_from_setting()
+
+    def validate(self, arch: str | None = None) -> None:
+        check_learn_from(self.learn_from, arch)
 
 
 def relabelled(forget: FaceSet, request: ForgetRequest, generator: torch.Generator) -> FaceSet:
@@ -49,8 +54,8 @@ def train_on_random_labels(model: nn.Module, request: ForgetRequest, config: Ran
     forget, retain, outcome.data_read = request.forgotten_and_kept(stage, config.retain_per_id)
     generator = seed_everything(request.seed)
     photos = ConcatDataset([FaceTensors(relabelled(forget, request, generator)), FaceTensors(retain)])
-    with timed(outcome.stages, stage):
-        fit(model, loader(photos, config.batch_size, generator),
+    with timed(outcome.stages, stage), learning_from(model, config.learn_from) as learner:
+        fit(learner, loader(photos, config.batch_size, generator),
             torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9), epochs=config.epochs,
             autocast=bf16_helps(next(model.parameters()).device), stage=stage, progress=progress)
 

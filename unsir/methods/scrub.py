@@ -42,8 +42,9 @@ from torch import nn
 from torch.utils.data import ConcatDataset
 
 from ..data import FaceTensors
+from ..nets import learning_from
 from ..training import Progress, bf16_helps, distillation_loss, fit, loader, seed_everything
-from .base import ForgetRequest, Method, Outcome, kl_to, scaled, setting, timed
+from .base import ForgetRequest, Method, Outcome, check_learn_from, kl_to, learn_from_setting, scaled, setting, timed
 
 WEIGHT_DECAY = 5e-4  # the reference's
 
@@ -62,6 +63,10 @@ class ScrubConfig:
     max_pass_steps: int = setting(4, 1, 1000, "each max pass takes at least this many steps: a person's few "
                                   "photos are gone over again")
     batch_size: int = setting(128, 1, 1024, "kept photos per min step")
+    learn_from: str = learn_from_setting()
+
+    def validate(self, arch: str | None = None) -> None:
+        check_learn_from(self.learn_from, arch)
 
 
 def away_from(teacher: nn.Module, temperature: float):
@@ -90,15 +95,16 @@ def scrub(original, request: ForgetRequest, config: ScrubConfig = ScrubConfig(),
     max_loss = away_from(original, config.temperature)
     min_loss = distillation_loss(original, config.kl_weight, config.temperature, label_smoothing=0.0)
     autocast = bf16_helps(device)
-    for epoch in range(config.epochs):
-        epoch_progress = scaled(progress, epoch / config.epochs, (epoch + 1) / config.epochs)
-        if epoch < config.max_epochs:
-            with timed(outcome.stages, "max"):
-                fit(model, forget_batches, optimizer, loss_fn=max_loss, autocast=autocast, stage="max",
-                    progress=scaled(epoch_progress, 0, 0.2))
-        with timed(outcome.stages, "min"):
-            fit(model, retain_batches, optimizer, loss_fn=min_loss, autocast=autocast, stage="min",
-                progress=scaled(epoch_progress, 0.2, 1))
+    with learning_from(model, config.learn_from) as learner:
+        for epoch in range(config.epochs):
+            epoch_progress = scaled(progress, epoch / config.epochs, (epoch + 1) / config.epochs)
+            if epoch < config.max_epochs:
+                with timed(outcome.stages, "max"):
+                    fit(learner, forget_batches, optimizer, loss_fn=max_loss, autocast=autocast, stage="max",
+                        progress=scaled(epoch_progress, 0, 0.2))
+            with timed(outcome.stages, "min"):
+                fit(learner, retain_batches, optimizer, loss_fn=min_loss, autocast=autocast, stage="min",
+                    progress=scaled(epoch_progress, 0.2, 1))
     model.eval()
     return outcome
 

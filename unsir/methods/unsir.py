@@ -16,10 +16,11 @@ from torch import nn
 from torch.utils.data import ConcatDataset, Dataset, TensorDataset
 
 from ..data import FaceTensors, WithOutputs
-from ..nets import architecture, block_names, classifier, split_at
+from ..nets import architecture, classifier, split_at
 from ..training import (LossFn, Progress, bf16_helps, channels_last_pays, cross_entropy, distillation_from_outputs,
                         fit, loader, predict_outputs, seed_everything)
-from .base import ForgetRequest, Method, Outcome, check_settings, scaled, setting, timed
+from .base import (ForgetRequest, Method, Outcome, check_learn_from, check_settings, learn_from_setting, scaled, setting,
+                   timed)
 
 
 MIN_NOISE_PER_IDENTITY = 4  # enough once 20 or more identities are forgotten together (benchmarks/SWEEP.md)
@@ -52,7 +53,7 @@ class UnsirConfig:
     impair_frozen_norm: bool = setting(False, help="impair: BatchNorm keeps the model's statistics (the noise never shifts them)")
     repair_epochs: int = setting(2, 1, 50, "repair passes over the retain subset")
     # The blocks before it stay frozen and run once, not at every step (benchmarks/SWEEP.md).
-    learn_from: str = setting("", help="first block that learns in impair and repair, e.g. layer3 (empty: every block)")
+    learn_from: str = learn_from_setting()
     cycles: str = setting("impair-repair", help='stages joined by "-", e.g. impair-impair-repair')
     batch_size: int = setting(64, 1, 1024, "photos per step")
     # Reproduce the official notebook's bugs (see learn_noise, impair_set).
@@ -62,10 +63,7 @@ class UnsirConfig:
         stages = self.cycles.split("-")
         if not stages or any(stage not in {"impair", "repair"} for stage in stages):
             raise ValueError(f"cycles must be impair/repair stages joined by '-', got {self.cycles!r}")
-        # The first block would be the same as every block learning (learn_from empty).
-        if self.learn_from and arch is not None and self.learn_from not in block_names(arch)[1:]:
-            raise ValueError(f"learn_from: no block {self.learn_from!r} after the first in the {arch}; choose one "
-                             f"of {', '.join(block_names(arch)[1:])}.")
+        check_learn_from(self.learn_from, arch)
 
     def noise_per_identity(self, identities: int) -> int:
         if self.noise_budget is None:
