@@ -289,4 +289,24 @@ def test_the_originals_predictions_come_back_from_the_disk_cache_bit_for_bit(oli
         Predictions.cached(model, olivetti.split, None, weights_sha256(model))  # computes and writes, or reads
         cached = Predictions.cached(model, olivetti.split, None, weights_sha256(model))  # reads
         for name, tensor in vars(fresh).items():
-            assert torch.equal(tensor, getattr(cached, name)), name
+            if isinstance(tensor, torch.Tensor):
+                assert torch.equal(tensor, getattr(cached, name)), name
+
+
+def test_the_feature_probe_is_fit_once_per_model_however_many_forget_sets_it_scores(olivetti, monkeypatch):
+    """The k-NN and the probe depend on the features alone: the original's serve every forget set (and its
+    logit-mask view) of a benchmark or of the app's clicks, with the numbers of a fresh fit."""
+    from unsir import metrics
+    from unsir.forgetting import forgetting_metrics
+
+    fits = []
+    probe = metrics.probe_predictions
+    monkeypatch.setattr(metrics, "probe_predictions", lambda *a, **k: fits.append(1) or probe(*a, **k))
+    shared = Predictions.of(olivetti.model, olivetti.split, None)
+    for classes in ([0], [1, 2], [3]):
+        fresh = forgetting_metrics(Predictions.of(olivetti.model, olivetti.split, None), olivetti.split, classes)
+        again = forgetting_metrics(shared, olivetti.split, classes)
+        hidden = forgetting_metrics(shared.with_classes_hidden(classes), olivetti.split, classes)
+        for key in ("feature_knn_forget_acc", "feature_probe_forget_acc", "feature_probe_retain_acc"):
+            assert fresh[key] == again[key] == hidden[key], key
+    assert len(fits) == 3 + 1  # a fresh fit per fresh model, one for the shared one

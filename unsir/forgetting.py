@@ -81,6 +81,10 @@ class Predictions:
     strangers: torch.Tensor
     train_features: torch.Tensor | None = None  # penultimate features, for the feature metrics
     test_features: torch.Tensor | None = None
+    # Whom the k-NN and the probe find among the held-out photos, per seed: they depend on the features
+    # alone, so they are fit once however many forget sets are scored (the probe takes seconds). Shared
+    # with the logit-mask view, which has the same features.
+    found: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False, compare=False)
 
     def of_forgotten(self, split: Split, forget_classes) -> torch.Tensor:
         """Logits on every photo (train and test) of the forgotten identities: what the stranger
@@ -100,7 +104,7 @@ class Predictions:
             return logits
 
         return Predictions(hide(self.train), hide(self.test), hide(self.strangers), self.train_features,
-                           self.test_features)
+                           self.test_features, self.found)
 
     @classmethod
     def of(cls, model: nn.Module, split: Split, strangers: FaceSet | None,
@@ -126,8 +130,8 @@ class Predictions:
         predictions = cls.of(model, split, strangers)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp")  # torchrun's ranks may write at once
-        save_file({name: tensor.contiguous() for name, tensor in vars(predictions).items() if tensor is not None},
-                  partial)
+        save_file({name: value.contiguous() for name, value in vars(predictions).items()
+                   if isinstance(value, torch.Tensor)}, partial)
         partial.replace(path)
         return predictions
 
@@ -208,11 +212,11 @@ def feature_metrics(predictions: Predictions, split: Split, in_forget_test, seed
     training photos of every identity (the forgotten included), scored on held-out photos."""
     if predictions.train_features is None:
         return {}
-    found = {
-        "knn": metrics.knn_predictions(predictions.train_features, split.train.labels, predictions.test_features),
-        "probe": metrics.probe_predictions(predictions.train_features, split.train.labels, predictions.test_features,
-                                           seed=seed),
-    }
+    if seed not in predictions.found:
+        features = predictions.train_features, split.train.labels, predictions.test_features
+        predictions.found[seed] = {"knn": metrics.knn_predictions(*features),
+                                   "probe": metrics.probe_predictions(*features, seed=seed)}
+    found = predictions.found[seed]
     labels = split.test.labels
     return {f"feature_{name}_{group}_acc": metrics.accuracy(pred[mask], labels[mask])
             for name, pred in found.items() for group, mask in (("forget", in_forget_test), ("retain", ~in_forget_test))}
