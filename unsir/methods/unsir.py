@@ -143,12 +143,18 @@ def impair_set(noise: torch.Tensor, labels: torch.Tensor, retain: Dataset, confi
     return ConcatDataset([*copies, retain])
 
 
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
+
 def optimiser(model: nn.Module, lr: float, classifier_scale: float, body_scale: float = 1.0) -> torch.optim.Optimizer:
     head = classifier(model)
     head_ids = {id(p) for p in head.parameters()}
     body = [p for p in model.parameters() if id(p) not in head_ids]
+    # Fused: one kernel updates every weight, where the default issues several per weight. On the 2-core
+    # CPU a step of the ResNet18's layer3 onwards takes 8 ms, not 46 (UNSIR takes ~130 steps).
+    fused = next(model.parameters()).device.type in FUSED_ADAM_DEVICES
     return torch.optim.Adam([{"params": body, "lr": lr * body_scale},
-                             {"params": list(head.parameters()), "lr": lr * classifier_scale}])
+                             {"params": list(head.parameters()), "lr": lr * classifier_scale}], fused=fused)
 
 
 class WithoutClasses(nn.Module):
