@@ -18,7 +18,8 @@ from torch import nn
 
 from unsir.checkpoints import CARD, CARD_FIELDS, WEIGHTS, read_card
 from unsir.nets import ModelError
-from unsir.forgetting import Predictions
+from unsir.features import FrozenStart
+from unsir.forgetting import Predictions, frozen_start
 from unsir.pipeline import Loaded, load, load_strangers_for
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class Workspace:
         self.loaded = loaded
         self.strangers = load_strangers_for(loaded)
         self._predictions: Predictions | None = None
+        self._start: FrozenStart | None = None
         self._cams: dict[int, Explanation] = {}
         self._lock = threading.Lock()
 
@@ -87,6 +89,14 @@ class Workspace:
             if self._predictions is None:
                 self._predictions = Predictions.of(self.model_with(None, device), self.split, self.strangers)
             return self._predictions
+
+    def frozen_start(self, device: torch.device = CPU) -> FrozenStart | None:
+        """The base model's outputs where UNSIR starts learning (computed once, then shared): each
+        unlearned model is then evaluated by running only the blocks that learned."""
+        with self._lock:
+            if self._start is None:
+                self._start = frozen_start(self.model_with(None, device), self.card, self.split, self.strangers)
+            return self._start
 
     def original_cams(self, test_indices: list[int], device: torch.device = CPU) -> list[Explanation]:
         """The base model's GradCAM of these test photos (each computed once)."""

@@ -1,5 +1,6 @@
 import copy
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -310,3 +311,40 @@ def test_the_feature_probe_is_fit_once_per_model_however_many_forget_sets_it_sco
         for key in ("feature_knn_forget_acc", "feature_probe_forget_acc", "feature_probe_retain_acc"):
             assert fresh[key] == again[key] == hidden[key], key
     assert len(fits) == 3 + 1  # a fresh fit per fresh model, one for the shared one
+
+
+@pytest.mark.parametrize("arch, block", [("resnet18", "layer3"), ("vit", "encoder.layers.encoder_layer_3")])
+def test_a_model_sharing_the_early_blocks_is_predicted_from_their_outputs_bit_for_bit(olivetti, arch, block):
+    """FrozenStart: the original's outputs at `block` serve every model with the same weights before it."""
+    from unsir.features import FrozenStart, predict_with_features
+    from unsir.nets import build_model
+
+    torch.manual_seed(0)
+    model = olivetti.model if arch == "resnet18" else build_model("vit", 40, 32).eval()
+    start = FrozenStart.of(model, block, {"test": olivetti.split.test})
+    later = copy.deepcopy(model)
+    with torch.no_grad():
+        classifier_weight = next(p for n, p in later.named_parameters() if n.endswith(("fc.weight", "head.weight")))
+        classifier_weight.mul_(0.5)  # a later block changed: still served
+    assert start.serves(later)
+    for got, expected in zip(start.predict(later, "test"), predict_with_features(later, olivetti.split.test)):
+        assert torch.equal(got, expected)
+    earlier = copy.deepcopy(model)
+    with torch.no_grad():
+        next(earlier.parameters()).add_(1e-3)  # the stem changed: its outputs no longer hold
+    assert not start.serves(earlier)
+
+
+def test_a_forget_run_reports_the_same_numbers_with_or_without_the_frozen_start(olivetti, recognised_pair):
+    from unsir.forgetting import frozen_start
+
+    card = {**olivetti.card, "arch": "resnet18"}
+    start = frozen_start(olivetti.model, card, olivetti.split, None)
+    assert start.block == "layer3"  # UNSIR's default for the ResNet18
+    methods = {"head-only": None, "logit-mask": None}
+    with_start = forget(olivetti.model, card, olivetti.split, recognised_pair, methods=methods, start=start).report
+    without = forget(olivetti.model, card, olivetti.split, recognised_pair, methods=methods).report
+    for name in methods:
+        for key, value in without["methods"][name].items():
+            if key not in ("seconds", "stages"):  # as JSON, where NaN (no strangers here) equals NaN
+                assert json.dumps(with_start["methods"][name][key]) == json.dumps(value), (name, key)

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from . import distributed
-from .forgetting import Predictions, forget, random_identities
+from .forgetting import Predictions, forget, frozen_start, random_identities
 from .methods import METHODS, configure
 from .methods.unsir import UnsirConfig
 from .pipeline import load, load_strangers_for
@@ -67,6 +67,7 @@ def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1
         loaded = load(checkpoint, data_home)
         strangers = load_strangers_for(loaded, data_home)
         original = Predictions.of(loaded.model, loaded.split, strangers)
+        start = frozen_start(loaded.model, loaded.card, loaded.split, strangers)
         for count in counts:
             for seed_index, seed in enumerate(seeds):
                 if (str(checkpoint), count, seed) in done:
@@ -81,7 +82,7 @@ def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1
                 names = random_identities(count, loaded.split.names, seed)
                 with distributed.independent():  # this rank's own cell: no gradients shared
                     run = forget(loaded.model, loaded.card, loaded.split, names, methods=chosen, seed=seed,
-                                 strangers=strangers, original_predictions=original,
+                                 strangers=strangers, original_predictions=original, start=start,
                                  relearn=seed_index < relearn_seeds, progress=progress)
                 own.append({"checkpoint": str(checkpoint), "arch": loaded.card["arch"], "count": count,
                                 "seed": seed, "machine": machine(), "load_average": round(os.getloadavg()[0], 2),

@@ -19,7 +19,7 @@ from torch import nn
 from . import metrics
 from .checkpoints import weights_sha256
 from .data import FaceSet, Split, cache_dir
-from .features import predict_with_features
+from .features import FrozenStart, predict_with_features
 from .methods import METHODS, configure
 from .methods.base import ForgetRequest, Outcome
 from .training import Progress, bf16_helps, device_name, predict_outputs
@@ -108,13 +108,18 @@ class Predictions:
 
     @classmethod
     def of(cls, model: nn.Module, split: Split, strangers: FaceSet | None,
-           test: tuple[torch.Tensor, torch.Tensor] | None = None) -> Predictions:
-        """Every prediction the metrics need; `test` (logits, features) when already computed."""
+           test: tuple[torch.Tensor, torch.Tensor] | None = None, start: FrozenStart | None = None) -> Predictions:
+        """Every prediction the metrics need; `test` (logits, features) when already computed. From
+        `start`'s outputs (the same numbers, bit for bit) when it serves the model."""
+        start = start if start is not None and start.serves(model) else None
         empty = torch.zeros(0, len(split.names))
-        train, train_features = predict_with_features(model, split.train)
-        test, test_features = test or predict_with_features(model, split.test)
-        return cls(train, test, predict_outputs(model, strangers) if strangers is not None and len(strangers) else empty,
-                   train_features, test_features)
+        train, train_features = start.predict(model, "train") if start else predict_with_features(model, split.train)
+        test, test_features = test or (start.predict(model, "test") if start else predict_with_features(model, split.test))
+        if strangers is None or not len(strangers):
+            stranger_logits = empty
+        else:
+            stranger_logits = start.predict(model, "strangers")[0] if start else predict_outputs(model, strangers)
+        return cls(train, test, stranger_logits, train_features, test_features)
 
     @classmethod
     def cached(cls, model: nn.Module, split: Split, strangers: FaceSet | None, weights_hash: str) -> Predictions:
@@ -134,6 +139,16 @@ class Predictions:
                    if isinstance(value, torch.Tensor)}, partial)
         partial.replace(path)
         return predictions
+
+
+def frozen_start(original: nn.Module, card: dict, split: Split, strangers: FaceSet | None) -> FrozenStart | None:
+    """The original's outputs on every photo where UNSIR's default for its architecture starts learning
+    (None where every block learns): the models it unlearns, and the controls, are predicted from there."""
+    block = configure("unsir", card).learn_from
+    if not block:
+        return None
+    photos = {"train": split.train, "test": split.test, **({"strangers": strangers} if strangers is not None else {})}
+    return FrozenStart.of(original, block, photos)
 
 
 def _predictions_key(model: nn.Module, split: Split, strangers: FaceSet | None, weights_hash: str) -> str | None:
@@ -272,6 +287,7 @@ def forget_stream(
     seed: int = 0,
     strangers: FaceSet | None = None,
     original_predictions: Predictions | None = None,
+    start: FrozenStart | None = None,
     relearn: bool = False,
     progress: Progress | None = None,
 ) -> Iterator[HeldOut | ForgetRun]:
@@ -280,6 +296,8 @@ def forget_stream(
 
     Zero-glance methods receive only the kept identities' training photos; the forgotten
     identities' photos are handed to a method only if it is declared not zero-glance (NegGrad).
+    `start` (`frozen_start`): the original's outputs at a block, to predict the models that share the
+    blocks before it by running only the later ones.
     """
     forget_classes = resolve_identities(forget_names, split.names)
     unknown = [m for m in methods if m not in METHODS]
@@ -328,7 +346,8 @@ def forget_stream(
             "control": outcome.control,
             "data_read": outcome.data_read,
         }
-        test = predict_with_features(outcome.model, split.test)
+        served = start if start is not None and start.serves(outcome.model) else None
+        test = served.predict(outcome.model, "test") if served else predict_with_features(outcome.model, split.test)
         yield HeldOut(name, {**held_out_metrics(test[0], split, forget_classes), **described,
                              "stages": dict(described["stages"])}, dict(report["original"]), report["device"])
         if index == 0:
@@ -339,7 +358,7 @@ def forget_stream(
             original_seconds += time.perf_counter() - paused
             report["original"]["stages"] = {"evaluate": round(original_seconds, 3)}
             started += time.perf_counter() - paused
-        predictions = Predictions.of(outcome.model, split, strangers, test=test)
+        predictions = Predictions.of(outcome.model, split, strangers, test=test, start=served)
         entry = {
             **forgetting_metrics(predictions, split, forget_classes, seed),
             **described,

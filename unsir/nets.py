@@ -122,6 +122,14 @@ def split_at(model: nn.Module, block: str) -> tuple[nn.Module, nn.Module]:
     return nn.Sequential(*[m for _, m in steps[:cut]]), nn.Sequential(*[m for _, m in steps[cut:]])
 
 
+def state_before(model: nn.Module, block: str) -> dict[str, torch.Tensor]:
+    """The weights and buffers used before `block` (a ViT's class token and positions included): what a
+    model must share with another for the two to give every input the same output at `block`."""
+    order = blocks(model)
+    later = tuple(name + "." for name in order[order.index(block):])
+    return {name: value for name, value in model.state_dict().items() if not name.startswith(later)}
+
+
 class _Frozen(nn.Module):
     """Blocks that do not learn: in eval mode whatever their parent's mode (BatchNorm keeps its statistics)."""
 

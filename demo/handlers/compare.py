@@ -70,6 +70,7 @@ def run_methods(checkpoint: str, names: list[str], configs: dict, seed: int, pro
     device = default_device()
     run = forget(ws.model_with(None, device), ws.card, ws.split, names, methods=configs, seed=seed,
                  strangers=ws.strangers, original_predictions=ws.predictions(device),
+                 start=ws.frozen_start(device),
                  progress=stage_progress(progress, 0.0, 0.9))
     forget_classes = run.report["forget_classes"]
     progress(0.92, desc="GradCAM: where each model looks")

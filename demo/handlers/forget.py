@@ -188,6 +188,7 @@ def unlearn(checkpoint: str, names: list[str], method: str, config, seed: int,
     forget_names = [*(r for request in earlier for r in request["forget"]), *names]
     for step in forget_stream(start, ws.card, ws.split, forget_names, methods={method: config}, seed=seed,
                               strangers=ws.strangers, original_predictions=ws.predictions(device),
+                              start=ws.frozen_start(device),
                               progress=stage_progress(progress, 0.0, 0.85)):
         if isinstance(step, HeldOut):
             yield step
