@@ -37,14 +37,14 @@ def time_training(epochs: int, image_size: int, scaling: str) -> None:
     from unsir import distributed
     from unsir.data import FaceTensors, load_olivetti
     from unsir.nets import build_model
-    from unsir.training import fit, loader, seed_everything
+    from unsir.training import fit, fused_step, loader, seed_everything
 
     torch.set_num_threads(1)
     with distributed.process_group():
         split = load_olivetti(image_size=image_size)
         generator = seed_everything(0)
         model = build_model("resnet18", len(split.names), image_size)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, fused=fused_step(model))  # as `train`
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         batch = BATCH * world_size if scaling == "weak" else BATCH  # `loader` takes the global batch
         batches = loader(FaceTensors(split.train, augment=True), batch, generator)

@@ -18,7 +18,7 @@ from torch.utils.data import ConcatDataset, Dataset, TensorDataset
 from ..data import FaceTensors, WithOutputs
 from ..nets import architecture, classifier, split_at
 from ..training import (LossFn, Progress, bf16_helps, channels_last_pays, cross_entropy, distillation_from_outputs,
-                        fit, loader, predict_outputs, seed_everything)
+                        fit, fused_step, loader, predict_outputs, seed_everything)
 from .base import (ForgetRequest, Method, Outcome, check_learn_from, check_settings, learn_from_setting, scaled, setting,
                    timed)
 
@@ -143,18 +143,13 @@ def impair_set(noise: torch.Tensor, labels: torch.Tensor, retain: Dataset, confi
     return ConcatDataset([*copies, retain])
 
 
-FUSED_ADAM_DEVICES = ("cpu", "cuda")
-
-
 def optimiser(model: nn.Module, lr: float, classifier_scale: float, body_scale: float = 1.0) -> torch.optim.Optimizer:
     head = classifier(model)
     head_ids = {id(p) for p in head.parameters()}
     body = [p for p in model.parameters() if id(p) not in head_ids]
-    # Fused: one kernel updates every weight, where the default issues several per weight. On the 2-core
-    # CPU a step of the ResNet18's layer3 onwards takes 8 ms, not 46 (UNSIR takes ~130 steps).
-    fused = next(model.parameters()).device.type in FUSED_ADAM_DEVICES
+    # Fused: on the 2-core CPU an Adam step of the ResNet18's layer3 onwards takes 8 ms, not 46 (UNSIR takes ~130).
     return torch.optim.Adam([{"params": body, "lr": lr * body_scale},
-                             {"params": list(head.parameters()), "lr": lr * classifier_scale}], fused=fused)
+                             {"params": list(head.parameters()), "lr": lr * classifier_scale}], fused=fused_step(model))
 
 
 class WithoutClasses(nn.Module):
