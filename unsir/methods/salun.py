@@ -16,7 +16,9 @@ Changed from the reference, and why:
   and momentum would otherwise move); without weight decay a zero gradient keeps them exactly.
 - The mask is computed for the request at hand rather than saved for thresholds 0.1 … 1.0;
   `saliency_fraction` 0.5 is the reference's example (`with_0.5.pt`), checked in the sweep.
-- Everything Random Labels changed (benchmarks/SWEEP-methods.md and unsir/methods/random_labels.py).
+- Everything Random Labels changed (benchmarks/SWEEP-methods.md and unsir/methods/random_labels.py),
+  the ViT's frozen early blocks included: the mask still ranks every weight, and only the masked
+  weights of the blocks that learn move.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from torch import nn
 from ..data import FaceSet, FaceTensors
 from ..training import Progress
 from .base import ForgetRequest, Method, Outcome, batch_gradients, scaled, setting, timed
-from .random_labels import RandomLabelsConfig, train_on_random_labels
+from .random_labels import VIT_DEFAULTS, RandomLabelsConfig, train_on_random_labels
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,5 @@ def salun(original, request: ForgetRequest, config: SalunConfig = SalunConfig(),
     return outcome
 
 
-METHOD = Method("salun", "SalUn", salun, SalunConfig, zero_glance=False, order=50,
-                summary="Random Labels on only the weights most salient to forgetting (gradient-magnitude mask)",
-                untuned={"vit": "on the tuning sets its defaults cost the kept people 3-12 points and left up to 33 % recognised"})
+METHOD = Method("salun", "SalUn", salun, SalunConfig, zero_glance=False, order=50, arch_defaults={"vit": VIT_DEFAULTS},
+                summary="Random Labels on only the weights most salient to forgetting (gradient-magnitude mask)")
