@@ -27,8 +27,9 @@ Changed from the reference, and why:
 Not safe at 20 people: the max passes that forget them (16 steps a pass in batches of 32) cost the kept
 people 20-25 points on 2 of 3 reported sets and 1 of 3 tuning sets. Fewer, larger steps (batches of 64
 or 128) kept everyone but left 23-80 % of the forgotten recognised; three max passes in batches of 64 left
-2.5-11 % and still cost 5 points on one set, one max pass in batches of 32 left 24-50 % (SWEEP-methods.md):
-no setting tried is both.
+2.5-11 % and still cost 5 points on one set, one max pass in batches of 32 left 24-50 %, and freezing the
+blocks before layer3 (`learn_from`) made one set collapse further (-67 points) (SWEEP-methods.md): no
+setting tried is both.
 """
 from __future__ import annotations
 
