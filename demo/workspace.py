@@ -128,13 +128,8 @@ class Workspace:
         return [(image, name.replace("_", " ")) for image, name in zip(images, self.names)]
 
     def warm_up(self) -> None:
-        """Compute the base model's predictions and frozen start in the background, so the first click need
-        not wait."""
-        def compute() -> None:
-            self.predictions()
-            self.frozen_start()
-
-        threading.Thread(target=compute, name="warm-up").start()
+        """Compute the base model's predictions in the background, so the first click need not wait."""
+        threading.Thread(target=self.predictions, name="warm-up").start()
 
 
 _workspaces: dict[str, Workspace] = {}

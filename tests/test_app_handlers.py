@@ -595,18 +595,3 @@ def test_compare_refuses_fewer_than_two_or_unknown_methods(names, methods, messa
 def test_compare_refuses_unknown_people_in_words():
     with pytest.raises(gr.Error, match="Unknown identities"):
         handlers.check_compare(["Nobody_At_All"], CHECKPOINT, ["unsir", "logit-mask"])
-
-
-def test_the_workspace_prepares_the_originals_outputs_where_unsir_starts_learning_once():
-    """The warm-up computes them beside the base model's predictions, so a visitor's first click does not."""
-    import threading
-
-    ws = workspace(CHECKPOINT)
-    for thread in threading.enumerate():
-        if thread.name == "warm-up":
-            thread.join()
-    assert ws._start is not None  # computed by the warm-up (or an earlier click), not by the call below
-    start = ws.frozen_start()
-    assert start is ws.frozen_start() and start.block == configure("unsir", ws.card).learn_from
-    assert start.serves(ws.model) and {"train", "test"} <= set(start.outputs)
-    assert len(start.outputs["test"]) == len(ws.split.test)
