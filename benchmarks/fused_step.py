@@ -38,6 +38,7 @@ def measure() -> list[dict]:
                     entry = forget(loaded.model, loaded.card, loaded.split, names, methods={"unsir": None},
                                    seed=seed).report["methods"]["unsir"]
                     rows.append({"arch": loaded.card["arch"], "count": count, "seed": seed, "fused": fused,
+                                 "machine": machine(),
                                  **{key: entry[key] for key in KEYS}, "load_before": round(load_before, 2),
                                  "load_after": round(os.getloadavg()[0], 2)})
                     print(rows[-1], flush=True)
@@ -48,9 +49,9 @@ def measure() -> list[dict]:
 
 def write_markdown(rows: list[dict], path: Path) -> None:
     lines = ["# UNSIR: the fused Adam step against the default one", "",
-             f"`python benchmarks/fused_step.py` on {machine()}, one thread. UNSIR's optimiser takes the fused "
-             "step since 2026-11-29 (one kernel for every weight: 8 ms a step of the ResNet18's layer3 onwards here, "
-             "not 46); RESULTS.md was measured with the default step. Both are Adam: only the order of floating-point "
+             f"`python benchmarks/fused_step.py` on {'; '.join(sorted({row['machine'] for row in rows}))}. UNSIR's optimiser takes the fused "
+             "step since 2026-11-29 (one kernel for every weight: in a short timing beside other jobs, 8 ms a step of "
+             "the ResNet18's layer3 onwards here, not 46); RESULTS.md was measured with the default step. Both are Adam: only the order of floating-point "
              "operations differs. Same people, same seed, per reported set:", "",
              "| model | set | step | " + " | ".join(KEYS.values()) + " | load before/after |",
              "|---|---|---|" + "---|" * len(KEYS) + "---|"]
@@ -60,6 +61,8 @@ def write_markdown(rows: list[dict], path: Path) -> None:
         lines.append(f"| {row['arch']} | {row['count']}@{row['seed']} | {'fused' if row['fused'] else 'default'} | "
                      + " | ".join(cells) + f" | {row['load_before']:.1f}/{row['load_after']:.1f} |")
     loads = [row[k] for row in rows for k in ("load_before", "load_after")]
+    lines += ["", "This compares two steps of one method, not forgetting: RESULTS.md sets the same forget sets "
+              "beside their retrained models and the controls."]
     lines += ["", f"1-minute load {min(loads):.1f}–{max(loads):.1f} around the runs (this job alone keeps one of the "
               "2 cores busy). The seconds include nothing but UNSIR; APP_LATENCY.md and THROUGHPUT.md time the step "
               "on the quiet machine with both cores."]

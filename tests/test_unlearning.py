@@ -317,15 +317,14 @@ def test_the_feature_probe_is_fit_once_per_model_however_many_forget_sets_it_sco
 def test_a_model_sharing_the_early_blocks_is_predicted_from_their_outputs_bit_for_bit(olivetti, arch, block):
     """FrozenStart: the original's outputs at `block` serve every model with the same weights before it."""
     from unsir.features import FrozenStart, predict_with_features
-    from unsir.nets import build_model
+    from unsir.nets import build_model, classifier
 
     torch.manual_seed(0)
     model = olivetti.model if arch == "resnet18" else build_model("vit", 40, 32).eval()
     start = FrozenStart.of(model, block, {"test": olivetti.split.test})
     later = copy.deepcopy(model)
     with torch.no_grad():
-        classifier_weight = next(p for n, p in later.named_parameters() if n.endswith(("fc.weight", "head.weight")))
-        classifier_weight.mul_(0.5)  # a later block changed: still served
+        classifier(later).weight.mul_(0.5)  # a later block changed: still served
     assert start.serves(later)
     for got, expected in zip(start.predict(later, "test"), predict_with_features(later, olivetti.split.test)):
         assert torch.equal(got, expected)
