@@ -94,6 +94,21 @@ def test_with_frozen_norm_batchnorm_keeps_its_statistics_while_everything_learns
     assert not torch.equal(before["1.running_mean"], model.state_dict()["1.running_mean"])
 
 
+def test_a_gradient_norm_limit_bounds_each_step_and_leaves_a_smaller_gradient_alone():
+    def one_step(max_grad_norm):
+        model = tiny_convnet()
+        before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+        # Plain SGD at rate 1: the weights move by exactly the (clipped) gradient.
+        fit(model, loader(photos(), 50, torch.Generator().manual_seed(2)), torch.optim.SGD(model.parameters(), lr=1.0),
+            max_grad_norm=max_grad_norm)
+        return float((torch.cat([p.detach().flatten() for p in model.parameters()]) - before).norm())
+
+    free = one_step(None)
+    assert free > 0.01
+    assert one_step(0.01) == pytest.approx(0.01, rel=1e-4)
+    assert one_step(10 * free) == pytest.approx(free, rel=1e-6)
+
+
 def test_distilling_outputs_computed_once_trains_exactly_as_running_the_teacher_every_step():
     """UNSIR's repair computes the teacher's outputs once (its inputs never change): the same weights
     as a teacher run at every step of every epoch."""

@@ -86,6 +86,7 @@ def fit(
     progress: Progress | None = None,
     data_parallel: bool = True,
     frozen_norm: bool = False,
+    max_grad_norm: float | None = None,
 ) -> list[float]:
     """Train `model` for `epochs` over `loader`; returns the mean loss of each epoch.
 
@@ -94,7 +95,8 @@ def fit(
     losses averaged over the ranks, progress reported by rank 0 only. A process running alone
     (or inside `distributed.independent()`) trains exactly as a plain loop. `channels_last` (default:
     with autocast) trains on channels-last activations; a caller training on small maps passes
-    `channels_last_pays(its inputs)`.
+    `channels_last_pays(its inputs)`. `max_grad_norm`: each step's gradient is scaled down to at most this
+    norm (all of the model's weights together) before the optimiser steps.
     """
     group = distributed.training_ranks() if data_parallel else None
     loader = distributed.shard(loader, group)
@@ -130,6 +132,8 @@ def fit(
                     loss = loss_fn(trained, inputs, *targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()

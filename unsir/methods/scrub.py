@@ -64,6 +64,8 @@ class ScrubConfig:
     max_pass_steps: int = setting(4, 1, 1000, "each max pass takes at least this many steps: a person's few "
                                   "photos are gone over again")
     batch_size: int = setting(128, 1, 1024, "kept photos per min step")
+    max_grad_norm: float | None = setting(None, 1e-6, 1e6, "max passes: each step's gradient norm is clipped to "
+                                          "this (None: no clipping)")
     learn_from: str = learn_from_setting()
 
     def validate(self, arch: str | None = None) -> None:
@@ -102,7 +104,7 @@ def scrub(original, request: ForgetRequest, config: ScrubConfig = ScrubConfig(),
             if epoch < config.max_epochs:
                 with timed(outcome.stages, "max"):
                     fit(learner, forget_batches, optimizer, loss_fn=max_loss, autocast=autocast, stage="max",
-                        progress=scaled(epoch_progress, 0, 0.2))
+                        max_grad_norm=config.max_grad_norm, progress=scaled(epoch_progress, 0, 0.2))
             with timed(outcome.stages, "min"):
                 fit(learner, retain_batches, optimizer, loss_fn=min_loss, autocast=autocast, stage="min",
                     progress=scaled(epoch_progress, 0.2, 1))
