@@ -178,8 +178,12 @@ def meets(cell: dict) -> bool:
 
 def changes(cell: dict, card: dict) -> str:
     """The cell's settings that differ from today's defaults of its method."""
-    today = dataclasses.asdict(configure(cell["method"], card))
-    return ", ".join(f"{k}={v}" for k, v in cell["settings"].items() if today.get(k) != v) or "today's defaults"
+    config = configure(cell["method"], card)
+    today = dataclasses.asdict(config)
+    # A setting added after the cell ran: the cell ran what its field's default does (e.g. SCRUB unclipped).
+    ran = {**{f.name: f.default for f in dataclasses.fields(config)}, **cell["settings"]}
+    return ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in ran.items()
+                     if today.get(k) != v) or "today's defaults"
 
 
 def verdicts(results: dict, card: dict) -> list[str]:
@@ -255,9 +259,20 @@ NOTES = {
                  "- SCRUB at 20 people, between its defaults (batches of 32: −23.8 points on 20/501) and batches of "
                  "64 (23–46 % still named): batches of 64 with 3 max passes and 6 min passes leave 2.5–11.2 % named "
                  "and still cost 5.3 points on 20/501; a single max pass costs nothing but leaves 24–50 % named. No "
-                 "setting tried both forgets 20 people and spares the rest, so the default stays and says so.",
+                 "setting tried both forgets 20 people and spares the rest.",
                  "- SCRUB with layer3 onwards learning (UNSIR's `learn_from`): the frozen early blocks do not bound "
-                 "the max steps' damage here: 20/501 collapses further (−67.4 points), 20/500 costs 4.5."],
+                 "the max steps' damage here: 20/501 collapses further (−67.4 points), 20/500 costs 4.5.",
+                 "- SCRUB with each max step's gradient clipped (`max_grad_norm`; on 20/501 the unclipped norm grew "
+                 "from 0.6 to 11 over the max passes): at 2, all six tuning sets meet the target (1.9–4.8 % of 20 "
+                 "people named, kept −1.0 to −4.2; every lone person forgotten): its ResNet18 default since "
+                 "2026-11-29. At 1, 8–16 % of 20 people and half of each lone person stay named.",
+                 "- Random Labels and SalUn with 2 epochs (their first default, tuned on one set per size): SalUn "
+                 "left a lone person a third named on 1/501. With 3 epochs both meet the target on all eight tuning "
+                 "sets (1 and 20 people; kept −2.3 to +0.7): their default since 2026-11-29. With layer3 onwards "
+                 "learning too they keep more (−1.1 to +0.0) but the kNN on the features finds more of 20 people.",
+                 "- SSD: at its first default (α 10) one of five one-person tuning sets lost 58.1 points of kept "
+                 "accuracy (a reported set lost 11.0). α 20 and α 30 meet the target on all eight (0 % named; kept "
+                 "−1.2 to +1.0 and −0.6 to +1.0): α 30 is its ResNet18 default since 2026-11-29."],
     "vit": ["## Notes", "",
             "- Random Labels and SalUn: with every block learning, at their rate of 0.01 they cost the kept 3–14 "
             "points and leave up to 33 % recognised, and at 1e-3 or 3e-3 they leave 25–75 % recognised. With the "
