@@ -179,3 +179,22 @@ def test_the_cli_runs_the_compared_methods(olivetti_checkpoint, tmp_path):
     quick = ["--epochs", "1", "--retain-per-id", "2"]
     assert main(["forget", "--checkpoint", str(olivetti_checkpoint), "--forget", "person_01", "--methods",
                  ",".join(COMPARED), *quick, "--report", str(tmp_path / "report.json")]) == 0
+
+
+def test_scrub_on_the_resnet18_clips_its_max_steps_and_only_those(olivetti, recognised_pair, monkeypatch):
+    import unsir.methods.scrub as scrub_module
+
+    seen = []
+    real_fit = scrub_module.fit
+
+    def recording_fit(*args, stage, max_grad_norm=None, **kwargs):
+        seen.append((stage, max_grad_norm))
+        return real_fit(*args, stage=stage, max_grad_norm=max_grad_norm, **kwargs)
+
+    monkeypatch.setattr(scrub_module, "fit", recording_fit)
+    config = configure("scrub", olivetti.card, {"retain_per_id": 2, "epochs": 1})
+    assert config.max_grad_norm == 2.0  # unclipped, the max steps' gradient grew until the model collapsed
+    request = build_request(olivetti.split.train, classes_of(olivetti, recognised_pair), len(olivetti.split.names),
+                            seed=0, zero_glance=False)
+    scrub_module.scrub(olivetti.model, request, config)
+    assert seen == [("max", 2.0), ("min", None)]
