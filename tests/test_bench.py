@@ -178,6 +178,12 @@ def test_a_methods_column_rerun_replaces_only_that_method_and_is_named():
         assert after["report"]["methods"]["logit-mask"] == before["report"]["methods"]["logit-mask"]
         assert after["command"] == "unsir bench"
     assert "The resnet18 unsir column was measured again, on the same sets, by `unsir bench --methods unsir,retrain`." in markdown(merged)
+    # Two columns measured again by the same commands are named together.
+    for record in reruns:
+        record["report"]["sha256"]["someday"] = "s"
+    both = with_method_rerun(merged, reruns, "someday")
+    assert ("The resnet18 someday, unsir columns were measured again, on the same sets, by "
+            "`unsir bench --methods unsir,retrain`.") in markdown(both)
     with pytest.raises(ValueError, match="not the same retrained model"):
         with_method_rerun(records, [{**measured(s, 0.0, "other"), "command": "c"} for s in (1000, 1001)], "unsir")
     with pytest.raises(ValueError, match="no rerun of resnet18 2@1001"):

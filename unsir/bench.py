@@ -341,12 +341,16 @@ def markdown(records: list[dict]) -> str:
     for r in records:
         for method, command in r.get("rerun", {}).items():
             reruns.setdefault((r["arch"], method), set()).add(command)
+    # Columns measured again by the same commands are named together.
+    rerun_by: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for (arch, method), again in sorted(reruns.items()):
+        rerun_by.setdefault((arch, tuple(sorted(again))), []).append(method)
     lines = ["# Benchmark: forgetting identities from LFW-100 face models", "",
              "Measured by " + " and ".join(f"`{c}`" for c in commands) + " (results accumulate in "
              "the .json file of the same name; a rerun skips what is there)." + "".join(
-                 f" The {arch} {method} column was measured again, on the same sets, by "
-                 + " and ".join(f"`{c}`" for c in sorted(again)) + "."
-                 for (arch, method), again in sorted(reruns.items())),
+                 f" The {arch} {', '.join(methods)} column{'s were' if len(methods) > 1 else ' was'} measured again, "
+                 "on the same sets, by " + " and ".join(f"`{c}`" for c in again) + "."
+                 for (arch, again), methods in rerun_by.items()),
              "",
              "A_Dr / A_Df: test accuracy (%) on retained / forgotten identities' held-out photos; Δ A_Dr: "
              "points gained or lost against the original on the same forget set. "
