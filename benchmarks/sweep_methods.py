@@ -291,7 +291,8 @@ NOTES = {
             "α 15, 20 and 30 leave 6–24 % of 20 people named. A selected weight dampened harder helps: α 12 with "
             "λ 0.5 meets it on all four (4.0 % of 20/500 named; the lone person of 1/501 −4.8), with little margin; "
             "α 15 with λ 0.5 and α 20 with λ 0.3 leave 6–21 % of 20 people named. α 12, λ 0.5 is SSD's ViT default "
-            "since 2026-11-29.",
+            "since 2026-11-29, but on the reported sets (METHODS-vit.md) it cost one person's kept people 11.2 "
+            "points and left 14.4 % of 20 people named, so SSD still warns before it runs on the ViT.",
             "- Bad Teacher: with every block learning, Adam 1e-4 leaves 47–75 % recognised; 1e-3 for 3 epochs "
             "forgets one person but leaves 14 and 28 % of 20; 3e-3 for 3 epochs forgets (≤ 5.6 %) at a cost of "
             "10–15 points to the kept. With layers 3-5 only: 1e-3 leaves 25 % of 20 named, 3e-3 for 3 or 5 "
