@@ -270,9 +270,10 @@ NOTES = {
                  "- SCRUB with layer3 onwards learning (UNSIR's `learn_from`): the frozen early blocks do not bound "
                  "the max steps' damage here: 20/501 collapses further (−67.4 points), 20/500 costs 4.5.",
                  "- SCRUB with each max step's gradient clipped (`max_grad_norm`; on 20/501 the unclipped norm grew "
-                 "from 0.6 to 11 over the max passes): at 2, all six tuning sets meet the target (1.9–4.8 % of 20 "
-                 "people named, kept −1.0 to −4.2; every lone person forgotten): its ResNet18 default since "
-                 "2026-11-29. At 1, 8–16 % of 20 people and half of each lone person stay named.",
+                 "from 0.6 to 11 over the max passes): at 2, the six tuning sets it was chosen on meet the target "
+                 "(1.9–4.8 % of 20 people named, kept −1.0 to −4.2; every lone person forgotten): its ResNet18 "
+                 "default since 2026-11-29. On five more single people drawn after (505-509) it left two of "
+                 "1/506's three photos named. At 1, 8–16 % of 20 people and half of each lone person stay named.",
                  "- Random Labels and SalUn with 2 epochs (their first default, tuned on one set per size): SalUn "
                  "left a lone person a third named on 1/501. With 3 epochs both meet the target on all eight tuning "
                  "sets (1 and 20 people; kept −2.3 to +0.7): their default since 2026-11-29. With layer3 onwards "
