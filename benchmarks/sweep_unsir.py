@@ -339,6 +339,12 @@ FINDINGS = {
         "(kept, mean / worst) and a kNN drop of 17.1 points: batches of 128 at the same rates −2.5 / −3.6 and "
         "14.2; at twice the rates −4.5 / −6.6 and 14.0. Half the steps forget less in the features and cost the "
         "kept people more (the worst set past the 3-point target): not taken, so UNSIR's speed stays.", "",
+        "More of the noise in impair (2026-11-29, a one-off script): 4 copies of the noise batch instead of 1, "
+        "on 10/500, 20/500, 5/501 and 10/501 against today's default (kept change; kNN on the forgotten after, %): "
+        "−2.1 / −2.0 / −2.4 / −2.1 and 82.6 / 80.0 / 82.6 / 75.5, against −2.5 / −2.0 / −2.6 / −3.1 and 82.6 / "
+        "80.8 / 78.3 / 73.5; with the body at x10 instead of x15 the kept lose less (−0.6 to −3.0) and the kNN "
+        "falls less (77.6-87.0). The copies trade a little of the features' forgetting for the kept people: no "
+        "clear gain on the depth target, so the default stays.", "",
         "Class impressions instead of error-maximising noise (2026-11-29, a one-off script, the code not kept): "
         "noise learned to be named as the person (cross-entropy lowered, not raised) and impaired under random "
         "kept people's labels, a zero-glance Random Labels on what the model sees as the person (Random Labels "
