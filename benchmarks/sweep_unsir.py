@@ -344,7 +344,11 @@ FINDINGS = {
         "−2.1 / −2.0 / −2.4 / −2.1 and 82.6 / 80.0 / 82.6 / 75.5, against −2.5 / −2.0 / −2.6 / −3.1 and 82.6 / "
         "80.8 / 78.3 / 73.5; with the body at x10 instead of x15 the kept lose less (−0.6 to −3.0) and the kNN "
         "falls less (77.6-87.0). The copies trade a little of the features' forgetting for the kept people: no "
-        "clear gain on the depth target, so the default stays.", "",
+        "clear gain on the depth target, so the default stays. Stronger noise on the same sets: 80 noise steps "
+        "instead of 40 (twice the noise stage's time) −2.1 / −2.3 / −2.7 / −3.4 and 87.0 / 80.8 / 69.6 / 73.5 (as "
+        "far on average, 9 points further on one set and 4 less far on another, the worst kept set 0.3 worse); a "
+        "tenth of the noise's size penalty −3.1 / −2.8 / −3.7 / −3.8 and 89.1 / 80.0 / 69.6 / 77.6 (the kept "
+        "people lose more). Neither is taken.", "",
         "Class impressions instead of error-maximising noise (2026-11-29, a one-off script, the code not kept): "
         "noise learned to be named as the person (cross-entropy lowered, not raised) and impaired under random "
         "kept people's labels, a zero-glance Random Labels on what the model sees as the person (Random Labels "
