@@ -65,7 +65,6 @@ GRID = [
     ("bad-teacher", "ViT layers 3-5, rate 3e-3, 5 epochs", {"learn_from": VIT_LATER, "lr": 3e-3, "epochs": 5}),
     ("bad-teacher", "ViT layers 3-5, rate 1e-2, 3 epochs", {"learn_from": VIT_LATER, "lr": 1e-2, "epochs": 3}),
     ("bad-teacher", "ViT layers 3-5, rate 5e-3, 3 epochs", {"learn_from": VIT_LATER, "lr": 5e-3, "epochs": 3}),
-
     ("scrub", "defaults", {}),
     ("scrub", "reference rate (SGD 5e-4, forget batch 32)", {"lr": 5e-4, "max_pass_steps": 1, "epochs": 3}),
     ("scrub", "forget batch 8 (the first default)", {"forget_batch_size": 8, "max_pass_steps": 1, "epochs": 3}),

@@ -19,7 +19,7 @@ import torch
 
 from . import distributed
 from .forgetting import Predictions, forget, frozen_start, random_identities
-from .metrics import gap_closed
+from .metrics import SMALLEST_GAP, gap_closed
 from .methods import METHODS, configure
 from .methods.unsir import UnsirConfig
 from .pipeline import load, load_strangers_for
@@ -238,7 +238,6 @@ def worst_sets(groups: dict[tuple, list[dict]]) -> list[str]:
 # points) per architecture (the ViT, weaker to start with, is held to less), and the gap closed toward retrain.
 ACCURACY_TARGETS = {"resnet18": (0.01, 3.0), "vit": (0.02, 5.0)}
 GAP_TARGET = 0.8
-SMALLEST_GAP = 0.02  # pooled kNN accuracies of the original and retrain closer than this leave no gap to close
 CLEARLY_MORE = 0.05  # how much more of a gap UNSIR must close than a control to count as telling them apart
 
 
@@ -305,7 +304,7 @@ def knn_gap_verdict(runs: list[dict], method: str) -> str:
     if before - retrained < SMALLEST_GAP:
         return (f"kNN gap: none to close ({sets}: the retrained model, which never saw these people, finds them as "
                 f"often as the original does: {found})")
-    share = gap_closed(before, after, retrained, smallest_gap=SMALLEST_GAP)
+    share = gap_closed(before, after, retrained)
     per_set = [r["methods"][method].get("gap_closed", {}).get("feature_knn_forget_acc") for r in paired]
     per_set_text = ", ".join("–" if v is None or v != v else f"{v:.3f}" for v in per_set)
     return (f"kNN gap ≥ {GAP_TARGET}, photos pooled: {'met' if share >= GAP_TARGET else 'MISSED'} ({share:.2f}: {found}; "

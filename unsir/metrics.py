@@ -158,10 +158,13 @@ def per_example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     return torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none")
 
 
-def gap_closed(original: float, method: float, retrain: float, *, smallest_gap: float = 0.02) -> float:
+SMALLEST_GAP = 0.02  # an original and a retrain closer than this leave no gap to close
+
+
+def gap_closed(original: float, method: float, retrain: float) -> float:
     """Share of the original->retrain gap a method closes: 1 = like retrain, 0 = like the original,
     above 1 = past retrain. NaN when retrain and the original barely differ (nothing to close)."""
     gap = original - retrain
-    if any(v is None or v != v for v in (original, method, retrain)) or abs(gap) < smallest_gap:
+    if any(v is None or v != v for v in (original, method, retrain)) or abs(gap) < SMALLEST_GAP:
         return float("nan")
     return (original - method) / gap
