@@ -4,6 +4,8 @@ fails on a value that cannot travel (a lock, a CUDA tensor, a figure bound to a 
 from __future__ import annotations
 
 import multiprocessing
+import time
+from pathlib import Path
 
 import torch
 
@@ -45,3 +47,37 @@ def test_unlearn_runs_in_a_spawned_process_and_returns_picklable_cpu_results(oli
     assert all(tensor.device.type == "cpu" for tensor in result.weights.values())
     model = handlers.open_workspace(CHECKPOINT).model_with(result.weights, torch.device("cpu"))
     assert weights_sha256(model) == result.report["sha256"]["unsir"]  # the weights that came back are the unlearned
+
+
+class SaysWhenStarted:
+    """A progress callback that pickles and leaves a file at the retrain's first report, as a visitor sees it start."""
+
+    def __init__(self, started: Path):
+        self.started = started
+
+    def __call__(self, fraction: float, desc: str | None = None) -> None:
+        self.started.touch()
+
+
+def test_cancel_reaches_a_retrain_running_in_another_process(olivetti_checkpoint, monkeypatch, tmp_path):
+    """Under ZeroGPU the retrain trains in a process of its own: the visitor's Cancel, pressed in the app's
+    process while it runs, must still stop it, and the page gets a plain value back rather than a worker error."""
+    monkeypatch.setenv(MODELS_DIR_VARIABLE, str(olivetti_checkpoint.parent))
+
+    class Visitor:
+        session_hash = "visitor-in-another-process"
+
+    started = tmp_path / "started"
+    progress = handlers.retrain.retrain_progress(SaysWhenStarted(started), Visitor.session_hash)
+    progress.flag.unlink(missing_ok=True)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        running = pool.apply_async(handlers.retrain.retrain_from_scratch, (CHECKPOINT, ["person_03"], 0, progress))
+        deadline = time.monotonic() + 300
+        while not started.exists() and not running.ready() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert started.exists() and not running.ready(), "the retrain never reported its start"
+        handlers.cancel_retrain(Visitor())
+        try:
+            assert running.get(timeout=300) is None  # cancelled: a finished retrain returns its report entry
+        finally:
+            progress.flag.unlink(missing_ok=True)

@@ -551,7 +551,7 @@ def test_retrain_is_estimated_on_this_machine_and_can_be_cancelled(first, monkey
     with pytest.raises(gr.Error, match="Retrain cancelled"):
         handlers.retrain_column(CHECKPOINT, first.session, Visitor(), progress=progress)
     assert len(calls) == 1  # stopped at the next training step
-    assert "visitor-1" not in handlers.retrain._cancelled
+    assert not handlers.retrain.cancel_flag("visitor-1").exists()  # the next retrain is not cancelled by this one
 
 
 def test_every_measure_has_a_one_line_explanation_and_new_report_keys_fit(first):

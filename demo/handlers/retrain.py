@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
-import threading
+import tempfile
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import NamedTuple
 
 import gradio as gr
 import torch
 from matplotlib.figure import Figure
 
+from unsir.data import normalise
 from unsir.forgetting import forget
 from unsir.training import default_device
 
@@ -23,42 +27,60 @@ from .forget import (comparison_columns, confidences, inside_view, report_with, 
                      summary_table, test_photos)
 from .session import Session, on_phone, open_workspace, session_for
 
-
-
 ESTIMATE_STEPS = 2  # training steps timed (after one to warm up) to estimate a retrain on this machine
-_cancelled: set[str] = set()  # sessions whose visitor pressed Cancel during a retrain
-_cancel_lock = threading.Lock()
+# Cancel is a file, not a variable: under ZeroGPU the retrain trains in a process forked before the visitor pressed
+# Cancel, on the same machine, where only the file system still reaches it.
+CANCEL_DIR = Path(tempfile.gettempdir()) / "unsir-retrain-cancelled"
 
 
 class RetrainCancelled(Exception):
     """Raised from the progress callback when the visitor cancels: the training loop stops there."""
 
 
-def cancellable(progress, session_hash: str | None):
-    """The progress callback, raising RetrainCancelled at the next training step after Cancel."""
-    def update(fraction: float, desc: str | None = None) -> None:
-        if session_hash is not None and session_hash in _cancelled:
+def cancel_flag(session_hash: str) -> Path:
+    """The file whose presence cancels this session's retrain (named by a hash: a session id is the browser's text)."""
+    return CANCEL_DIR / hashlib.sha256(session_hash.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CancellableProgress:
+    """The retrain's progress callback, raising RetrainCancelled at the next training step after Cancel.
+    A picklable object, not a closure: ZeroGPU pickles a GPU function's arguments into its process."""
+    progress: Callable
+    flag: Path | None
+
+    def __call__(self, fraction: float, desc: str | None = None) -> None:
+        if self.flag is not None and self.flag.exists():
             raise RetrainCancelled
-        progress(fraction, desc=desc)
-    return update
+        self.progress(fraction, desc=desc)
+
+
+def retrain_progress(progress, session_hash: str | None) -> CancellableProgress:
+    """The callback for a retrain that this session's Cancel reaches, in this process or another."""
+    return CancellableProgress(progress, cancel_flag(session_hash) if session_hash else None)
 
 
 def cancel_retrain(request: gr.Request | None = None) -> str:
     """Stop this visitor's retrain at its next training step (the earlier results stay)."""
     if request is not None and request.session_hash:
-        with _cancel_lock:
-            _cancelled.add(request.session_hash)
+        CANCEL_DIR.mkdir(parents=True, exist_ok=True)
+        cancel_flag(request.session_hash).touch()
     return "Cancelling the retrain: it stops at its next training step; the results above stay as they were."
 
 
 @on_gpu(duration=600)
-def retrain_from_scratch(checkpoint: str, forget_names: list[str], seed: int, progress) -> dict:
-    """The retrain baseline's report entry and confidences (the retrained model itself is not kept)."""
+def retrain_from_scratch(checkpoint: str, forget_names: list[str], seed: int,
+                         progress: CancellableProgress) -> dict | None:
+    """The retrain baseline's report entry and confidences (the retrained model itself is not kept); None when
+    the visitor cancelled (a plain value: an exception would reach the page as ZeroGPU's "worker error")."""
     ws = workspace(checkpoint)
     device = default_device()
-    run = forget(ws.model_with(None, device), ws.card, ws.split, forget_names, methods={"retrain": None}, seed=seed,
-                 strangers=ws.strangers, original_predictions=ws.predictions(device),
-                 progress=stage_progress(progress, 0.0, 0.95))
+    try:
+        run = forget(ws.model_with(None, device), ws.card, ws.split, forget_names, methods={"retrain": None},
+                     seed=seed, strangers=ws.strangers, original_predictions=ws.predictions(device),
+                     progress=stage_progress(progress, 0.0, 0.95))
+    except RetrainCancelled:
+        return None
     forget_classes = run.report["forget_classes"]
     return {"entry": run.report["methods"]["retrain"],
             "confidences": confidences(run.predictions["retrain"], ws.split, forget_classes),
@@ -97,16 +119,16 @@ def retrain_column(checkpoint: str, session: Session | None, request: gr.Request
     retrain = session.retrained.get(key)
     if retrain is None:
         hash_ = request.session_hash if request is not None else None
-        with _cancel_lock:
-            _cancelled.discard(hash_)
+        progress = retrain_progress(progress, hash_)
+        if progress.flag is not None:
+            progress.flag.unlink(missing_ok=True)  # a Cancel pressed before this retrain does not stop it
         try:
-            retrain = retrain_from_scratch(checkpoint, session.forgotten, last.report["seed"],
-                                           cancellable(progress, hash_))
-        except RetrainCancelled:
-            raise gr.Error("Retrain cancelled: the results above are unchanged.", title="Cancelled") from None
+            retrain = retrain_from_scratch(checkpoint, session.forgotten, last.report["seed"], progress)
         finally:
-            with _cancel_lock:
-                _cancelled.discard(hash_)
+            if progress.flag is not None:
+                progress.flag.unlink(missing_ok=True)
+        if retrain is None:
+            raise gr.Error("Retrain cancelled: the results above are unchanged.", title="Cancelled")
         session = replace(session, retrained={**session.retrained, key: retrain})
     columns = comparison_columns(last, retrain)
     narrow = on_phone(request)
@@ -143,7 +165,6 @@ def measure_retrain(checkpoint: str, session: Session | None) -> str:
     optimiser = torch.optim.SGD(model.parameters(), lr=1e-9)
     batch = min(batch_size, len(kept))
     images, labels = kept.images[:batch], kept.labels[:batch]
-    from unsir.data import normalise
 
     def step() -> None:
         optimiser.zero_grad()
