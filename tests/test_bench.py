@@ -36,7 +36,7 @@ def synthetic_record(seed, unsir_forget, retain_change, control_knn=0.8):
                 "feature_probe_forget_acc": knn, "mia_auc_forget": 0.6, "mia_forget": 0.1, "stranger_ks": 0.2,
                 "seconds": 1.0, "control": control, "zero_glance": not reads, "hyperparameters": {}}
 
-    report = {"original": entry(0.9, 0.8, 0.8), "mia_variant": "m", "stranger_variant": "s",
+    report = {"seed": seed, "original": entry(0.9, 0.8, 0.8), "mia_variant": "m", "stranger_variant": "s",
               "methods": {"unsir": entry(unsir_forget, 0.8 + retain_change, 0.6),
                           "logit-mask": entry(0.0, 0.8, control_knn, control=True),
                           "someday": entry(0.5, 0.8, 0.8, reads=True)}}
@@ -45,7 +45,7 @@ def synthetic_record(seed, unsir_forget, retain_change, control_knn=0.8):
 
 
 def test_the_worst_set_leads_and_no_method_is_dropped():
-    from unsir.bench import markdown
+    from unsir.bench_markdown import markdown
 
     table = markdown([synthetic_record(1000, 0.0, -0.01), synthetic_record(1001, 0.2, -0.05)])
     assert table.index("## Worst forget set first") < table.index("## Every metric")
@@ -56,15 +56,36 @@ def test_the_worst_set_leads_and_no_method_is_dropped():
     assert "quiet" in table
 
 
+def test_which_method_when_says_who_cleared_the_bar_on_every_set_from_the_records_alone():
+    from unsir.bench_markdown import markdown
+
+    with_retrain = synthetic_record(1000, 0.0, -0.01)
+    with_retrain["report"]["methods"]["retrain"] = {**with_retrain["report"]["original"], "forget_test_acc": 0.0,
+                                                    "feature_knn_forget_acc": 0.5, "seconds": 300.0}
+    table = markdown([with_retrain, synthetic_record(1001, 0.04, -0.049)])
+    section = table[table.index("## Which method when"):table.index("## Every metric")]
+    # 4 % named and 4.9 points lost clear the bar (5 %, 5 points); the kNN found 80 % (original), 60 % (unsir),
+    # 50 % (retrain) of the same photos: two thirds of the gap closed.
+    assert "| resnet18 | unsir | no | met (2 sets) | 2: 0.67 | 2: 1.0 |" in section
+    assert "| resnet18 | someday | yes | MISSED on 2 of 2: 2@1000 (50.0 % named), 2@1001 (50.0 % named) | 2: 0.00 |" in section
+    assert ("- resnet18: without reading the forgotten photos, unsir met the bar on every set; reading them, no method; "
+            "someday missed it on at least one set; of those that met it, at 2 people unsir closed the most of the "
+            "kNN gap (0.67); the fastest at 2 people was unsir (1.0 s).") in section
+    assert "logit-mask" not in section and "| retrain" not in section  # controls and the reference are not contenders
+    alone = markdown([{**r, "report": {**r["report"], "methods": {"unsir": r["report"]["methods"]["unsir"]}}}
+                      for r in (synthetic_record(1000, 0.0, -0.01),)])
+    assert "## Which method when" not in alone  # one method measured: nothing to choose between
+
+
 def test_an_unmeasured_value_in_memory_is_left_out_of_the_mean():
-    from unsir.bench import _mean_std
+    from unsir.bench_markdown import _mean_std
 
     assert _mean_std([0.5, float("nan"), 0.7, None]) == "0.6 ± 0.141"
     assert _mean_std([float("nan")]) == "–"
 
 
 def test_the_verdicts_name_each_target_met_or_missed_and_unsir_against_the_control():
-    from unsir.bench import markdown
+    from unsir.bench_markdown import markdown
 
     table = markdown([synthetic_record(1000, 0.0, -0.01), synthetic_record(1001, 0.2, -0.05)])
     line = next(line for line in table.splitlines() if line.startswith("- resnet18, 2 forgotten, unsir, 2 sets:"))
@@ -88,7 +109,7 @@ def with_retrain(record, retrain_knn, photos, unsir_knn, unsir_gap):
 
 
 def verdict_line(records):
-    from unsir.bench import markdown
+    from unsir.bench_markdown import markdown
 
     return next(line for line in markdown(records).splitlines() if line.startswith("- resnet18, 2 forgotten, unsir"))
 
@@ -110,7 +131,7 @@ def test_where_the_retrained_model_finds_the_forgotten_as_often_no_knn_gap_is_cl
 
 
 def test_the_vit_is_held_to_its_own_accuracy_targets():
-    from unsir.bench import markdown
+    from unsir.bench_markdown import markdown
 
     records = [{**synthetic_record(1000, 0.015, -0.045), "arch": "vit"}]  # 1.5 % left, 4.5 points lost
     line = next(line for line in markdown(records).splitlines() if line.startswith("- vit, 2 forgotten, unsir"))
@@ -118,7 +139,7 @@ def test_the_vit_is_held_to_its_own_accuracy_targets():
 
 
 def test_each_method_is_one_row_retrain_first():
-    from unsir.bench import method_order
+    from unsir.bench_markdown import method_order
 
     reports = [{"methods": {"unsir": {}, "retrain": {}, "head-only": {}}}]
     assert method_order(reports) == ["retrain", "unsir", "head-only"]
@@ -136,7 +157,7 @@ def test_retrain_counts_say_how_many_sets_and_photos_the_ranges_rest_on():
 def test_a_record_names_the_unsir_settings_that_differ_from_todays_defaults():
     from dataclasses import asdict
 
-    from unsir.bench import _unsir_changes
+    from unsir.bench_markdown import _unsir_changes
     from unsir.methods import configure
 
     today = asdict(configure("unsir", {"arch": "resnet18"}))
@@ -151,7 +172,7 @@ def test_a_record_names_the_unsir_settings_that_differ_from_todays_defaults():
 
 
 def test_a_retrain_read_from_the_cache_is_not_called_timed_in_the_same_run():
-    from unsir.bench import markdown
+    from unsir.bench_markdown import markdown
 
     fresh, cached = synthetic_record(1000, 0.0, -0.01), synthetic_record(1001, 0.0, -0.01)
     for record, hyperparameters in ((fresh, {}), (cached, {"cached": "runs/retrain/abc"})):
@@ -163,7 +184,8 @@ def test_a_retrain_read_from_the_cache_is_not_called_timed_in_the_same_run():
 
 
 def test_a_methods_column_rerun_replaces_only_that_method_and_is_named():
-    from unsir.bench import markdown, with_method_rerun
+    from unsir.bench import with_method_rerun
+    from unsir.bench_markdown import markdown
 
     def measured(seed, unsir_forget, retrain_hash="r"):
         record = synthetic_record(seed, unsir_forget, -0.01)

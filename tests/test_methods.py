@@ -8,7 +8,7 @@ import pkgutil
 import pytest
 
 import unsir.methods as methods
-from unsir.bench import method_order
+from unsir.bench_markdown import method_order
 from unsir.cli import build_parser
 from unsir.methods import GROUPS, METHODS, Method, configure, settings
 

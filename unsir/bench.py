@@ -2,16 +2,15 @@
 
 Every (checkpoint, forget count, seed) runs the chosen methods through `forgetting.forget`
 (the same path as `unsir forget` and the app); results go to a JSON file as they arrive, and
-the Markdown table is rebuilt from it, so an interrupted run keeps what it measured.
+the Markdown (`bench_markdown`) is rebuilt from it, so an interrupted run keeps what it measured.
 """
 from __future__ import annotations
 
 import json
 import os
 import platform
-import statistics
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,16 +18,10 @@ import torch
 
 from . import distributed
 from .forgetting import Predictions, forget, frozen_start, random_identities
-from .metrics import SMALLEST_GAP, gap_closed
-from .methods import METHODS, configure
-from .methods.unsir import UnsirConfig
+from .methods import configure
 from .pipeline import load, load_strangers_for
 from .reports import to_json
 from .training import Progress, device_name
-
-COLUMNS = [("retain_test_acc", "A_Dr test"), ("retain_change", "Δ A_Dr"), ("forget_test_acc", "A_Df test"),
-           ("mia_forget", "MIA (entropy)"), ("mia_auc_forget", "loss AUC"), ("feature_knn_retain_acc", "kept kNN"),
-           ("stranger_ks", "stranger KS"), ("relearn_epochs", "relearn"), ("seconds", "seconds")]
 
 
 def machine() -> str:
@@ -114,203 +107,6 @@ def gather_rank_files(results_path: Path) -> list[dict]:
     return json.loads(results_path.read_text()) if results_path.exists() else []
 
 
-def _which_rows(records: list[dict], label) -> str:
-    """'label for arch counts; ...': which rows share each value of label(record)."""
-    rows: dict[str, dict[str, set]] = {}
-    for record in records:
-        rows.setdefault(label(record), {}).setdefault(record["arch"], set()).add(record["count"])
-    return "; ".join(
-        f"{value} for " + ", ".join(f"{arch} {'/'.join(map(str, sorted(counts)))}" for arch, counts in runs.items())
-        for value, runs in rows.items())
-
-
-def quietness(records: list[dict]) -> str:
-    """Whether the machine was quiet: the 1-minute load average recorded after each set, against its cores."""
-    loads = [r["load_average"] for r in records if "load_average" in r]
-    if not loads:
-        return "Machine load: not recorded for these runs."
-    cores = os.cpu_count() or 1
-    busy = sum(load > cores + 0.5 for load in loads)
-    verdict = "quiet" if not busy else f"shared with other work for {busy} of {len(loads)} sets (timings are slower there)"
-    return (f"Machine load ({cores} cores): 1-minute load average {min(loads):.1f}–{max(loads):.1f} after each set; "
-            f"{verdict}.")
-
-
-def _unsir_changes(record: dict) -> str:
-    """The UNSIR settings of a record that differ from today's defaults for its architecture."""
-    defaults = asdict(configure("unsir", {"arch": record["arch"]}))
-    used = record["report"]["methods"].get("unsir", {}).get("hyperparameters", {})
-    # A setting missing from an older record had not been added yet: the run did what the setting's
-    # field default does (all blocks learn, hard labels, ...), except noise_budget, which was no limit.
-    before = {**asdict(UnsirConfig()), "noise_budget": None}
-    values = {k: used.get(k, before[k]) for k in defaults}
-    return ", ".join(f"{k}={values[k]!r}" if isinstance(values[k], str) else f"{k}={values[k]}"
-                     for k in defaults if values[k] != defaults[k]) or "today's defaults"
-
-
-def _mean_std(values) -> str:
-    """mean ± std of the measured values ('–' when none was measured)."""
-    values = [v for v in values if v is not None and v == v]  # unmeasured: None in JSON, NaN in memory
-    if not values:
-        return "–"
-    mean = statistics.fmean(values)
-    spread = f" ± {statistics.stdev(values):.3g}" if len(values) > 1 else ""
-    return f"{mean:.3g}{spread}"
-
-
-def _cell(values, key) -> str:
-    if key in {"retain_test_acc", "retain_change", "forget_test_acc", "mia_forget"}:
-        values = [None if v is None else 100 * v for v in values]
-        return _mean_std(values)
-    if key == "relearn_epochs":
-        capped = sum(v is None for v in values)
-        if capped == len(values) and values:
-            return "> 10"  # not relearned within the cap (metrics.relearn_epochs' max_epochs)
-        return _mean_std(values) + (f" ({capped} runs > 10)" if capped else "")
-    return _mean_std(values)
-
-
-def method_order(reports: list[dict]) -> list[str]:
-    """Every method measured, in the registry's order; one the registry no longer has goes last, not missing."""
-    measured = {name for report in reports for name in report["methods"]}
-    return [m for m in dict.fromkeys(["retrain", *METHODS]) if m in measured] + sorted(measured - set(METHODS))
-
-
-def is_control(name: str, reports: list[dict]) -> bool:
-    return any(r["methods"].get(name, {}).get("control") for r in reports)
-
-
-def label(name: str, reports: list[dict]) -> str:
-    """The method's name, marked when it is a control or when it read the forgotten people's photos."""
-    if is_control(name, reports):
-        return f"{name} (control)"
-    reads = any(r["methods"][name].get("zero_glance") is False for r in reports if name in r["methods"])
-    return f"{name} (reads forgotten photos)" if reads else name
-
-
-def pooled(entries: list[dict], key: str, count_key: str) -> str:
-    """An accuracy pooled over every photo of several sets, with the photo count: small sets hold few photos."""
-    measured = [(e[key], e[count_key]) for e in entries if e.get(key) is not None and e.get(count_key)]
-    photos = sum(n for _, n in measured)
-    if not photos:
-        return "–"
-    return f"{100 * sum(acc * n for acc, n in measured) / photos:.1f} [{photos}]"
-
-
-def worst_sets(groups: dict[tuple, list[dict]]) -> list[str]:
-    """Per model and size: the worst set and the mean, for every method; feature accuracies pooled."""
-    lines = ["## Worst forget set first", "",
-             "Per model and number of people forgotten, over every forget set measured: forgotten test accuracy "
-             "(worst set / mean) with the photos it counts, kept test accuracy's change against the original "
-             "(worst / mean, points), and the feature evidence pooled over the photos of all sets of that size. "
-             "Gap closed: the share of the original→retrain gap that the method closes on the sets with a retrain "
-             "(1 = like retrain, 0 = like the original). Controls only hide the output; they are not unlearning.", "",
-             "| model | forgotten | method | sets | forgotten acc, worst / mean [photos] | Δ kept, worst / mean | "
-             "kNN on features [photos] | probe [photos] | loss AUC (mean) | gap closed: kNN / loss AUC / KS | seconds (mean) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for (arch, count), reports in sorted(groups.items()):
-        for name in ["original", *method_order(reports)]:
-            entries = [r["original"] if name == "original" else r["methods"][name] for r in reports
-                       if name == "original" or name in r["methods"]]
-            forget = [e["forget_test_acc"] for e in entries]
-            photos = sum(e.get("n_forget_test", 0) for e in entries)
-            if name == "original":
-                change = "–"
-            else:
-                changes = [100 * (r["methods"][name]["retain_test_acc"] - r["original"]["retain_test_acc"])
-                           for r in reports if name in r["methods"]]
-                change = f"{min(changes):+.1f} / {statistics.fmean(changes):+.1f}"
-            gaps = [e["gap_closed"] for e in entries if e.get("gap_closed")]
-            gap = " / ".join(_mean_std([g.get(k) for g in gaps if g.get(k) == g.get(k)])
-                             for k in ("feature_knn_forget_acc", "mia_auc_forget", "stranger_ks")) if gaps else "–"
-            auc = _mean_std([e.get("mia_auc_forget") for e in entries])
-            seconds = "–" if name == "original" else f"{statistics.fmean(e['seconds'] for e in entries):.1f}"
-            lines.append(f"| {arch} | {count} | {label(name, reports)} | {len(entries)} | "
-                         f"{100 * max(forget):.1f} / {100 * statistics.fmean(forget):.1f} [{photos}] | {change} | "
-                         f"{pooled(entries, 'feature_knn_forget_acc', 'n_forget_test')} | "
-                         f"{pooled(entries, 'feature_probe_forget_acc', 'n_forget_test')} | {auc} | {gap} | {seconds} |")
-    every_report = [r for reports in groups.values() for r in reports]
-    judged = [m for m in method_order(every_report) if m != "retrain" and not is_control(m, every_report)]
-    return lines + ["", *verdicts(groups, judged), ""]
-
-
-# The deep-forgetting issue's targets, per set: (forgotten test accuracy at most, kept accuracy lost at most in
-# points) per architecture (the ViT, weaker to start with, is held to less), and the gap closed toward retrain.
-ACCURACY_TARGETS = {"resnet18": (0.01, 3.0), "vit": (0.02, 5.0)}
-GAP_TARGET = 0.8
-CLEARLY_MORE = 0.05  # how much more of a gap UNSIR must close than a control to count as telling them apart
-
-
-def verdicts(groups: dict[tuple, list[dict]], methods: list[str]) -> list[str]:
-    """Plain-words verdicts per model, size and method against the targets, each method against the controls."""
-    accuracy = "; ".join(f"{arch}: forgotten test accuracy ≤ {100 * forget:.0f} % and kept within {kept:.0f} points"
-                         for arch, (forget, kept) in ACCURACY_TARGETS.items())
-    lines = [f"Targets, per model, number forgotten and method ({accuracy}, on every set; gap closed ≥ {GAP_TARGET} on "
-             "kNN, loss AUC and KS where a retrain ran; the method closing clearly more of the kNN and KS gaps than each "
-             "control):", ""]
-    for (arch, count), reports in sorted(groups.items()):
-        lines += [verdict(arch, count, reports, method) for method in methods
-                  if any(method in r["methods"] for r in reports)]
-    return lines
-
-
-def verdict(arch: str, count: int, reports: list[dict], method: str) -> str:
-    """One method's verdict line on the forget sets of one model and size."""
-    runs = [r for r in reports if method in r["methods"]]
-    worst_forget = max(r["methods"][method]["forget_test_acc"] for r in runs)
-    worst_kept = min(100 * (r["methods"][method]["retain_test_acc"] - r["original"]["retain_test_acc"]) for r in runs)
-    forget_target, kept_target = ACCURACY_TARGETS.get(arch, ACCURACY_TARGETS["resnet18"])
-    said = [f"forgotten ≤ {100 * forget_target:.0f} % on every set: {'met' if worst_forget <= forget_target else 'MISSED'} "
-            f"(worst {100 * worst_forget:.1f} %)",
-            f"kept within {kept_target:.0f} points: {'met' if worst_kept >= -kept_target else 'MISSED'} "
-            f"(worst {worst_kept:+.1f})"]
-    said.append(knn_gap_verdict(runs, method))
-    gaps = [r["methods"][method]["gap_closed"] for r in runs if r["methods"][method].get("gap_closed")]
-    for key, name in (("mia_auc_forget", "loss AUC"), ("stranger_ks", "KS")):
-        shares = [g[key] for g in gaps if g.get(key) == g.get(key) and g.get(key) is not None]
-        if shares:
-            sets = f"{len(shares)} set{'s' if len(shares) > 1 else ''} with a retrain"
-            said.append(f"{name} gap ≥ {GAP_TARGET}: {'met' if min(shares) >= GAP_TARGET else 'MISSED'} "
-                        f"({', '.join(f'{v:.3f}' for v in shares)}; {sets})")
-        else:
-            said.append(f"{name} gap: no retrain on these sets")
-    for control in sorted({m for r in runs for m, e in r["methods"].items() if e.get("control")}):
-        paired = [r for r in runs if control in r["methods"]]
-        knn = [r["methods"][method]["feature_knn_forget_acc"] - r["methods"][control]["feature_knn_forget_acc"]
-               for r in paired]
-        ks = [r["methods"][method]["stranger_ks"] - r["methods"][control]["stranger_ks"] for r in paired]
-        apart = statistics.fmean(knn) <= -CLEARLY_MORE and statistics.fmean(ks) <= -CLEARLY_MORE
-        said.append(f"against {control}: kNN {100 * statistics.fmean(knn):+.1f} points, KS {statistics.fmean(ks):+.2f} "
-                    f"→ {'told apart' if apart else 'NOT told apart on both'}")
-    sets = f"{len(runs)} set{'s' if len(runs) > 1 else ''}"
-    return f"- {arch}, {count} forgotten, {label(method, reports)}, {sets}: " + "; ".join(said) + "."
-
-
-def knn_gap_verdict(runs: list[dict], method: str) -> str:
-    """The kNN target judged on the photos pooled over the sets with a retrain (a set of one person may hold 3
-    held-out photos, where one photo moves the share closed by a third), with each set's share beside it."""
-    paired = [r for r in runs if "retrain" in r["methods"] and r["methods"][method].get("n_forget_test")]
-    if not paired:
-        return "kNN gap: no retrain on these sets"
-    photos = sum(r["methods"][method]["n_forget_test"] for r in paired)
-
-    def pooled_knn(model) -> float:
-        return sum(model(r)["feature_knn_forget_acc"] * r["methods"][method]["n_forget_test"] for r in paired) / photos
-
-    before, after, retrained = (pooled_knn(lambda r: r["original"]), pooled_knn(lambda r: r["methods"][method]),
-                                pooled_knn(lambda r: r["methods"]["retrain"]))
-    sets = f"{len(paired)} set{'s' if len(paired) > 1 else ''} with a retrain, {photos} photos"
-    found = f"original {100 * before:.1f} %, {method} {100 * after:.1f} %, retrain {100 * retrained:.1f} %"
-    if before - retrained < SMALLEST_GAP:
-        return (f"kNN gap: none to close ({sets}: the retrained model, which never saw these people, finds them as "
-                f"often as the original does: {found})")
-    share = gap_closed(before, after, retrained)
-    per_set = [r["methods"][method].get("gap_closed", {}).get("feature_knn_forget_acc") for r in paired]
-    per_set_text = ", ".join("–" if v is None or v != v else f"{v:.3f}" for v in per_set)
-    return (f"kNN gap ≥ {GAP_TARGET}, photos pooled: {'met' if share >= GAP_TARGET else 'MISSED'} ({share:.2f}: {found}; "
-            f"{sets}; per set {per_set_text})")
-
-
 def with_method_rerun(records: list[dict], reruns: list[dict], method: str) -> list[dict]:
     """`records` with `method`'s entries taken from `reruns` of the same sets (its default changed);
     every other method stays as measured. The reruns must hold the same retrain, so that the gap
@@ -330,79 +126,6 @@ def with_method_rerun(records: list[dict], reruns: list[dict], method: str) -> l
     if again:
         raise ValueError(f"reruns of sets not in the records: {sorted(again)}")
     return updated
-
-
-def markdown(records: list[dict]) -> str:
-    """Table IV-shaped summary: rows = (arch, forget count, method); mean ± std over seeds."""
-    commands = sorted({r["command"] for r in records if r.get("command")})
-    # A method's column measured again on the same sets (its default changed), the rest kept.
-    reruns: dict[tuple[str, str], set[str]] = {}
-    for r in records:
-        for method, command in r.get("rerun", {}).items():
-            reruns.setdefault((r["arch"], method), set()).add(command)
-    # Columns measured again by the same commands are named together.
-    rerun_by: dict[tuple[str, tuple[str, ...]], list[str]] = {}
-    for (arch, method), again in sorted(reruns.items()):
-        rerun_by.setdefault((arch, tuple(sorted(again))), []).append(method)
-    lines = ["# Benchmark: forgetting identities from LFW-100 face models", "",
-             "Measured by " + " and ".join(f"`{c}`" for c in commands) + " (results accumulate in "
-             "the .json file of the same name; a rerun skips what is there)." + "".join(
-                 f" The {arch} {', '.join(methods)} column{'s were' if len(methods) > 1 else ' was'} measured again, "
-                 "on the same sets, by " + " and ".join(f"`{c}`" for c in again) + "."
-                 for (arch, again), methods in rerun_by.items()),
-             "",
-             "A_Dr / A_Df: test accuracy (%) on retained / forgotten identities' held-out photos; Δ A_Dr: "
-             "points gained or lost against the original on the same forget set. "
-             "MIA (entropy, %): share of the forgotten identities' training photos that an entropy-threshold "
-             "attack calls members. Loss AUC: a per-photo membership attack telling the forgotten identities' "
-             "training photos from their held-out ones by their loss (0.5 = cannot tell). kNN / probe: "
-             "5-nearest-neighbours and a logistic-regression probe on the penultimate features, fit on the training "
-             "photos of all identities, naming held-out photos (forgotten people in the first table, kept people "
-             "as 'kept kNN'). Stranger KS: distance between the model's confidence on forgotten people and on "
-             "people it never saw (0 = treated like strangers). Relearn: epochs of training on 500-photo draws "
-             "until forget accuracy is back to the original's (cap 10). Seconds: the method's own wall time "
-             "(UNSIR: noise + impair + repair, and the frozen blocks' outputs where only some blocks learn; evaluation "
-             "excluded). Mean ± std over seeds (retrain: fewer seeds, "
-             "see n).", ""]
-    if records:
-        seeds = ", ".join(str(seed) for seed in sorted({r["seed"] for r in records}))
-        lines += [f"Forget sets: seeds {seeds} for each size, drawn by `unsir.forgetting.random_identities`. The "
-                  "benchmark's seeds (1000–1004) were fixed before any tuning; the sweeps tune on seeds 500+ "
-                  "(benchmarks/SWEEP.md).", ""]
-        lines += [f"Machine: {_which_rows(records, lambda r: r['machine'])}.", "", quietness(records), "",
-                  f"UNSIR settings: {_which_rows(records, _unsir_changes)}.", ""]
-        variants = records[-1]["report"]
-        lines += [f"MIA variant: {variants['mia_variant']}.", "", f"Stranger variant: {variants['stranger_variant']}.", ""]
-    groups: dict[tuple, list[dict]] = {}
-    for record in records:
-        groups.setdefault((record["arch"], record["count"]), []).append(record["report"])
-    lines += worst_sets(groups)
-    header = "| model | forgotten | method | n | " + " | ".join(title for _, title in COLUMNS) + " |"
-    lines += ["## Every metric, mean ± std over the sets", "", header, "|" + "---|" * (4 + len(COLUMNS))]
-    speed = []
-    for (arch, count), reports in sorted(groups.items()):
-        rows = [("original", [r["original"] for r in reports])]
-        for method in method_order(reports):
-            # Δ A_Dr: retained accuracy minus the original's on the same forget set.
-            entries = [{**r["methods"][method],
-                        "retain_change": r["methods"][method]["retain_test_acc"] - r["original"]["retain_test_acc"]}
-                       for r in reports if method in r["methods"]]
-            if entries:
-                rows.append((method, entries))
-        for method, entries in rows:
-            cells = [_cell([e[key] for e in entries if key in e], key) for key, _ in COLUMNS]
-            lines.append(f"| {arch} | {count} | {label(method, reports) if method != 'original' else method} | "
-                         f"{len(entries)} | " + " | ".join(cells) + " |")
-        speed += [(arch, count, r["methods"]["retrain"]["seconds"] / r["methods"]["unsir"]["seconds"],
-                   "cached" in r["methods"]["retrain"].get("hyperparameters", {}))
-                  for r in reports if "retrain" in r["methods"] and "unsir" in r["methods"]]
-    if speed:
-        lines += ["", "Speed: retrain seconds / UNSIR seconds, both timed in the same run, except where the retrain "
-                      "was read from the cache: it then carries the seconds of the run that trained it, on a machine "
-                      "that may have been busier or quieter.", ""]
-        lines += [f"- {arch}, {count} forgotten: {ratio:.0f}x" + (" (retrain from the cache)" if cached else "")
-                  for arch, count, ratio, cached in speed]
-    return "\n".join(lines) + "\n"
 
 
 def retrain_ranges(records: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:

@@ -262,7 +262,8 @@ def cmd_verify(args) -> int:
 
 
 def cmd_bench(args) -> None:
-    from .bench import markdown, run_benchmark
+    from .bench import run_benchmark
+    from .bench_markdown import markdown
 
     results = Path(args.out).with_suffix(".json")
     records = run_benchmark(args.checkpoint, args.forget_counts, args.seeds, args.methods, retrain_seeds=args.retrain_seeds,
