@@ -1,6 +1,7 @@
 """The timings of benchmarks/gpu_check.sh: one and twenty people through `unsir forget --report` (a
 whole command, imports included) and through the app's `/forget` (gradio_client, as the Forget
-button calls it), written with the outcome of the test run to benchmarks/GPU.md. It runs on any
+button calls it), and a short training under torchrun on every GPU (photos per second per GPU),
+written with the outcome of the test run to benchmarks/GPU.md. It runs on any
 device: on a CPU it checks itself (with --models-dir pointing at a small checkpoint).
 
     python benchmarks/gpu_check.py --tests-exit 0 --tests-seconds 120 --tests-log tests.log
@@ -41,6 +42,24 @@ def cli_forget(checkpoint: Path, people: int, scratch: Path) -> dict:
     return {"people": people, "seconds": time.perf_counter() - started, "report": json.loads(report_path.read_text())}
 
 
+def torchrun_training(dataset: str, epochs: int, scratch: Path) -> dict:
+    """`torchrun --nproc-per-node <every GPU> -m unsir train` (one process on a machine without one): the card's
+    training seconds give the photos per second, per GPU."""
+    import torch
+
+    processes = max(1, torch.cuda.device_count())
+    out = scratch / "torchrun-train"
+    command = ["torchrun", "--standalone", "--nproc-per-node", str(processes), "-m", "unsir", "train",
+               "--arch", "resnet18", "--dataset", dataset, "--epochs", str(epochs), "--out", str(out)]
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", *command[1:]], cwd=ROOT, check=True,
+                   capture_output=True, text=True)
+    card = json.loads((out / "card.json").read_text())
+    photos_per_s = card["dataset"]["n_train"] * card["epochs"] / card["seconds"]
+    return {"command": " ".join(command), "whole_seconds": time.perf_counter() - started, "card": card,
+            "photos_per_s": photos_per_s, "per_process": photos_per_s / processes}
+
+
 def app_forget(models_dir: Path, scratch: Path) -> tuple[float, list[dict]]:
     """Seconds from launching app.py to a served page, then each click's seconds to every result."""
     from gradio_client import Client
@@ -63,7 +82,7 @@ def verdict(value: float, target: float) -> str:
     return f"{value:.2f} s ({'met' if value <= target else 'missed'}: ≤ {target:g} s)"
 
 
-def markdown(args, tests_tail: str, cli: list[dict], cold_start: float, clicks: list[dict]) -> str:
+def markdown(args, tests_tail: str, cli: list[dict], cold_start: float, clicks: list[dict], trained: dict) -> str:
     lines = ["# The GPU path", "",
              f"`bash benchmarks/gpu_check.sh` on {machine()}; checkpoints from `{args.models_dir}`. "
              f"1-minute load average {os.getloadavg()[0]:.1f} at the end.", "",
@@ -88,6 +107,14 @@ def markdown(args, tests_tail: str, cli: list[dict], cold_start: float, clicks: 
         entry = click["report"]["methods"]["unsir"]
         lines.append(f"| {click['click']} | {click['seconds']:.1f} | {entry['seconds']:.2f} | "
                      f"{entry['forget_test_acc']:.3f} | {entry['retain_test_acc']:.3f} |")
+    card, processes = trained["card"], trained["card"]["processes"]
+    lines += ["", "## torchrun on every GPU (`unsir train`, data-parallel)", "",
+              f"`{trained['command']}`: {processes['world_size']} process{'es' if processes['world_size'] > 1 else ''} "
+              f"({processes['backend'] or 'one process, no process group'}), global batch {processes['global_batch']}, "
+              f"{card['dataset']['n_train']} training photos x {card['epochs']} epochs in {card['seconds']:.1f} s of "
+              f"training on {card['device']} ({trained['whole_seconds']:.0f} s for the whole command): "
+              f"**{trained['photos_per_s']:.0f} photos/s, {trained['per_process']:.0f} per GPU**; test accuracy "
+              f"{card['test_acc']:.3f} after these {card['epochs']} epochs (the first epoch's start-up included)."]
     cli_unsir = next(run for run in cli if run["people"] == 1)["report"]["methods"]["unsir"]["seconds"]
     warm_click = next(c for c in clicks if c["click"] == "1 person, second click")
     app_unsir = warm_click["report"]["methods"]["unsir"]["seconds"]
@@ -106,6 +133,8 @@ def main() -> None:
     parser.add_argument("--tests-exit", type=int, required=True)
     parser.add_argument("--tests-seconds", type=float, required=True)
     parser.add_argument("--tests-log", type=Path, required=True)
+    parser.add_argument("--train-dataset", default="lfw100", help="what the torchrun training reads")
+    parser.add_argument("--train-epochs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / "GPU.md")
     args = parser.parse_args()
     tests_tail = "\n".join(args.tests_log.read_text().strip().splitlines()[-5:])
@@ -115,7 +144,9 @@ def main() -> None:
             cli.append(cli_forget(args.models_dir / args.checkpoint, people, Path(scratch)))
             print(f"unsir forget --forget-random {people}: {cli[-1]['seconds']:.1f} s", flush=True)
         cold_start, clicks = app_forget(args.models_dir, Path(scratch))
-    args.out.write_text(markdown(args, tests_tail, cli, cold_start, clicks))
+        training = torchrun_training(args.train_dataset, args.train_epochs, Path(scratch))
+        print(f"torchrun training: {training['per_process']:.0f} photos/s per GPU", flush=True)
+    args.out.write_text(markdown(args, tests_tail, cli, cold_start, clicks, training))
     print(f"wrote {args.out}")
 
 

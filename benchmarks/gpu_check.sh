@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU path, proven in one short run (about 5 minutes on one GPU): README's install (only if the
 # project is not importable yet), the default tests on the GPU, then one and twenty people through
-# `unsir forget --report` and through the app's /forget; writes benchmarks/GPU.md.
+# `unsir forget --report` and through the app's /forget, and three epochs of `unsir train` under torchrun
+# on every GPU (photos/s per GPU); writes benchmarks/GPU.md.
 #
 #   bash benchmarks/gpu_check.sh
 #

@@ -75,13 +75,27 @@ def test_two_gloo_ranks_train_one_model_like_one_process(tmp_path):
 
 
 def torchrun(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
-    """`torchrun --standalone --nproc-per-node 2 -m unsir ARGS`, one thread per process."""
+    """`torchrun --standalone --nproc-per-node 2 -m unsir ARGS`, one thread per process, on the CPU (gloo) even
+    where there is a GPU: a machine with one GPU cannot give NCCL two processes."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                "-m", "unsir", *args]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""})
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def test_more_processes_than_gpus_is_refused_in_plain_words(monkeypatch, capsys):
+    from unsir.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")  # the second process torchrun started on a node with one GPU
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert main(["eval", "--checkpoint", "models/resnet18-lfw100"]) == 2
+    error = capsys.readouterr().err
+    assert "more processes on this node than it has GPUs (1)" in error and "--nproc-per-node 1" in error
+    assert "Traceback" not in error
 
 
 def test_torchrun_train_writes_one_checkpoint_whose_card_names_the_processes(tmp_path):

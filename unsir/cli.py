@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with distributed.process_group():  # joined only when torchrun started several processes
             code = args.run(args)
-    except (UsageError, DataError, ModelError) as error:
+    except (UsageError, DataError, ModelError, distributed.LaunchError) as error:
         print(f"unsir {args.command}: {error}", file=sys.stderr)
         return USAGE_ERROR
     return code or 0

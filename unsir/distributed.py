@@ -36,6 +36,10 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+class LaunchError(RuntimeError):
+    """torchrun started the processes in a way this machine cannot serve."""
+
+
 @contextlib.contextmanager
 def process_group():
     """Join torchrun's process group for the duration (gloo on CPU, nccl on CUDA); no-op without torchrun."""
@@ -43,7 +47,12 @@ def process_group():
         yield
         return
     if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        local_rank, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        if local_rank >= gpus:  # NCCL needs one GPU per process
+            raise LaunchError(f"torchrun started more processes on this node than it has GPUs ({gpus}): use "
+                              f"--nproc-per-node {gpus}, or hide the GPUs (CUDA_VISIBLE_DEVICES=) to train on the CPU "
+                              "with gloo.")
+        torch.cuda.set_device(local_rank)
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", timeout=BARRIER_TIMEOUT)
     try:
         yield
