@@ -9,6 +9,7 @@ import copy
 import logging
 import os
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +41,8 @@ def models_dir() -> Path:
 
 
 def available_checkpoints() -> dict[str, str]:
-    """{folder name: label} of every complete checkpoint in the models folder, preferred first."""
+    """{folder name: label} of every complete checkpoint in the models folder, preferred first. The label names
+    the model in a phone's width; the folder name joins it only where two checkpoints would read alike."""
     folder = models_dir()
     found = {}
     if folder.is_dir():
@@ -52,7 +54,9 @@ def available_checkpoints() -> dict[str, str]:
                     logging.getLogger(__name__).warning("Skipping %s: %s", sub, error)
                     continue
                 found[sub.name] = (f"{ARCH_NAMES.get(card['arch'], card['arch'])} · {card['dataset']['name']}, "
-                                   f"{len(card['identities'])} people ({sub.name})")
+                                   f"{len(card['identities'])} people")
+    alike = Counter(found.values())
+    found = {name: f"{label} ({name})" if alike[label] > 1 else label for name, label in found.items()}
     return dict(sorted(found.items(), key=lambda item: item[0] != PREFERRED))
 
 

@@ -121,6 +121,16 @@ def test_startup_explains_how_to_get_a_checkpoint_when_there_is_none(tmp_path, m
     assert "No model checkpoint" in problem and "unsir train" in problem
 
 
+def test_a_model_is_named_for_a_phone_and_its_folder_only_tells_alike_ones_apart(olivetti_checkpoint, tmp_path,
+                                                                                   monkeypatch):
+    monkeypatch.setenv(MODELS_DIR_VARIABLE, str(tmp_path))
+    shutil.copytree(olivetti_checkpoint, tmp_path / "mine")
+    assert available_checkpoints() == {"mine": "ResNet18 · olivetti, 40 people"}  # fits a 390 px dropdown
+    shutil.copytree(olivetti_checkpoint, tmp_path / "yours")
+    assert available_checkpoints() == {"mine": "ResNet18 · olivetti, 40 people (mine)",
+                                       "yours": "ResNet18 · olivetti, 40 people (yours)"}
+
+
 def test_a_broken_checkpoint_is_skipped_or_explained_never_a_crash(olivetti_checkpoint, tmp_path, monkeypatch,
                                                                   caplog):
     for name in ("broken-card", "copy-olivetti"):
