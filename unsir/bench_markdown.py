@@ -87,8 +87,11 @@ def label(name: str, reports: list[dict]) -> str:
     """The method's name, marked when it is a control or when it read the forgotten people's photos."""
     if is_control(name, reports):
         return f"{name} (control)"
-    reads = any(r["methods"][name].get("zero_glance") is False for r in reports if name in r["methods"])
-    return f"{name} (reads forgotten photos)" if reads else name
+    return f"{name} (reads forgotten photos)" if reads_forgotten(name, reports) else name
+
+
+def reads_forgotten(name: str, reports: list[dict]) -> bool:
+    return any(r["methods"][name].get("zero_glance") is False for r in reports if name in r["methods"])
 
 
 def pooled(entries: list[dict], key: str, count_key: str) -> str:
@@ -199,7 +202,7 @@ class PooledKnn(NamedTuple):
     method: float
     retrain: float
     photos: int
-    sets: int
+    paired: list[dict]  # the sets with a retrain
 
     def gap(self) -> float | None:
         """The share of the original→retrain gap closed; None where the retrains find them as often as the original."""
@@ -219,7 +222,7 @@ def pooled_knn(runs: list[dict], method: str) -> PooledKnn | None:
         return sum(model(r)["feature_knn_forget_acc"] * r["methods"][method]["n_forget_test"] for r in paired) / photos
 
     return PooledKnn(pooled(lambda r: r["original"]), pooled(lambda r: r["methods"][method]),
-                     pooled(lambda r: r["methods"]["retrain"]), photos, len(paired))
+                     pooled(lambda r: r["methods"]["retrain"]), photos, paired)
 
 
 def knn_gap_verdict(runs: list[dict], method: str) -> str:
@@ -227,14 +230,13 @@ def knn_gap_verdict(runs: list[dict], method: str) -> str:
     knn = pooled_knn(runs, method)
     if knn is None:
         return "kNN gap: no retrain on these sets"
-    sets = f"{knn.sets} set{'s' if knn.sets > 1 else ''} with a retrain, {knn.photos} photos"
+    sets = f"{len(knn.paired)} set{'s' if len(knn.paired) > 1 else ''} with a retrain, {knn.photos} photos"
     found = f"original {100 * knn.original:.1f} %, {method} {100 * knn.method:.1f} %, retrain {100 * knn.retrain:.1f} %"
     share = knn.gap()
     if share is None:
         return (f"kNN gap: none to close ({sets}: the retrained model, which never saw these people, finds them as "
                 f"often as the original does: {found})")
-    paired = [r for r in runs if "retrain" in r["methods"] and r["methods"][method].get("n_forget_test")]
-    per_set = [r["methods"][method].get("gap_closed", {}).get("feature_knn_forget_acc") for r in paired]
+    per_set = [r["methods"][method].get("gap_closed", {}).get("feature_knn_forget_acc") for r in knn.paired]
     per_set_text = ", ".join("–" if v is None or v != v else f"{v:.3f}" for v in per_set)
     return (f"kNN gap ≥ {GAP_TARGET}, photos pooled: {'met' if share >= GAP_TARGET else 'MISSED'} ({share:.2f}: {found}; "
             f"{sets}; per set {per_set_text})")
@@ -245,32 +247,32 @@ def knn_gap_verdict(runs: list[dict], method: str) -> str:
 COMPARED_TARGET = (0.05, 5.0)
 
 
-def reads_forgotten(name: str, reports: list[dict]) -> bool:
-    return any(r["methods"][name].get("zero_glance") is False for r in reports if name in r["methods"])
-
-
 def which_method_when(groups: dict[tuple, list[dict]]) -> list[str]:
     """Per model, each unlearning method against the compared methods' bar on every set, the features it moved
-    and its time; then who met the bar without reading the forgotten photos, who moved the features furthest and
-    who was fastest. Drawn only from the records: nothing here where one method was measured alone."""
+    and its time, with the controls' rows beside them; then who met the bar without reading the forgotten photos,
+    who moved the features furthest and who was fastest. Drawn only from the records: nothing here where one
+    method was measured alone."""
     every_report = [r for reports in groups.values() for r in reports]
-    methods = [m for m in method_order(every_report) if m != "retrain" and not is_control(m, every_report)]
+    measured = [m for m in method_order(every_report) if m != "retrain"]
+    methods = [m for m in measured if not is_control(m, every_report)]
     if len(methods) < 2:
         return []
+    controls = [m for m in measured if m not in methods]
     forget_most, kept_most = COMPARED_TARGET
     lines = ["## Which method when", "",
              f"Each method's defaults against the bar a compared method must clear on every forget set above "
              f"(forgotten test accuracy ≤ {100 * forget_most:.0f} %, kept within {kept_most:.0f} points of the "
              "original), with the kNN gap to the retrained model it closed (photos pooled over the sets with a retrain; "
-             "1 = like retrain) and its mean seconds (on the machine this file describes). Sets are named "
-             "people@seed.", "",
+             "1 = like retrain, 0 = like the original) and its mean seconds (on the machine this file describes). "
+             "Sets are named people@seed. The controls only hide the output: where they clear the bar too, the bar "
+             "alone does not show that a person left the model, and the kNN column does.", "",
              "| model | method | reads the forgotten photos | the bar on every set | kNN gap closed, per size | "
              "seconds, per size |", "|---|---|---|---|---|---|"]
     summaries = []
     for arch in sorted({arch for arch, _ in groups}):
         sizes = sorted(count for a, count in groups if a == arch)
         met, knn_at, seconds_at = [], {}, {}
-        for method in methods:
+        for method in methods + controls:
             misses, knn_cells, seconds_cells, sets = [], [], [], 0
             for count in sizes:
                 runs = [r for r in groups[(arch, count)] if method in r["methods"]]
@@ -289,10 +291,13 @@ def which_method_when(groups: dict[tuple, list[dict]]) -> list[str]:
                                                  else f"{share:.2f}"))
                 seconds_at[method, count] = statistics.fmean(r["methods"][method]["seconds"] for r in runs)
                 seconds_cells.append(f"{count}: {seconds_text(seconds_at[method, count])}")
-            if not misses:
+            if not sets:
+                continue
+            if not misses and method in methods:
                 met.append(method)
             bar = f"met ({sets} sets)" if not misses else f"MISSED on {len(misses)} of {sets}: " + missed_sets(misses)
-            lines.append(f"| {arch} | {method} | {'yes' if reads_forgotten(method, every_report) else 'no'} | {bar} | "
+            lines.append(f"| {arch} | {label(method, every_report) if method in controls else method} | "
+                         f"{'yes' if reads_forgotten(method, every_report) else 'no'} | {bar} | "
                          f"{'; '.join(knn_cells)} | {'; '.join(seconds_cells)} |")
         summaries.append(when_line(arch, sizes, methods, met, knn_at, seconds_at, every_report))
     return lines + ["", *summaries, ""]
