@@ -35,6 +35,44 @@ def test_unsir_is_zero_glance(olivetti, recognised_pair):
     assert outcome.zero_glance and "no photo of a forgotten identity" in outcome.data_read
 
 
+def test_the_frozen_blocks_outputs_a_request_carries_are_the_kept_photos_only(olivetti, recognised_pair):
+    from unsir.features import FrozenStart
+
+    forget_classes = classes_of(olivetti, recognised_pair)
+    train = olivetti.split.train
+    start = FrozenStart.of(olivetti.model, "layer3", {"train": train})  # the evaluation's: every photo
+    request = build_request(ForgetTrap(train, forget_classes), forget_classes, 40, seed=0, start=start)
+    kept = ~torch.isin(train.labels, torch.tensor(forget_classes))
+    assert torch.equal(request.retain_at_block.outputs, start.outputs["train"][kept])
+    outcome = unsir(olivetti.model, request, UnsirConfig(noise_steps=5, learn_from="layer3"))
+    assert "no photo of a forgotten identity" in outcome.data_read
+
+
+def test_unsir_takes_the_retain_photos_frozen_outputs_from_the_start_and_learns_the_same_model(
+        olivetti, recognised_pair, monkeypatch):
+    """In the app and `unsir bench` the evaluation already ran the frozen blocks on every training photo:
+    UNSIR reads its retain subset's outputs there (~1 s of a one-person request on the 2-core CPU)."""
+    import unsir.methods.unsir as unsir_module
+    from unsir.forgetting import frozen_start
+
+    card = {**olivetti.card, "arch": "resnet18"}
+    start = frozen_start(olivetti.model, card, olivetti.split, None)
+    photos_run = []
+
+    def counting(model, faces, *args, **kwargs):
+        photos_run.append(isinstance(faces, FaceSet))  # photos, not outputs of a block or noise
+        return predict_outputs(model, faces, *args, **kwargs)
+
+    predict_outputs = unsir_module.predict_outputs
+    monkeypatch.setattr(unsir_module, "predict_outputs", counting)
+    config = {"unsir": dataclasses.replace(configure("unsir", card), noise_steps=5)}
+    with_start = forget(olivetti.model, card, olivetti.split, recognised_pair, methods=config, start=start)
+    assert not any(photos_run)
+    without = forget(olivetti.model, card, olivetti.split, recognised_pair, methods=config)
+    assert any(photos_run)
+    assert with_start.report["methods"]["unsir"]["sha256"] == without.report["methods"]["unsir"]["sha256"]
+
+
 def test_error_maximising_noise_raises_the_loss_of_its_class(olivetti, recognised_pair):
     model = olivetti.model
     forget_classes = classes_of(olivetti, recognised_pair)

@@ -21,7 +21,7 @@ from .checkpoints import weights_sha256
 from .data import FaceSet, Split, cache_dir
 from .features import FrozenStart, predict_with_features
 from .methods import METHODS, configure
-from .methods.base import ForgetRequest, Outcome
+from .methods.base import ForgetRequest, Outcome, RetainAtBlock
 from .training import Progress, bf16_helps, device_name, predict_outputs
 
 METHOD_SHARE = 0.85
@@ -242,11 +242,16 @@ def _named(concentration: dict, names: list[str]) -> dict:
     return {**concentration, "top_class": names[top] if top is not None else None}
 
 
-def build_request(train: FaceSet, forget_classes, num_classes: int, seed: int, zero_glance: bool = True) -> ForgetRequest:
+def build_request(train: FaceSet, forget_classes, num_classes: int, seed: int, zero_glance: bool = True,
+                  start: FrozenStart | None = None) -> ForgetRequest:
     """What a method may read: kept identities' training photos, plus (only for methods that are
-    not zero-glance) the forgotten identities' ones."""
-    return ForgetRequest(tuple(forget_classes), train.without_classes(forget_classes), num_classes, seed,
-                         forget_train=None if zero_glance else train.of_classes(forget_classes))
+    not zero-glance) the forgotten identities' ones. `start`: the original's outputs at a block on
+    every training photo (`frozen_start`, for this very original); only the kept photos' rows are passed on."""
+    kept = (~torch.isin(train.labels, torch.as_tensor(list(forget_classes), dtype=torch.long))).nonzero().flatten()
+    at_block = (RetainAtBlock(start.block, start.outputs["train"][kept])
+                if start is not None and "train" in start.outputs else None)
+    return ForgetRequest(tuple(forget_classes), train.subset(kept), num_classes, seed,
+                         forget_train=None if zero_glance else train.of_classes(forget_classes), retain_at_block=at_block)
 
 
 @dataclass
@@ -325,6 +330,7 @@ def forget_stream(
         "sha256": {"original": original_hash},
     }
     run = ForgetRun(report, predictions={"original": original_predictions})
+    original_start = start if start is not None and start.serves(original) else None
     original_seconds = time.perf_counter() - evaluating
     for index, (name, config) in enumerate(methods.items()):
         def method_progress(stage, fraction, index=index):
@@ -333,7 +339,8 @@ def forget_stream(
                 progress(f"{name}: {stage}", (index + METHOD_SHARE * fraction) / len(methods))
 
         declared = METHODS[name]
-        request = build_request(split.train, forget_classes, len(split.names), seed, zero_glance=declared.zero_glance)
+        request = build_request(split.train, forget_classes, len(split.names), seed, zero_glance=declared.zero_glance,
+                                start=original_start)
         outcome = declared.run(original, request, config or configure(name, card), method_progress)
         outcome.zero_glance, outcome.control = declared.zero_glance, declared.control
         started = time.perf_counter()

@@ -20,6 +20,18 @@ from ..training import Progress, bf16_helps
 
 
 @dataclass(frozen=True)
+class RetainAtBlock:
+    """The original model's outputs at the start of `block` for the retain photos, already computed for
+    the evaluation (`features.FrozenStart`, held by the app and `unsir bench`): a method that freezes the
+    blocks before `block` reads its retain subset's inputs here instead of running those blocks again.
+    Row i belongs to `ForgetRequest.retain`'s photo i: like the retain photos, no row is a forgotten
+    identity's."""
+
+    block: str
+    outputs: torch.Tensor
+
+
+@dataclass(frozen=True)
 class ForgetRequest:
     """The identities to forget and the only training data a zero-glance method may read.
 
@@ -33,11 +45,14 @@ class ForgetRequest:
     num_classes: int
     seed: int = 0
     forget_train: FaceSet | None = None
+    retain_at_block: RetainAtBlock | None = None
 
     def __post_init__(self):
         leaked = torch.isin(self.retain.labels, torch.tensor(self.forget_classes)).any()
         if leaked:
             raise ValueError("The retain data holds photos of identities to forget.")
+        if self.retain_at_block is not None and len(self.retain_at_block.outputs) != len(self.retain):
+            raise ValueError("The retain photos' outputs at a block must have one row per retain photo.")
 
     def forget_photos(self, method: str) -> FaceSet:
         """The forgotten identities' training photos, for a method that is not zero-glance."""
@@ -53,15 +68,24 @@ class ForgetRequest:
 
     def retain_subset(self, per_class: int | None) -> FaceSet:
         """A seeded random sample of `per_class` training photos per kept identity (None: all)."""
-        if per_class is None:
-            return self.retain
+        return self.retain if per_class is None else self.retain.subset(self.retain_indices(per_class))
+
+    def retain_indices(self, per_class: int) -> list[int]:
+        """Which of `retain`'s photos `retain_subset(per_class)` holds, in order."""
         rng = random.Random(self.seed)
         chosen = []
         labels = self.retain.labels
         for label in sorted(set(labels.tolist())):
             members = (labels == label).nonzero().flatten().tolist()
             chosen += rng.sample(members, min(per_class, len(members)))
-        return self.retain.subset(sorted(chosen))
+        return sorted(chosen)
+
+    def retain_inputs_at(self, block: str, retain_indices) -> torch.Tensor | None:
+        """The original's outputs at the start of `block` for these retain photos, where already computed."""
+        known = self.retain_at_block
+        if known is None or known.block != block:
+            return None
+        return known.outputs[torch.as_tensor(retain_indices, dtype=torch.long)]
 
 
 def setting(default, low: float | None = None, high: float | None = None, help: str = ""):

@@ -182,7 +182,8 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
     """Forget `request.forget_classes` from a copy of `original` (which is left untouched)."""
     check_settings(config, architecture(original))
     generator = seed_everything(request.seed)
-    retain = request.retain_subset(config.retain_per_id)
+    retain_indices = request.retain_indices(config.retain_per_id)
+    retain = request.retain.subset(retain_indices)
     model = copy.deepcopy(original)
     device = next(model.parameters()).device
     autocast = bf16_helps(device)
@@ -200,10 +201,14 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
         # The blocks before learn_from do not learn, so they give an input the same output at every
         # step: computed once here, and impair and repair run only the blocks that learn (the
         # original's too, as the repair's teacher). The frozen blocks' BatchNorm keeps its statistics.
+        # The retain photos' outputs there are the request's where the evaluation already computed them.
         with timed(outcome.stages, "frozen blocks"):
             frozen, learner = split_at(model, config.learn_from)
             teacher = split_at(original, config.learn_from)[1]
-            noise_inputs, retain_inputs = predict_outputs(frozen, noise), predict_outputs(frozen, retain)
+            noise_inputs = predict_outputs(frozen, noise)
+            retain_inputs = request.retain_inputs_at(config.learn_from, retain_indices)
+            if retain_inputs is None:
+                retain_inputs = predict_outputs(frozen, retain)
             retain_data = TensorDataset(retain_inputs, retain.labels)
     repair_data, repair_loss = retain_data, cross_entropy  # hard labels, as the paper
     if config.repair_distill and "repair" in stages_plan:
