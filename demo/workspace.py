@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from unsir.checkpoints import CARD, CARD_FIELDS, WEIGHTS, read_card
+from unsir.checkpoints import CARD, CARD_FIELDS, WEIGHTS, read_card, weights_sha256
 from unsir.nets import ModelError
 from unsir.features import FrozenStart
 from unsir.forgetting import Predictions, frozen_start
@@ -91,7 +91,8 @@ class Workspace:
         """The base model's logits on every photo (computed once, then shared)."""
         with self._lock:
             if self._predictions is None:
-                self._predictions = Predictions.of(self.model_with(None, device), self.split, self.strangers)
+                model = self.model_with(None, device)
+                self._predictions = Predictions.of(model, self.split, self.strangers, weights_hash=weights_sha256(model))
             return self._predictions
 
     def frozen_start(self, device: torch.device = CPU) -> FrozenStart | None:

@@ -35,42 +35,58 @@ def test_unsir_is_zero_glance(olivetti, recognised_pair):
     assert outcome.zero_glance and "no photo of a forgotten identity" in outcome.data_read
 
 
-def test_the_frozen_blocks_outputs_a_request_carries_are_the_kept_photos_only(olivetti, recognised_pair):
+def test_the_originals_outputs_a_request_carries_are_the_kept_photos_only(olivetti, recognised_pair):
     from unsir.features import FrozenStart
 
     forget_classes = classes_of(olivetti, recognised_pair)
     train = olivetti.split.train
     start = FrozenStart.of(olivetti.model, "layer3", {"train": train})  # the evaluation's: every photo
-    request = build_request(ForgetTrap(train, forget_classes), forget_classes, 40, seed=0, start=start)
     kept = ~torch.isin(train.labels, torch.tensor(forget_classes))
-    assert torch.equal(request.retain_at_block.outputs, start.outputs["train"][kept])
+    logits = torch.randn(len(train), 40)
+    request = build_request(ForgetTrap(train, forget_classes), forget_classes, 40, seed=0, start=start,
+                            train_logits=logits)
+    assert torch.equal(request.retain_outputs.at_block, start.outputs["train"][kept])
+    assert torch.equal(request.retain_outputs.logits, logits[kept])
     outcome = unsir(olivetti.model, request, UnsirConfig(noise_steps=5, learn_from="layer3"))
     assert "no photo of a forgotten identity" in outcome.data_read
 
 
-def test_unsir_takes_the_retain_photos_frozen_outputs_from_the_start_and_learns_the_same_model(
+def test_unsir_takes_what_the_evaluation_computed_on_the_retain_photos_and_learns_the_same_model(
         olivetti, recognised_pair, monkeypatch):
-    """In the app and `unsir bench` the evaluation already ran the frozen blocks on every training photo:
-    UNSIR reads its retain subset's outputs there (~1 s of a one-person request on the 2-core CPU)."""
+    """In the app and `unsir bench` the evaluation already ran the original on every training photo: UNSIR
+    reads its retain subset's outputs of the frozen blocks and the repair teacher's logits there (~1.3 s of
+    a one-person request on the 2-core CPU), but only from predictions of this very original."""
     import unsir.methods.unsir as unsir_module
     from unsir.forgetting import frozen_start
 
     card = {**olivetti.card, "arch": "resnet18"}
     start = frozen_start(olivetti.model, card, olivetti.split, None)
-    photos_run = []
+    ran_on = []
 
-    def counting(model, faces, *args, **kwargs):
-        photos_run.append(isinstance(faces, FaceSet))  # photos, not outputs of a block or noise
+    def recording(model, faces, *args, **kwargs):
+        ran_on.append("photos" if isinstance(faces, FaceSet) else "teacher" if len(faces) > 20 else "noise")
         return predict_outputs(model, faces, *args, **kwargs)
 
     predict_outputs = unsir_module.predict_outputs
-    monkeypatch.setattr(unsir_module, "predict_outputs", counting)
+    monkeypatch.setattr(unsir_module, "predict_outputs", recording)
     config = {"unsir": dataclasses.replace(configure("unsir", card), noise_steps=5)}
-    with_start = forget(olivetti.model, card, olivetti.split, recognised_pair, methods=config, start=start)
-    assert not any(photos_run)
+    original = Predictions.of(olivetti.model, olivetti.split, None, weights_hash=weights_sha256(olivetti.model))
+    given = forget(olivetti.model, card, olivetti.split, recognised_pair, methods=config, start=start,
+                   original_predictions=original)
+    assert ran_on == ["noise"]
+    ran_on.clear()
+    another = copy.deepcopy(olivetti.model)
+    with torch.no_grad():
+        next(another.parameters()).add_(1e-3)
+    theirs = dataclasses.replace(original, weights_sha256=weights_sha256(another))  # another model's
+    computed = forget(olivetti.model, card, olivetti.split, recognised_pair, methods=config, start=start,
+                      original_predictions=theirs)
+    assert ran_on == ["noise", "teacher"]
+    ran_on.clear()
     without = forget(olivetti.model, card, olivetti.split, recognised_pair, methods=config)
-    assert any(photos_run)
-    assert with_start.report["methods"]["unsir"]["sha256"] == without.report["methods"]["unsir"]["sha256"]
+    assert ran_on == ["noise", "photos"]  # the original's predictions it makes itself are this original's
+    assert (given.report["methods"]["unsir"]["sha256"] == computed.report["methods"]["unsir"]["sha256"]
+            == without.report["methods"]["unsir"]["sha256"])
 
 
 def test_error_maximising_noise_raises_the_loss_of_its_class(olivetti, recognised_pair):
@@ -284,7 +300,7 @@ def test_configure_refuses_an_unknown_method_preset_setting_or_value():
 
 
 def test_the_logit_mask_control_can_be_derived_from_the_originals_predictions(olivetti, recognised_pair):
-    from unsir.forgetting import Predictions, forgetting_metrics
+    from unsir.forgetting import forgetting_metrics
 
     forget_classes = classes_of(olivetti, recognised_pair)
     run = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair, methods={"logit-mask": None})

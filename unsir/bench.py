@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from . import distributed
+from .checkpoints import weights_sha256
 from .forgetting import Predictions, forget, frozen_start, random_identities
 from .methods import configure
 from .pipeline import load, load_strangers_for
@@ -60,7 +61,7 @@ def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1
     for checkpoint in checkpoints:
         loaded = load(checkpoint, data_home)
         strangers = load_strangers_for(loaded, data_home)
-        original = Predictions.of(loaded.model, loaded.split, strangers)
+        original = Predictions.of(loaded.model, loaded.split, strangers, weights_hash=weights_sha256(loaded.model))
         start = frozen_start(loaded.model, loaded.card, loaded.split, strangers)
         for count in counts:
             for seed_index, seed in enumerate(seeds):

@@ -21,7 +21,7 @@ from .checkpoints import weights_sha256
 from .data import FaceSet, Split, cache_dir
 from .features import FrozenStart, predict_with_features
 from .methods import METHODS, configure
-from .methods.base import ForgetRequest, Outcome, RetainAtBlock
+from .methods.base import ForgetRequest, Outcome, RetainOutputs
 from .training import Progress, bf16_helps, device_name, predict_outputs
 
 METHOD_SHARE = 0.85
@@ -85,6 +85,7 @@ class Predictions:
     # alone, so they are fit once however many forget sets are scored (the probe takes seconds). Shared
     # with the logit-mask view, which has the same features.
     found: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict, repr=False, compare=False)
+    weights_sha256: str | None = None  # of the model these are the predictions of, where known
 
     def of_forgotten(self, split: Split, forget_classes) -> torch.Tensor:
         """Logits on every photo (train and test) of the forgotten identities: what the stranger
@@ -108,9 +109,11 @@ class Predictions:
 
     @classmethod
     def of(cls, model: nn.Module, split: Split, strangers: FaceSet | None,
-           test: tuple[torch.Tensor, torch.Tensor] | None = None, start: FrozenStart | None = None) -> Predictions:
+           test: tuple[torch.Tensor, torch.Tensor] | None = None, start: FrozenStart | None = None,
+           weights_hash: str | None = None) -> Predictions:
         """Every prediction the metrics need; `test` (logits, features) when already computed. From
-        `start`'s outputs (the same numbers, bit for bit) when it serves the model."""
+        `start`'s outputs (the same numbers, bit for bit) when it serves the model. `weights_hash`: the
+        model's `weights_sha256`, kept with them so that a method may take the original's logits as given."""
         start = start if start is not None and start.serves(model) else None
         empty = torch.zeros(0, len(split.names))
         train, train_features = start.predict(model, "train") if start else predict_with_features(model, split.train)
@@ -119,7 +122,7 @@ class Predictions:
             stranger_logits = empty
         else:
             stranger_logits = start.predict(model, "strangers")[0] if start else predict_outputs(model, strangers)
-        return cls(train, test, stranger_logits, train_features, test_features)
+        return cls(train, test, stranger_logits, train_features, test_features, weights_sha256=weights_hash)
 
     @classmethod
     def cached(cls, model: nn.Module, split: Split, strangers: FaceSet | None, weights_hash: str) -> Predictions:
@@ -128,11 +131,11 @@ class Predictions:
         Photos streamed from disk are not hashed here: their predictions are computed each time."""
         key = _predictions_key(model, split, strangers, weights_hash)
         if key is None:
-            return cls.of(model, split, strangers)
+            return cls.of(model, split, strangers, weights_hash=weights_hash)
         path = cache_dir() / f"predictions-{key}.safetensors"
         if path.exists():
-            return cls(**load_file(path))
-        predictions = cls.of(model, split, strangers)
+            return cls(**load_file(path), weights_sha256=weights_hash)
+        predictions = cls.of(model, split, strangers, weights_hash=weights_hash)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp")  # torchrun's ranks may write at once
         save_file({name: value.contiguous() for name, value in vars(predictions).items()
@@ -243,15 +246,17 @@ def _named(concentration: dict, names: list[str]) -> dict:
 
 
 def build_request(train: FaceSet, forget_classes, num_classes: int, seed: int, zero_glance: bool = True,
-                  start: FrozenStart | None = None) -> ForgetRequest:
+                  start: FrozenStart | None = None, train_logits: torch.Tensor | None = None) -> ForgetRequest:
     """What a method may read: kept identities' training photos, plus (only for methods that are
-    not zero-glance) the forgotten identities' ones. `start`: the original's outputs at a block on
-    every training photo (`frozen_start`, for this very original); only the kept photos' rows are passed on."""
+    not zero-glance) the forgotten identities' ones. What the evaluation already computed for this very
+    original on every training photo, `start` (`frozen_start`) and its logits, is passed on for the kept
+    photos' rows only."""
     kept = (~torch.isin(train.labels, torch.as_tensor(list(forget_classes), dtype=torch.long))).nonzero().flatten()
-    at_block = (RetainAtBlock(start.block, start.outputs["train"][kept])
-                if start is not None and "train" in start.outputs else None)
+    at_block = start is not None and "train" in start.outputs
+    known = RetainOutputs(logits=None if train_logits is None else train_logits[kept],
+                          block=start.block if at_block else "", at_block=start.outputs["train"][kept] if at_block else None)
     return ForgetRequest(tuple(forget_classes), train.subset(kept), num_classes, seed,
-                         forget_train=None if zero_glance else train.of_classes(forget_classes), retain_at_block=at_block)
+                         forget_train=None if zero_glance else train.of_classes(forget_classes), retain_outputs=known)
 
 
 @dataclass
@@ -331,6 +336,8 @@ def forget_stream(
     }
     run = ForgetRun(report, predictions={"original": original_predictions})
     original_start = start if start is not None and start.serves(original) else None
+    # Predictions passed in may be another model's (the app passes its base model's for a chained request).
+    original_logits = original_predictions.train if original_predictions.weights_sha256 == original_hash else None
     original_seconds = time.perf_counter() - evaluating
     for index, (name, config) in enumerate(methods.items()):
         def method_progress(stage, fraction, index=index):
@@ -340,7 +347,7 @@ def forget_stream(
 
         declared = METHODS[name]
         request = build_request(split.train, forget_classes, len(split.names), seed, zero_glance=declared.zero_glance,
-                                start=original_start)
+                                start=original_start, train_logits=original_logits)
         outcome = declared.run(original, request, config or configure(name, card), method_progress)
         outcome.zero_glance, outcome.control = declared.zero_glance, declared.control
         started = time.perf_counter()

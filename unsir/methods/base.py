@@ -20,15 +20,14 @@ from ..training import Progress, bf16_helps
 
 
 @dataclass(frozen=True)
-class RetainAtBlock:
-    """The original model's outputs at the start of `block` for the retain photos, already computed for
-    the evaluation (`features.FrozenStart`, held by the app and `unsir bench`): a method that freezes the
-    blocks before `block` reads its retain subset's inputs here instead of running those blocks again.
-    Row i belongs to `ForgetRequest.retain`'s photo i: like the retain photos, no row is a forgotten
-    identity's."""
+class RetainOutputs:
+    """The original model's outputs on the retain photos, already computed for the evaluation (the app
+    and `unsir bench` hold them), so a method need not run the original on those photos again. Row i
+    belongs to `ForgetRequest.retain`'s photo i: like the retain photos, no row is a forgotten identity's."""
 
-    block: str
-    outputs: torch.Tensor
+    logits: torch.Tensor | None = None
+    block: str = ""  # where `at_block` was taken (`features.FrozenStart`)
+    at_block: torch.Tensor | None = None  # the outputs of the blocks before `block`
 
 
 @dataclass(frozen=True)
@@ -45,14 +44,15 @@ class ForgetRequest:
     num_classes: int
     seed: int = 0
     forget_train: FaceSet | None = None
-    retain_at_block: RetainAtBlock | None = None
+    retain_outputs: RetainOutputs = RetainOutputs()
 
     def __post_init__(self):
         leaked = torch.isin(self.retain.labels, torch.tensor(self.forget_classes)).any()
         if leaked:
             raise ValueError("The retain data holds photos of identities to forget.")
-        if self.retain_at_block is not None and len(self.retain_at_block.outputs) != len(self.retain):
-            raise ValueError("The retain photos' outputs at a block must have one row per retain photo.")
+        known = self.retain_outputs
+        if any(rows is not None and len(rows) != len(self.retain) for rows in (known.logits, known.at_block)):
+            raise ValueError("The original's outputs on the retain photos must have one row per retain photo.")
 
     def forget_photos(self, method: str) -> FaceSet:
         """The forgotten identities' training photos, for a method that is not zero-glance."""
@@ -82,10 +82,15 @@ class ForgetRequest:
 
     def retain_inputs_at(self, block: str, retain_indices) -> torch.Tensor | None:
         """The original's outputs at the start of `block` for these retain photos, where already computed."""
-        known = self.retain_at_block
-        if known is None or known.block != block:
+        known = self.retain_outputs
+        if known.at_block is None or known.block != block:
             return None
-        return known.outputs[torch.as_tensor(retain_indices, dtype=torch.long)]
+        return known.at_block[torch.as_tensor(retain_indices, dtype=torch.long)]
+
+    def original_logits(self, retain_indices) -> torch.Tensor | None:
+        """The original's logits on these retain photos, where already computed."""
+        logits = self.retain_outputs.logits
+        return None if logits is None else logits[torch.as_tensor(retain_indices, dtype=torch.long)]
 
 
 def setting(default, low: float | None = None, high: float | None = None, help: str = ""):

@@ -153,6 +153,9 @@ def optimiser(model: nn.Module, lr: float, classifier_scale: float, body_scale: 
                              {"params": list(head.parameters()), "lr": lr * classifier_scale}], fused=fused_step(model))
 
 
+WITHOUT = -1e4  # a forgotten class's logit in the repair's teacher: never named, at any temperature
+
+
 class WithoutClasses(nn.Module):
     """A frozen model whose outputs for some classes are pushed far below the rest (a teacher that
     never names the forgotten people)."""
@@ -163,16 +166,20 @@ class WithoutClasses(nn.Module):
 
     def forward(self, inputs):
         logits = self.model(inputs).float()
-        logits[:, self.classes] = -1e4
+        logits[:, self.classes] = WITHOUT
         return logits
 
 
 def distilled_repair(teacher: nn.Module, retain_data: Dataset, teacher_inputs, forget_classes,
-                     config: UnsirConfig) -> tuple[Dataset, LossFn]:
+                     config: UnsirConfig, teacher_logits: torch.Tensor | None = None) -> tuple[Dataset, LossFn]:
     """The repair's data and loss with repair_distill: the original's outputs (`teacher` on `teacher_inputs`,
-    the retain inputs) without the forgotten. The retain inputs never change, so the teacher runs once
-    here rather than at every step of every repair epoch."""
-    outputs = predict_outputs(WithoutClasses(teacher, forget_classes), teacher_inputs)
+    the retain inputs, unless `teacher_logits` already holds them) without the forgotten. The retain inputs
+    never change, so the teacher runs once here rather than at every step of every repair epoch."""
+    if teacher_logits is None:
+        outputs = predict_outputs(WithoutClasses(teacher, forget_classes), teacher_inputs)
+    else:
+        outputs = teacher_logits.clone()
+        outputs[:, list(forget_classes)] = WITHOUT
     return (WithOutputs(retain_data, outputs),
             distillation_from_outputs(config.repair_distill, config.distill_temperature, label_smoothing=0.0))
 
@@ -214,7 +221,7 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
     if config.repair_distill and "repair" in stages_plan:
         with timed(outcome.stages, "teacher outputs"):
             repair_data, repair_loss = distilled_repair(teacher, retain_data, retain_inputs, request.forget_classes,
-                                                        config)
+                                                        config, request.original_logits(retain_indices))
     # On the 8x8 maps after a ResNet18's frozen blocks, channels-last is no faster (see CHANNELS_LAST_FROM).
     channels_last = autocast and channels_last_pays(noise_inputs)
     done = shares[0]
