@@ -88,11 +88,14 @@ class Workspace:
         return self.loaded.split.names
 
     def predictions(self, device: torch.device = CPU) -> Predictions:
-        """The base model's logits on every photo (computed once, then shared)."""
+        """The base model's logits on every photo (computed once, then shared), from its outputs where UNSIR
+        starts learning (the same numbers bit for bit): the warm-up computes both, so no click runs them."""
+        start = self.frozen_start(device)
         with self._lock:
             if self._predictions is None:
                 model = self.model_with(None, device)
-                self._predictions = Predictions.of(model, self.split, self.strangers, weights_hash=weights_sha256(model))
+                self._predictions = Predictions.of(model, self.split, self.strangers, start=start,
+                                                   weights_hash=weights_sha256(model))
             return self._predictions
 
     def frozen_start(self, device: torch.device = CPU) -> FrozenStart | None:
@@ -133,7 +136,8 @@ class Workspace:
         return [(image, name.replace("_", " ")) for image, name in zip(images, self.names)]
 
     def warm_up(self) -> None:
-        """Compute the base model's predictions in the background, so the first click need not wait."""
+        """Compute the base model's predictions (and its frozen start) in the background, so the first
+        click need not wait."""
         threading.Thread(target=self.predictions, name="warm-up").start()
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
+import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -605,3 +606,20 @@ def test_compare_refuses_fewer_than_two_or_unknown_methods(names, methods, messa
 def test_compare_refuses_unknown_people_in_words():
     with pytest.raises(gr.Error, match="Unknown identities"):
         handlers.check_compare(["Nobody_At_All"], CHECKPOINT, ["unsir", "logit-mask"])
+
+
+def test_the_base_models_predictions_come_from_its_frozen_start_computed_once_and_exact(monkeypatch):
+    """The warm-up's predictions run the blocks before UNSIR's learn_from once, and keep those outputs for the
+    clicks (UNSIR's retain inputs, every evaluation): the same numbers as the whole model gives."""
+    import demo.workspace as workspace_module
+    from unsir.forgetting import Predictions, frozen_start
+
+    calls = []
+    monkeypatch.setattr(workspace_module, "frozen_start", lambda *args: calls.append(args) or frozen_start(*args))
+    fresh = workspace_module.Workspace(workspace(CHECKPOINT).loaded)
+    predictions = fresh.predictions()
+    assert fresh.frozen_start().block == "layer3" and len(calls) == 1
+    whole = Predictions.of(fresh.model, fresh.split, fresh.strangers)
+    for name in ("train", "test", "strangers", "train_features", "test_features"):
+        assert torch.equal(getattr(predictions, name), getattr(whole, name)), name
+    assert predictions.weights_sha256 == weights_sha256(fresh.model)
