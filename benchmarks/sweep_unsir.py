@@ -95,6 +95,9 @@ GRID = {
                                                         "impair_body_scale": 30},
     "deep, retain 15, layer3 onwards learn, body x15, 2 repair epochs": {
         **DEEP, "retain_per_id": 15, "learn_from": "layer3", "impair_body_scale": 15, "repair_epochs": 2},
+    # Speed (issue 10): the noise is most of the 20-person wait (8.7 of 19.4 s): half its steps.
+    "deep, retain 15, layer3 onwards learn, body x15, noise 20 steps": {
+        **DEEP, "retain_per_id": 15, "learn_from": "layer3", "impair_body_scale": 15, "noise_steps": 20},
     # Speed (issue 10): the blocks from layer3 on train 1.3x more photos a second in batches of 128 than of 64 on
     # this CPU (669 against 518 in a bare loop): half the steps, at the same rate or twice it.
     "deep, retain 15, layer3 onwards learn, body x15, batch 128": {
