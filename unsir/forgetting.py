@@ -252,9 +252,9 @@ def build_request(train: FaceSet, forget_classes, num_classes: int, seed: int, z
     original on every training photo, `start` (`frozen_start`) and its logits, is passed on for the kept
     photos' rows only."""
     kept = (~torch.isin(train.labels, torch.as_tensor(list(forget_classes), dtype=torch.long))).nonzero().flatten()
-    at_block = start is not None and "train" in start.outputs
+    at_block = start.outputs["train"][kept] if start is not None and "train" in start.outputs else None
     known = RetainOutputs(logits=None if train_logits is None else train_logits[kept],
-                          block=start.block if at_block else "", at_block=start.outputs["train"][kept] if at_block else None)
+                          block=start.block if at_block is not None else "", at_block=at_block)
     return ForgetRequest(tuple(forget_classes), train.subset(kept), num_classes, seed,
                          forget_train=None if zero_glance else train.of_classes(forget_classes), retain_outputs=known)
 
