@@ -98,6 +98,11 @@ GRID = {
     # The kept people (issue 9: within 3 points on every set; two benchmark sets lose 3.03 and 4.1): a fourth repair epoch.
     "deep, retain 15, layer3 onwards learn, body x15, 4 repair epochs": {
         **DEEP, "retain_per_id": 15, "learn_from": "layer3", "impair_body_scale": 15, "repair_epochs": 4},
+    # The classifier learns 50x faster and takes most of impair's forgetting: slower, the body must do more of it.
+    "deep, retain 15, layer3 onwards learn, body x15, classifier x15": {
+        **DEEP, "retain_per_id": 15, "learn_from": "layer3", "impair_body_scale": 15, "classifier_lr_scale": 15},
+    "deep, retain 15, layer3 onwards learn, body x15, classifier x150": {
+        **DEEP, "retain_per_id": 15, "learn_from": "layer3", "impair_body_scale": 15, "classifier_lr_scale": 150},
     # Speed (issue 10): the noise is most of the 20-person wait (8.7 of 19.4 s): half its steps.
     "deep, retain 15, layer3 onwards learn, body x15, noise 20 steps": {
         **DEEP, "retain_per_id": 15, "learn_from": "layer3", "impair_body_scale": 15, "noise_steps": 20},
