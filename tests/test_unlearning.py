@@ -64,7 +64,8 @@ def test_unsir_takes_what_the_evaluation_computed_on_the_retain_photos_and_learn
     ran_on = []
 
     def recording(model, faces, *args, **kwargs):
-        ran_on.append("photos" if isinstance(faces, FaceSet) else "teacher" if len(faces) > 20 else "noise")
+        ran_on.append("photos" if isinstance(faces, FaceSet) else
+                      "teacher" if isinstance(model, unsir_module.WithoutClasses) else "noise")
         return predict_outputs(model, faces, *args, **kwargs)
 
     predict_outputs = unsir_module.predict_outputs
