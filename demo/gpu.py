@@ -1,7 +1,10 @@
-"""`on_gpu`: Hugging Face ZeroGPU's `spaces.GPU` where the `spaces` package exists, a no-op elsewhere."""
+"""`on_gpu`: Hugging Face ZeroGPU's `spaces.GPU` where the `spaces` package exists, the app's compute
+thread elsewhere."""
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from .compute import computes
 
 try:
     import spaces
@@ -11,7 +14,7 @@ except ImportError:  # not on Hugging Face Spaces
 
 def on_gpu(duration: int) -> Callable[[Callable], Callable]:
     """Run the function with a GPU attached for at most `duration` seconds (ZeroGPU runs it in
-    another process, so it must take and return picklable CPU data)."""
+    another process, so it must take and return picklable CPU data); elsewhere on the compute thread."""
     if spaces is None:
-        return lambda function: function
+        return computes
     return spaces.GPU(duration=duration)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +21,8 @@ from unsir.nets import ModelError
 from unsir.features import FrozenStart
 from unsir.forgetting import Predictions, frozen_start
 from unsir.pipeline import Loaded, load, load_strangers_for
+
+from .compute import call, computes, submit
 
 if TYPE_CHECKING:
     from unsir.explain import Explanation
@@ -61,7 +62,8 @@ def available_checkpoints() -> dict[str, str]:
 
 
 class Workspace:
-    """A checkpoint with its data, loaded on the CPU; `model` is never trained or modified."""
+    """A checkpoint with its data, loaded on the CPU; `model` is never trained or modified. What it computes,
+    it computes on the compute thread (demo/compute.py), one request at a time."""
 
     def __init__(self, loaded: Loaded):
         self.loaded = loaded
@@ -69,7 +71,10 @@ class Workspace:
         self._predictions: Predictions | None = None
         self._start: FrozenStart | None = None
         self._cams: dict[int, Explanation] = {}
-        self._lock = threading.Lock()
+        labels = self.split.train.labels
+        first = [int((labels == c).nonzero()[0]) for c in range(len(self.names))]
+        images = self.split.train.images[first].permute(0, 2, 3, 1).numpy()
+        self._thumbnails = [(image, name.replace("_", " ")) for image, name in zip(images, self.names)]
 
     @property
     def model(self) -> nn.Module:
@@ -87,38 +92,39 @@ class Workspace:
     def names(self) -> list[str]:
         return self.loaded.split.names
 
+    @computes
     def predictions(self, device: torch.device = CPU) -> Predictions:
         """The base model's logits on every photo (computed once, then shared), from its outputs where UNSIR
         starts learning (the same numbers bit for bit): the warm-up computes both, so no click runs them."""
         start = self.frozen_start(device)
-        with self._lock:
-            if self._predictions is None:
-                model = self.model_with(None, device)
-                self._predictions = Predictions.of(model, self.split, self.strangers, start=start,
-                                                   weights_hash=weights_sha256(model))
-            return self._predictions
+        if self._predictions is None:
+            model = self.model_with(None, device)
+            self._predictions = Predictions.of(model, self.split, self.strangers, start=start,
+                                               weights_hash=weights_sha256(model))
+        return self._predictions
 
+    @computes
     def frozen_start(self, device: torch.device = CPU) -> FrozenStart | None:
         """The base model's outputs where UNSIR starts learning (computed once, then shared): each
         unlearned model is then evaluated by running only the blocks that learned."""
-        with self._lock:
-            if self._start is None:
-                self._start = frozen_start(self.model_with(None, device), self.card, self.split, self.strangers)
-            return self._start
+        if self._start is None:
+            self._start = frozen_start(self.model_with(None, device), self.card, self.split, self.strangers)
+        return self._start
 
+    @computes
     def original_cams(self, test_indices: list[int], device: torch.device = CPU) -> list[Explanation]:
         """The base model's GradCAM of these test photos (each computed once)."""
         from unsir.explain import gradcam  # see handlers.cam_photos: imported late to serve the page sooner
 
-        with self._lock:
-            missing = [i for i in test_indices if i not in self._cams]
-            if missing:
-                # GradCAM hooks into the model it explains: give it a private copy, so that a
-                # visitor's prediction on the shared base model never passes through the hooks.
-                explained = gradcam(copy.deepcopy(self.model).to(device), self.split.test.images[missing])
-                self._cams.update(zip(missing, explained))
-            return [self._cams[i] for i in test_indices]
+        missing = [i for i in test_indices if i not in self._cams]
+        if missing:
+            # GradCAM hooks into the model it explains: give it a private copy, so that a
+            # visitor's prediction on the shared base model never passes through the hooks.
+            explained = gradcam(copy.deepcopy(self.model).to(device), self.split.test.images[missing])
+            self._cams.update(zip(missing, explained))
+        return [self._cams[i] for i in test_indices]
 
+    @computes
     def model_with(self, weights: dict[str, torch.Tensor] | None, device: torch.device) -> nn.Module:
         """The base model (weights None) or a copy holding a session's weights, on `device`."""
         if weights is None and device == CPU:
@@ -129,20 +135,17 @@ class Workspace:
         return model.to(device).eval()
 
     def thumbnails(self) -> list[tuple[np.ndarray, str]]:
-        """One training photo per identity (already in memory), captioned with the name."""
-        labels = self.split.train.labels
-        first = [int((labels == c).nonzero()[0]) for c in range(len(self.names))]
-        images = self.split.train.images[first].permute(0, 2, 3, 1).numpy()
-        return [(image, name.replace("_", " ")) for image, name in zip(images, self.names)]
+        """One training photo per identity, captioned with the name (picked at loading, so that showing them
+        never waits for the compute thread)."""
+        return self._thumbnails
 
     def warm_up(self) -> None:
-        """Compute the base model's predictions (and its frozen start) in the background, so the first
-        click need not wait."""
-        threading.Thread(target=self.predictions, name="warm-up").start()
+        """Compute the base model's predictions (and its frozen start) on the compute thread now, so the
+        first click need not wait."""
+        submit(self.predictions)
 
 
-_workspaces: dict[str, Workspace] = {}
-_loading = threading.Lock()
+_workspaces: dict[str, Workspace] = {}  # written on the compute thread only
 
 
 def workspace(checkpoint: str) -> Workspace:
@@ -151,8 +154,12 @@ def workspace(checkpoint: str) -> Workspace:
     if checkpoint not in offered:
         choices = ", ".join(offered) or "none (the models folder is empty)"
         raise ValueError(f"Unknown model {checkpoint!r}: choose one of {choices}.")
-    with _loading:
-        if checkpoint not in _workspaces:
-            _workspaces[checkpoint] = Workspace(load(models_dir() / checkpoint, device=CPU))
-            _workspaces[checkpoint].warm_up()
-        return _workspaces[checkpoint]
+    loaded = _workspaces.get(checkpoint)
+    return loaded if loaded is not None else call(_open, checkpoint)
+
+
+def _open(checkpoint: str) -> Workspace:
+    if checkpoint not in _workspaces:  # another request may have loaded it while this one queued
+        _workspaces[checkpoint] = Workspace(load(models_dir() / checkpoint, device=CPU))
+        _workspaces[checkpoint].warm_up()
+    return _workspaces[checkpoint]

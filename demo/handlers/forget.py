@@ -22,6 +22,7 @@ from unsir.reports import METRIC_KEYS
 from unsir.training import default_device
 
 from .. import figures
+from ..compute import computes
 from ..gpu import on_gpu
 from ..workspace import Workspace, workspace
 from .features import FeatureEvidence, evidence_table, feature_evidence
@@ -401,6 +402,7 @@ def request_record(record: dict, entry: dict, kept: dict, started_at: str, finis
             "retain_per_identity_test_acc": {name: after for name, (_, after, _) in kept.items()}}
 
 
+@computes  # the whole click, drawing included: see demo/compute.py
 def forget_faces(
     names: list[str] | None,
     checkpoint: str,

@@ -17,6 +17,7 @@ from unsir.forgetting import Predictions
 from unsir.training import predict_outputs
 
 from .. import figures
+from ..compute import computes
 from ..workspace import CPU
 from .session import Session, open_workspace, session_for
 
@@ -156,6 +157,7 @@ def check_forgotten(checkpoint: str, session: Session | None) -> None:
         raise gr.Error("Forget someone first: this picks one of their held-out test photos.", title="No one forgotten")
 
 
+@computes
 def recognise(photo: dict | str | Image.Image | None, checkpoint: str, session: Session | None) -> RecogniseView:
     """Find the largest face in a photo and ask both models who it is. The photo: Gradio's upload
     ({"path": ...}, which the page passes unopened), a file path, or an image."""
