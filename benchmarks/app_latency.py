@@ -28,8 +28,25 @@ CLICKS = [("1 person, first click", 1), ("1 person, second click", 1), ("20 peop
 # The speed issue's targets on this 2-core CPU, quiet: (first answer, every result, UNSIR alone) in seconds.
 TARGETS = {1: (8, 15, 6), 20: (12, 25, 10)}
 COLD_START_TARGET, RSS_TARGET_GB = 10, 3
-def timed_click(client: Client, names: list[str]) -> dict:
-    """Seconds from calling `/forget` to its first streamed answer and to its last, with the final report."""
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds used so far by each thread of a process (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (thread / "stat").read_text()
+        except FileNotFoundError:  # ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        used[thread.name] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return used
+
+
+def timed_click(client: Client, names: list[str], pid: int) -> dict:
+    """Seconds from calling `/forget` to its first streamed answer and to its last, with the final report,
+    and the share of that time the app's two busiest threads ran (the compute thread and its OpenMP worker:
+    on 2 cores, both near 100 % when nothing keeps them waiting; demo/compute.py)."""
+    before = thread_cpu_seconds(pid)
     clicked = time.perf_counter()
     job = client.submit(names, api_name="/forget")
     first = None
@@ -39,7 +56,10 @@ def timed_click(client: Client, names: list[str]) -> dict:
         time.sleep(0.02)
     *_, report = job.result()
     every = time.perf_counter() - clicked
-    return {"first": first if first is not None else every, "every": every, "entry": report["methods"]["unsir"]}
+    used = thread_cpu_seconds(pid)
+    busiest = sorted((seconds - before.get(thread, 0.0) for thread, seconds in used.items()), reverse=True)[:2]
+    return {"first": first if first is not None else every, "every": every, "entry": report["methods"]["unsir"],
+            "busiest": [seconds / every for seconds in busiest]}
 
 
 def command_line(name: str, scratch: Path) -> dict:
@@ -74,7 +94,7 @@ def main() -> None:
             for label, count in CLICKS:
                 names = client.predict(count, api_name="/random_identities")
                 loads.append(settled_load())
-                clicks.append({"label": label, "count": count, "names": names, **timed_click(client, names)})
+                clicks.append({"label": label, "count": count, "names": names, **timed_click(client, names, app.pid)})
                 print(f"{label}: first answer {clicks[-1]['first']:.1f} s, every result {clicks[-1]['every']:.1f} s",
                       flush=True)
             rss_gb = peak_rss_gb(app.pid)
@@ -88,18 +108,22 @@ def write_markdown(cold_start: float, rss_gb: float, clicks: list[dict], cli: di
     lines = ["# App latency", "",
              f"`python benchmarks/app_latency.py` on {machine()}, shipped ResNet18, UNSIR defaults. A click is timed "
              "from calling `/forget` (what the Forget button calls) to its first streamed answer (the verdicts and "
-             "the forgotten and kept accuracy) and to every result (tables, figures, GradCAM).", "",
+             "the forgotten and kept accuracy) and to every result (tables, figures, GradCAM). The last column: the "
+             "share of the click's time that the app's two busiest threads (the compute thread and its OpenMP "
+             "worker) were running; on 2 cores both stay near 100 % unless something keeps them waiting "
+             "(demo/compute.py says what did).", "",
              f"Machine: {'quiet' if quiet else 'NOT quiet'} — 1-minute load average "
              f"{', '.join(f'{load:.1f}' for load in loads)} before the app started, before each click and before the "
              f"command line, each taken once the load of the step before had died down (quiet: at most "
              f"{QUIET_LOAD:.1f} on {os.cpu_count()} cores within {SETTLE_SECONDS} s).", "",
              "| what | first answer, s | every result, s | UNSIR alone, s (its stages, evaluation excluded) | "
-             "forgotten test acc | kept test acc |", "|---|---|---|---|---|---|",
-             f"| cold start to a served page | | {cold_start:.1f} | | | |"]
+             "forgotten test acc | kept test acc | busiest two threads, % of the click |", "|---|---|---|---|---|---|---|",
+             f"| cold start to a served page | | {cold_start:.1f} | | | | |"]
     for click in clicks:
         entry = click["entry"]
         lines.append(f"| {click['label']} | {click['first']:.1f} | {click['every']:.1f} | {entry['seconds']:.1f} | "
-                     f"{entry['forget_test_acc']:.3f} | {entry['retain_test_acc']:.3f} |")
+                     f"{entry['forget_test_acc']:.3f} | {entry['retain_test_acc']:.3f} | "
+                     f"{' / '.join(f'{100 * share:.0f}' for share in click['busiest'])} |")
     lines += [""] + [f"UNSIR's stages, {click['label']}: " + ", ".join(
         f"{stage} {seconds:.1f} s" for stage, seconds in click["entry"]["stages"].items()) + "." for click in clicks[1:]]
     lines += ["", f"`unsir forget --checkpoint {CHECKPOINT} --forget {clicks[0]['names'][0]}`, whole command: "
