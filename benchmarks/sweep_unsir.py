@@ -368,6 +368,13 @@ FINDINGS = {
         "83.7 against 82.6 / 80.8 / 78.3 / 73.5, kept −2.6 / −1.7 / −2.0 / −3.5 against −2.5 / −2.0 / −2.6 / "
         "−3.1; with a tenth of the noise's size penalty 82.6 / 83.2 / 82.6 / 77.6. The features forget no "
         "more, often less: the impressions do not stand in for the person's photos.", "",
+        "The classifier's rate against the body's (2026-12-06, alone on the machine, 2 threads; the same 10 "
+        "tuning sets against today's default, whose classifier learns 50x faster than the body's base rate): "
+        "does a slower classifier leave more of impair's forgetting to the body? No. At 15x the kept people "
+        "lose less (−1.7 points on average, worst −3.0, against −2.4 and −3.2) but the features forget less "
+        "(kNN drop 10.7 points, not 15.9; loss AUC 0.555, not 0.528). At 150x the kept people lose more "
+        "(−3.3, worst −4.6) and the kNN falls no further (14.3 points); the loss AUC drops to 0.471, below "
+        "chance. The 50x default sits between the two: neither is taken.", "",
         "Noise learned inside the network (2026-12-06, a one-off script, the code not kept; the issue's "
         "feature-level noise): the noise learned directly where the blocks that learn take their input "
         "(layer3's input, kept non-negative like the frozen blocks' outputs), not as photos, so each of its 40 "
