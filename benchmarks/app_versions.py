@@ -8,14 +8,11 @@ Writes benchmarks/APP_VERSIONS.md.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 from gradio_client import Client
@@ -23,7 +20,7 @@ from gradio_client import Client
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from app_latency import timed_click  # noqa: E402
-from app_server import SHIPPED_MODELS, free_port  # noqa: E402
+from app_server import SHIPPED_MODELS, served_app  # noqa: E402
 
 from unsir.bench import QUIET_LOAD, machine, settled_load  # noqa: E402
 
@@ -35,30 +32,6 @@ def commit_of(checkout: Path) -> str:
     return described.stdout.strip() or "unknown"
 
 
-@contextmanager
-def served(checkout: Path, log: Path):
-    """`python app.py` of a checkout on a free port, with the shipped checkpoints; yields (client, pid)."""
-    port = free_port()
-    env = {**os.environ, "UNSIR_MODELS_DIR": str(SHIPPED_MODELS), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
-    with open(log, "w") as output:
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=checkout, env=env, stdout=output,
-                                   stderr=subprocess.STDOUT)
-        try:
-            while process.poll() is None:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
-                    break
-                except OSError:
-                    time.sleep(0.5)
-            if process.poll() is not None:
-                raise RuntimeError(f"{checkout}/app.py exited:\n{log.read_text()[-3000:]}")
-            yield Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(log.parent)), process.pid
-        finally:
-            process.terminate()
-            process.wait()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before", type=Path, help="the other checkout (e.g. a git worktree of an earlier commit)")
@@ -68,8 +41,10 @@ def main() -> None:
     loads = [settled_load()]
     rows = []
     with tempfile.TemporaryDirectory() as scratch, ExitStack() as apps:
-        served_apps = {name: apps.enter_context(served(root, Path(scratch) / f"{name}.log"))
-                       for name, root in checkouts.items()}
+        served_apps = {}
+        for name, root in checkouts.items():
+            app = apps.enter_context(served_app(SHIPPED_MODELS, Path(scratch) / f"{name}.log", checkout=root))
+            served_apps[name] = Client(app.url, verbose=False, download_files=scratch), app.pid
         for client, pid in served_apps.values():
             timed_click(client, PERSON, pid)  # the first click of a fresh app pays for its first request
         loads.append(settled_load())

@@ -4,9 +4,10 @@ PyTorch's OpenMP (libgomp on Linux) keeps a team of worker threads for every thr
 parallel op, and once the teams together hold more threads than the machine has cores, every team
 stops spin-waiting between ops and sleeps instead: each small op then waits for its workers to wake.
 The app ran torch on the main thread (loading), a warm-up thread and Gradio's worker threads (each step
-of a streamed event may run on another one), so on the 2-core CPU a click's two compute threads were
-busy 84 % and 59 % of the time instead of about 95 %, and UNSIR ran slower than the same call in a
-plain script (benchmarks/APP_LATENCY.md). Here every torch computation of the app runs on one thread.
+of a streamed event may run on another one), so on the 2-core CPU a click's two compute threads ran
+82 % and 61 % of the time (about 97 % and 91 % in a plain script) and UNSIR took longer than the same
+call in a plain script. Here every torch computation of the app runs on one thread
+(benchmarks/APP_VERSIONS.md: 80 % for the worker, UNSIR 15 % faster).
 """
 from __future__ import annotations
 

@@ -118,8 +118,8 @@ class Workspace:
 
         missing = [i for i in test_indices if i not in self._cams]
         if missing:
-            # GradCAM hooks into the model it explains: give it a private copy, so that a
-            # visitor's prediction on the shared base model never passes through the hooks.
+            # GradCAM hooks into the model it explains and backpropagates into its weights: a private
+            # copy leaves the shared base model without hooks or gradients.
             explained = gradcam(copy.deepcopy(self.model).to(device), self.split.test.images[missing])
             self._cams.update(zip(missing, explained))
         return [self._cams[i] for i in test_indices]

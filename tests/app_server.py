@@ -42,8 +42,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def served_app(models_dir: Path, log: Path, connections: Path | None = None):
-    """Run `python app.py` on a free local port with checkpoints from `models_dir`; yield its URL and pid.
+def served_app(models_dir: Path, log: Path, connections: Path | None = None, checkout: Path = ROOT):
+    """Run `python app.py` of `checkout` (this one by default) on a free local port with checkpoints from
+    `models_dir`; yield its URL and pid.
 
     With `connections`, the app runs as on a fresh machine (GRADIO_ANALYTICS_ENABLED unset) and every
     connection it attempts beyond this machine is written there, one per line.
@@ -58,7 +59,7 @@ def served_app(models_dir: Path, log: Path, connections: Path | None = None):
         command = [sys.executable, str(NETWORK_AUDIT), "app.py"]
     url = f"http://127.0.0.1:{port}/"
     with open(log, "w") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=checkout, env=env, stdout=output, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + STARTUP_SECONDS
             while True:
