@@ -213,3 +213,26 @@ def test_a_methods_column_rerun_replaces_only_that_method_and_is_named():
         with_method_rerun(records, [{**measured(s, 0.0, "other"), "command": "c"} for s in (1000, 1001)], "unsir")
     with pytest.raises(ValueError, match="no rerun of resnet18 2@1001"):
         with_method_rerun(records, reruns[:1], "unsir")
+
+
+def test_a_rerun_without_a_retrain_is_scored_against_the_recorded_retrain():
+    from unsir.bench import with_method_rerun
+
+    record = synthetic_record(1000, 0.2, -0.01)
+    record["report"]["methods"]["retrain"] = {**record["report"]["original"], "forget_test_acc": 0.0,
+                                              "feature_knn_forget_acc": 0.4}
+    record["report"]["methods"]["unsir"]["layer_distance_to_retrain"] = {"fc": 1.0}
+    record["report"]["sha256"] = {"original": "o", "unsir": "u", "retrain": "r"}
+    rerun = synthetic_record(1000, 0.0, -0.01)
+    rerun["report"]["methods"]["unsir"].update(feature_knn_forget_acc=0.5, layer_distance_to_retrain={"fc": 2.0})
+    rerun["report"]["sha256"] = {"original": "o", "unsir": "u2"}
+    merged = with_method_rerun([record], [{**rerun, "command": "unsir bench --methods unsir"}], "unsir")[0]
+    unsir = merged["report"]["methods"]["unsir"]
+    # The original's kNN found 80 %, the recorded retrain's 40 %, the rerun's 50 %: three quarters of the gap.
+    assert unsir["gap_closed"]["feature_knn_forget_acc"] == pytest.approx(0.75)
+    assert unsir["gap_closed"]["forget_test_acc"] == pytest.approx(1.0)
+    assert "layer_distance_to_retrain" not in unsir  # it would need the retrained weights
+    assert merged["report"]["methods"]["retrain"] == record["report"]["methods"]["retrain"]
+    other_model = {**rerun, "report": {**rerun["report"], "sha256": {"original": "o2", "unsir": "u2"}}}
+    with pytest.raises(ValueError, match="not the same original model"):
+        with_method_rerun([record], [{**other_model, "command": "c"}], "unsir")

@@ -18,7 +18,7 @@ import torch
 
 from . import distributed
 from .checkpoints import weights_sha256
-from .forgetting import Predictions, forget, frozen_start, random_identities
+from .forgetting import Predictions, forget, frozen_start, gaps_closed, random_identities
 from .methods import configure
 from .pipeline import load, load_strangers_for
 from .reports import to_json
@@ -110,18 +110,29 @@ def gather_rank_files(results_path: Path) -> list[dict]:
 
 def with_method_rerun(records: list[dict], reruns: list[dict], method: str) -> list[dict]:
     """`records` with `method`'s entries taken from `reruns` of the same sets (its default changed);
-    every other method stays as measured. The reruns must hold the same retrain, so that the gap
-    closed is measured against the same model."""
+    every other method stays as measured. The gap closed is measured against the record's retrained
+    model: a rerun that retrained must hold the same model; a rerun without a retrain is scored
+    against the numbers that model had when it was measured (a retrain is not bit-for-bit
+    reproducible across runs, and takes minutes). Its layer distance to that model needs the weights
+    and is left out."""
     again = {(r["arch"], r["count"], r["seed"]): r for r in reruns}
     updated = []
     for record in records:
+        where = f"{record['arch']} {record['count']}@{record['seed']}"
         rerun = again.pop((record["arch"], record["count"], record["seed"]), None)
         if rerun is None:
-            raise ValueError(f"no rerun of {record['arch']} {record['count']}@{record['seed']}")
+            raise ValueError(f"no rerun of {where}")
         report, new = record["report"], rerun["report"]
-        if report["sha256"].get("retrain") != new["sha256"].get("retrain"):
-            raise ValueError(f"{record['arch']} {record['count']}@{record['seed']}: not the same retrained model")
-        report = {**report, "methods": {**report["methods"], method: new["methods"][method]},
+        if report["sha256"].get("original") != new["sha256"].get("original"):
+            raise ValueError(f"{where}: not the same original model")
+        entry = new["methods"][method]
+        if "retrain" in new["sha256"]:
+            if report["sha256"].get("retrain") != new["sha256"]["retrain"]:
+                raise ValueError(f"{where}: not the same retrained model")
+        elif "retrain" in report["methods"]:
+            entry = {**{k: v for k, v in entry.items() if k != "layer_distance_to_retrain"},
+                     "gap_closed": gaps_closed(report["original"], entry, report["methods"]["retrain"])}
+        report = {**report, "methods": {**report["methods"], method: entry},
                   "sha256": {**report["sha256"], method: new["sha256"][method]}}
         updated.append({**record, "report": report, "rerun": {**record.get("rerun", {}), method: rerun["command"]}})
     if again:
