@@ -186,8 +186,8 @@ def test_the_vit_defaults_give_its_classifier_a_higher_rate_everywhere():
     vit = configure("unsir", vit_card)
     assert (vit.classifier_lr_scale, vit.impair_body_scale, vit.repair_distill, vit.repair_epochs) == (200, 60, 0.9, 3)
     resnet = configure("unsir", resnet_card)
-    assert (resnet.impair_body_scale, resnet.repair_distill, resnet.repair_epochs, resnet.retain_per_id,
-            resnet.learn_from) == (15, 0.9, 3, 15, "layer3")
+    assert (resnet.impair_body_scale, resnet.repair_lr, resnet.repair_distill, resnet.repair_epochs, resnet.retain_per_id,
+            resnet.learn_from) == (20, 2e-4, 0.9, 4, 15, "layer3")
     assert vit.learn_from == "encoder.layers.encoder_layer_3"  # its first three encoder layers stay frozen
     assert configure("unsir", resnet_card, preset="fast") == UnsirConfig()  # the classifier-only recipe, kept reachable
     assert configure("unsir", vit_card, preset="fast").classifier_lr_scale == 200
