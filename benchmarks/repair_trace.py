@@ -51,7 +51,8 @@ class Trace:
 
     def __enter__(self):
         def split_at(model, block):
-            self.model = self.model or model  # UNSIR splits its own copy first, then the original
+            if self.model is None:  # UNSIR splits its own copy first, then the original
+                self.model = model
             return self._split_at(model, block)
 
         def fit(learner, batches, optimizer, *, epochs, stage, **options):

@@ -87,7 +87,7 @@ PAPER = UnsirConfig(retain_per_id=100, noise_batch=32, noise_budget=None, impair
 #   tuning sets the kept people lose 1.7 points on average, worst 2.8 (within the 3-point target), not 2.4 and
 #   3.5; the loss AUC and stranger KS fall further (0.520 / 0.233, not 0.549 / 0.261); the kNN finds 2.4
 #   points more of the forgotten than before (13.1 points below the original, not 15.5). One epoch more:
-#   about 3 s for one person (benchmarks/SWEEP.md).
+#   about 3 s for one person (benchmarks/REPAIR_TRACE.md, SWEEP.md).
 # - ViT: its head barely moved at 50x (a third of its forgotten photos stayed recognised), so 200x.
 #   Since 2026-11-29 with the ResNet18's earlier body recipe too (every block at 10x): over 7 tuning
 #   sets the kept people lose 2.9 points on average instead of 3.5 (worst 5.8, not 6.6), and the kNN
