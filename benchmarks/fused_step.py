@@ -1,5 +1,5 @@
-"""UNSIR with the fused Adam step (today's) against the default step (with which benchmarks/RESULTS.json
-was measured), on reported forget sets: the same people, the same seed, one thread. Writes
+"""UNSIR with the fused Adam step (today's) against the default step (with which benchmarks/RESULTS.json's
+ViT rows were measured), on reported forget sets: the same people, the same seed, one thread. Writes
 benchmarks/FUSED_STEP.{json,md}: what the change of step does to the numbers RESULTS.md reports.
 
     python benchmarks/fused_step.py
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import date
 from pathlib import Path
 
 import torch
@@ -38,7 +39,7 @@ def measure() -> list[dict]:
                     entry = forget(loaded.model, loaded.card, loaded.split, names, methods={"unsir": None},
                                    seed=seed).report["methods"]["unsir"]
                     rows.append({"arch": loaded.card["arch"], "count": count, "seed": seed, "fused": fused,
-                                 "machine": machine(),
+                                 "machine": machine(), "day": date.today().isoformat(),
                                  **{key: entry[key] for key in KEYS}, "load_before": round(load_before, 2),
                                  "load_after": round(os.getloadavg()[0], 2)})
                     print(rows[-1], flush=True)
@@ -51,8 +52,11 @@ def write_markdown(rows: list[dict], path: Path) -> None:
     lines = ["# UNSIR: the fused Adam step against the default one", "",
              f"`python benchmarks/fused_step.py` on {'; '.join(sorted({row['machine'] for row in rows}))}. UNSIR's optimiser takes the fused "
              "step since 2026-11-29 (one kernel for every weight: in a short timing beside other jobs, 8 ms a step of "
-             "the ResNet18's layer3 onwards here, not 46); RESULTS.md was measured with the default step. Both are Adam: only the order of floating-point "
-             "operations differs. Same people, same seed, per reported set:", "",
+             "the ResNet18's layer3 onwards here, not 46); RESULTS.md's ViT UNSIR rows were measured with the default step, "
+             "its ResNet18 UNSIR rows were measured again, with the fused one, on 2026-12-06. Both are Adam: only the order of floating-point operations "
+             "differs. Same people, same seed, per reported set, with UNSIR's defaults of the day it ran "
+             f"({', '.join(sorted({row['day'] for row in rows}))}; they may have moved since: "
+             "unsir/methods/unsir.py's ARCH_DEFAULTS says when):", "",
              "| model | set | step | " + " | ".join(KEYS.values()) + " | load before/after |",
              "|---|---|---|" + "---|" * len(KEYS) + "---|"]
     for row in rows:
