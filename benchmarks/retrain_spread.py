@@ -1,0 +1,119 @@
+"""How precisely a "share of the gap to retrain closed" can be read: the benchmark's sets with a recorded
+retrain (benchmarks/RESULTS.json) retrained once more, same recipe, same seed, same kept photos, and the
+two retrains set side by side, with UNSIR's recorded share of the gap measured against each. Writes
+benchmarks/RETRAIN_SPREAD.md.
+
+    python benchmarks/retrain_spread.py --sets 1/1001,1/1002,2/1000,5/1000
+
+Training here is not bit-for-bit reproducible (the order of floating-point operations changes with the
+number of threads), so the second retrain is another draw of the gold standard. The retrains that
+benchmarks/speedup.py timed count too. A set already retrained is kept (each: 5-6 minutes alone).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from unsir.bench import QUIET_LOAD, machine, settled_load
+from unsir.forgetting import gaps_closed
+
+HERE = Path(__file__).parent
+CHECKPOINT = "models/resnet18-lfw100"
+COMPARED = {"feature_knn_forget_acc": "kNN on the forgotten", "mia_auc_forget": "loss AUC",
+            "stranger_ks": "stranger KS"}
+
+
+def retrained(count: int, seed: int) -> dict:
+    """`unsir forget --methods retrain` on the set: the retrain's and the original's entries."""
+    with tempfile.TemporaryDirectory() as scratch:
+        report_path = Path(scratch) / "report.json"
+        before = settled_load()
+        subprocess.run([sys.executable, "-m", "unsir", "forget", "--checkpoint", CHECKPOINT, "--forget-random",
+                        str(count), "--seed", str(seed), "--methods", "retrain", "--report", str(report_path)],
+                       check=True, cwd=HERE.parent, capture_output=True)
+        report = json.loads(report_path.read_text())
+    return {"original": report["original"], "retrain": report["methods"]["retrain"], "machine": machine(),
+            "load_before": before, "source": "retrain_spread.py"}
+
+
+def recorded() -> dict[str, dict]:
+    """The benchmark's ResNet18 records that hold a retrain, by set ("count/seed")."""
+    return {f"{record['count']}/{record['seed']}": record for record in json.loads((HERE / "RESULTS.json").read_text())
+            if record["checkpoint"] == CHECKPOINT and "retrain" in record["report"]["methods"]}
+
+
+def timed_by_speedup() -> dict[str, dict]:
+    """The retrains benchmarks/speedup.py ran, as second retrains of their sets."""
+    path = HERE / "SPEEDUP.json"
+    if not path.exists():
+        return {}
+    saved = json.loads(path.read_text())
+    return {f"{count}/{run['report']['seed']}": {"original": run["report"]["original"], "retrain": run["report"]["methods"]["retrain"],
+                                          "machine": saved["machine"], "load_before": run["load_before"],
+                                          "source": "speedup.py"}
+            for count, run in saved["runs"].items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sets", default="", help="count/seed, comma-separated: sets of RESULTS.json with a retrain")
+    args = parser.parse_args()
+    json_path = HERE / "RETRAIN_SPREAD.json"
+    saved = json.loads(json_path.read_text()) if json_path.exists() else {}
+    records = recorded()
+    for cell in filter(None, args.sets.split(",")):
+        if cell not in records:
+            raise SystemExit(f"{cell}: RESULTS.json holds no retrain of this set to compare with")
+        if cell not in saved:
+            count, seed = map(int, cell.split("/"))
+            saved[cell] = retrained(count, seed)
+            json_path.write_text(json.dumps(saved, indent=1))
+            print(cell, "done", flush=True)
+    write_markdown({**timed_by_speedup(), **saved}, records)
+
+
+def write_markdown(second: dict[str, dict], records: dict[str, dict]) -> None:
+    cells = sorted(second, key=lambda cell: tuple(map(int, cell.split("/"))))
+    loads = [second[cell]["load_before"] for cell in cells]
+    quiet = max(loads) <= QUIET_LOAD
+    lines = ["# Two retrains of the same set", "",
+             "`python benchmarks/retrain_spread.py` (and the retrains benchmarks/speedup.py timed) on "
+             f"{'; '.join(sorted({second[cell]['machine'] for cell in cells}))}: each set below retrained once more "
+             f"with `unsir forget --checkpoint {CHECKPOINT} --forget-random K --seed S --methods retrain`, beside "
+             "the retrain benchmarks/RESULTS.json recorded for it (same recipe, same seed, same kept photos; it ran on "
+             f"{'; '.join(sorted({records[cell]['machine'] for cell in cells}))}). UNSIR's entry is RESULTS.json's, "
+             "its share of the original→retrain gap measured against each retrain in turn: the spread between "
+             "the two is how precisely RESULTS.md's gap-closed figures can be read.", "",
+             f"Machine: {'quiet' if quiet else 'NOT quiet'} before each retrain (1-minute load average "
+             f"{', '.join(f'{load:.1f}' for load in loads)}; quiet: at most {QUIET_LOAD}). Timing is not measured "
+             "here; the load only says whether another job shared the threads.", "",
+             "| set | held-out photos | measure | original | retrain, recorded | retrain, again | UNSIR | "
+             "UNSIR's gap closed: vs recorded | vs again |", "|---|---|---|---|---|---|---|---|---|"]
+    for cell in cells:
+        report = records[cell]["report"]
+        original, first, unsir = report["original"], report["methods"]["retrain"], report["methods"]["unsir"]
+        again = second[cell]["retrain"]
+        if second[cell]["original"]["sha256"] != original["sha256"]:
+            raise SystemExit(f"{cell}: retrained from another original than RESULTS.json's")
+        against_first, against_again = gaps_closed(original, unsir, first), gaps_closed(original, unsir, again)
+        for key, label in COMPARED.items():
+            lines.append(f"| {cell} | {original['n_forget_test']} | {label} | {original[key]:.3f} | {first[key]:.3f} | "
+                         f"{again[key]:.3f} | {unsir[key]:.3f} | {_share(against_first[key])} | "
+                         f"{_share(against_again[key])} |")
+        lines.append(f"| {cell} | {original['n_forget_test']} | kept test accuracy | {original['retain_test_acc']:.3f} | "
+                     f"{first['retain_test_acc']:.3f} | {again['retain_test_acc']:.3f} | "
+                     f"{unsir['retain_test_acc']:.3f} | – | – |")
+    (HERE / "RETRAIN_SPREAD.md").write_text("\n".join(lines) + "\n")
+
+
+def _share(closed: float) -> str:
+    return "no gap" if math.isnan(closed) else f"{closed + 0.0:.2f}"  # + 0.0: never "-0.00"
+
+
+if __name__ == "__main__":
+    main()
