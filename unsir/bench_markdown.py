@@ -110,7 +110,9 @@ def worst_sets(groups: dict[tuple, list[dict]]) -> list[str]:
              "(worst set / mean) with the photos it counts, kept test accuracy's change against the original "
              "(worst / mean, points), and the feature evidence pooled over the photos of all sets of that size. "
              "Gap closed: the share of the original→retrain gap that the method closes on the sets with a retrain "
-             "(1 = like retrain, 0 = like the original). Controls only hide the output; they are not unlearning.", "",
+             "(1 = like retrain, 0 = like the original); a retrain is one draw of the gold standard, and two retrains "
+             "of one person can disagree by almost half the gap (benchmarks/RETRAIN_SPREAD.md). Controls only hide "
+             "the output; they are not unlearning.", "",
              "| model | forgotten | method | sets | forgotten acc, worst / mean [photos] | Δ kept, worst / mean | "
              "kNN on features [photos] | probe [photos] | loss AUC (mean) | gap closed: kNN / loss AUC / KS | seconds (mean) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
