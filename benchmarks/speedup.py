@@ -87,6 +87,5 @@ def write_markdown(saved: dict) -> None:
     (HERE / "SPEEDUP.md").write_text("\n".join(lines) + "\n")
 
 
-
 if __name__ == "__main__":
     main()
