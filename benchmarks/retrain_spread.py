@@ -20,32 +20,23 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
-from unsir.bench import QUIET_LOAD, machine, settled_load
+from speedup import CHECKPOINT, forget_command  # this folder's: the same `unsir forget` run
+from unsir.bench import QUIET_LOAD, machine
 from unsir.forgetting import gaps_closed
 
 HERE = Path(__file__).parent
-CHECKPOINT = "models/resnet18-lfw100"
 COMPARED = {"feature_knn_forget_acc": "kNN on the forgotten", "mia_auc_forget": "loss AUC",
             "stranger_ks": "stranger KS"}
 
 
 def retrained(count: int, seed: int, relearn: bool = False) -> dict:
     """`unsir forget --methods retrain` on the set: the retrain's and the original's entries."""
-    with tempfile.TemporaryDirectory() as scratch:
-        report_path = Path(scratch) / "report.json"
-        before = settled_load()
-        subprocess.run([sys.executable, "-m", "unsir", "forget", "--checkpoint", CHECKPOINT, "--forget-random",
-                        str(count), "--seed", str(seed), "--methods", "retrain", "--report", str(report_path),
-                        *(["--relearn"] if relearn else [])],
-                       check=True, cwd=HERE.parent, capture_output=True)
-        report = json.loads(report_path.read_text())
+    command = forget_command(count, seed, "retrain", *(["--relearn"] if relearn else []))
+    report = command["report"]
     return {"original": report["original"], "retrain": report["methods"]["retrain"], "machine": machine(),
-            "load_before": before, "source": "retrain_spread.py"}
+            "load_before": command["load_before"]}
 
 
 def recorded() -> dict[str, dict]:
@@ -62,8 +53,7 @@ def timed_by_speedup() -> dict[str, dict]:
     saved = json.loads(path.read_text())
     return {f"{count}/{run['report']['seed']}": {"original": run["report"]["original"],
                                                  "retrain": run["report"]["methods"]["retrain"],
-                                                 "machine": saved["machine"], "load_before": run["load_before"],
-                                                 "source": "speedup.py"}
+                                                 "machine": saved["machine"], "load_before": run["load_before"]}
             for count, run in saved["runs"].items()}
 
 

@@ -28,13 +28,14 @@ TARGET = 50  # the speed issue: UNSIR at least 50x faster than retrain timed in 
 REPEATS = 2  # UNSIR-only commands after the one with the retrain
 
 
-def run(count: int, methods: str) -> dict:
-    """One `unsir forget` on the set, and the 1-minute load before and after."""
+def forget_command(count: int, seed: int, methods: str, *options: str) -> dict:
+    """One `unsir forget` on `count` people drawn with `seed`: its report, and the 1-minute load before
+    (once the previous command's own load has died down) and after."""
     with tempfile.TemporaryDirectory() as scratch:
         report_path = Path(scratch) / "report.json"
         before = settled_load()
         subprocess.run([sys.executable, "-m", "unsir", "forget", "--checkpoint", CHECKPOINT, "--forget-random",
-                        str(count), "--seed", str(SEED), "--methods", methods, "--report", str(report_path)],
+                        str(count), "--seed", str(seed), "--methods", methods, "--report", str(report_path), *options],
                        check=True, cwd=HERE.parent, capture_output=True)
         report = json.loads(report_path.read_text())
     return {"report": report, "load_before": before, "load_after": os.getloadavg()[0]}
@@ -45,10 +46,10 @@ def main() -> None:
     saved = json.loads(json_path.read_text()) if json_path.exists() else {"runs": {}}
     for count in COUNTS:
         if str(count) not in saved["runs"]:
-            saved["runs"][str(count)] = run(count, "unsir,retrain")
+            saved["runs"][str(count)] = forget_command(count, SEED, "unsir,retrain")
         repeats = saved["runs"][str(count)].setdefault("repeats", [])
         while len(repeats) < REPEATS:
-            repeats.append(run(count, "unsir"))
+            repeats.append(forget_command(count, SEED, "unsir"))
         saved["machine"] = machine()
         json_path.write_text(json.dumps(saved, indent=1))
         print(count, "done", flush=True)
