@@ -18,8 +18,8 @@ from .. import figures
 from ..gpu import on_gpu
 from ..workspace import workspace
 from .features import MEASURES
-from .forget import (FORGOTTEN_AT_MOST, SUMMARY_ROWS, Row, cam_photos, confidences, stage_progress, summary_table,
-                     test_photos)
+from .forget import SUMMARY_ROWS, Row, cam_photos, confidences, stage_progress, summary_table
+from .verdicts import FORGOTTEN_AT_MOST, test_photos
 from .session import METHOD_LABELS, on_phone, open_workspace, warn_untuned
 
 # Columns by colour: the original (blue) and the retrained (green) keep theirs, the methods take these in turn.

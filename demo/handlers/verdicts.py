@@ -1,0 +1,84 @@
+"""What a request achieved, in words: a verdict per forgotten person (never more than their held-out
+photos show), what ran and what it read, and the kept people who paid for it."""
+from __future__ import annotations
+
+import torch
+
+from .. import figures
+from .session import METHOD_LABELS, Request, open_workspace
+
+FORGOTTEN_AT_MOST = 0.01  # a forgotten person named on more of their held-out photos is "still recognised"
+COLLATERAL_SHOWN = 5  # kept people listed under "collateral damage"
+
+
+def test_photos(checkpoint: str) -> dict[str, int]:
+    ws = open_workspace(checkpoint)
+    return dict(zip(ws.names, torch.bincount(ws.split.test.labels, minlength=len(ws.names)).tolist()))
+
+
+def verdicts(entry: dict, photos: dict[str, int]) -> tuple[list[str], list[str]]:
+    """(one verdict per forgotten person, the people still recognised on more than 1 % of their photos)."""
+    lines, still = [], []
+    for name, accuracy in entry["forget_per_identity_test_acc"].items():
+        if accuracy is None or accuracy != accuracy:  # no held-out photo: nothing shows they are gone
+            still.append(name)
+            lines.append(f"- **{figures.readable(name)}: not measured** (no held-out photos)")
+            continue
+        counted = f"{round(accuracy * photos[name])} of {photos[name]} held-out photos named as them"
+        if accuracy > FORGOTTEN_AT_MOST:
+            still.append(name)
+            lines.append(f"- **{figures.readable(name)}: still recognised** on {accuracy:.0%} ({counted})")
+        else:
+            lines.append(f"- {figures.readable(name)}: forgotten ({counted})")
+    return lines, still
+
+
+def status_line(request: Request, forgotten: list[str], photos: dict[str, int]) -> str:
+    """What the request ran, and a verdict per person asked for so far."""
+    return verdict_lines(request.method, request.names, request.report["methods"][request.method],
+                         request.report["device"], forgotten, photos)
+
+
+def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgotten: list[str],
+                  photos: dict[str, int], measuring: bool = False) -> str:
+    """What ran, and a verdict per person asked for so far: never more than the held-out photos show."""
+    asked = ", ".join(figures.readable(n) for n in names)
+    if entry["zero_glance"]:
+        read = f"Zero-glance: it read only {entry['data_read']}."
+    else:
+        read = f"NOT zero-glance: it read {entry['data_read']}."
+    lines, still = verdicts(entry, photos)
+    warning = []
+    if still:
+        warning = [f"⚠️ **Not fully forgotten:** {', '.join(figures.readable(n) for n in still)} "
+                   f"{'is' if len(still) == 1 else 'are'} still named on more than {FORGOTTEN_AT_MOST:.0%} of "
+                   "their held-out photos.", ""]
+    follows = ["", "*Still measuring: the membership attack, strangers, the features, GradCAM and the charts "
+                   "follow below.*"] if measuring else []
+    return "\n".join([
+        *warning,
+        f"**{METHOD_LABELS.get(method, method)} ran on {asked}** in {entry['seconds']:.1f} s on {device}. {read}",
+        "",
+        f"Asked to forget so far: {', '.join(figures.readable(n) for n in forgotten)}. Per person, on photos "
+        "no model trained on:",
+        "",
+        *lines,
+        *follows,
+    ])
+
+
+def collateral_damage(kept: dict[str, tuple[float, float, int]], shown: int = COLLATERAL_SHOWN) -> str:
+    """The kept people who lost the most held-out accuracy: the unlearning's cost to everyone else."""
+    changes = sorted(((before - after, name, before, after, photos) for name, (before, after, photos) in kept.items()
+                      if before == before and after == after), key=lambda c: (-c[0], c[1]))
+    lost = [c for c in changes if c[0] > 1e-9]
+    gained = sum(1 for c in changes if c[0] < -1e-9)
+    if not lost:
+        return (f"**Collateral damage:** none of the {len(kept)} kept people lost accuracy on their held-out photos"
+                f" ({gained} gained).")
+    lines = [f"**Collateral damage:** {len(lost)} of {len(kept)} kept people lost accuracy on their held-out photos"
+             f" ({gained} gained). The most:", "",
+             "| Kept person | Original | Unlearned | Held-out photos |", "|---|---:|---:|---:|"]
+    lines += [f"| {figures.readable(name)} | {before:.0%} | {after:.0%} | {photos} |"
+              for _, name, before, after, photos in lost[:shown]]
+    return "\n".join(lines)
