@@ -84,7 +84,7 @@ PAPER = UnsirConfig(retain_per_id=100, noise_batch=32, noise_budget=None, impair
 #   keeps the same 3.1 points, and UNSIR takes about half the time (the frozen blocks run once:
 #   16 s for one person on the quiet 2-core CPU, not 30; benchmarks/APP_LATENCY.md). Since 2026-12-06 the
 #   repair restores more (twice the rate, a fourth epoch) and impair moves the body at 20x, not 15x: over 13
-#   tuning sets the kept people lose 1.7 points on average, worst 2.8 (within the 3-point target), not 2.4 and
+#   tuning sets the kept people lose 1.7 points on average, worst 2.8 (3.4 in a second run), not 2.4 and
 #   3.5; the loss AUC and stranger KS fall further (0.520 / 0.233, not 0.549 / 0.261); the kNN finds 2.4
 #   points more of the forgotten than before (13.1 points below the original, not 15.5). One epoch more:
 #   about 3 s for one person (benchmarks/REPAIR_TRACE.md, SWEEP.md).
