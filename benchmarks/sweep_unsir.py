@@ -448,7 +448,12 @@ FINDINGS = {
         "stranger KS (the target missed at every size) where it was; the second cycle costs 14 s and 0.9 point."
         " Two impairs at x15 are the nearest candidate (the worst tuning set 0.5 point better, within one run's"
         " spread, the mean 0.4 worse, 5 s more); a default change means rerunning the 25-set benchmark and "
-        "every timing file, left for a later session.", "",
+        "every timing file, left for a later session. The two, once more on 6 further tuning sets (1/503, "
+        "2/503, 5/503, 10/502, 10/503, 20/502): the default −1.0 / −1.6, 10.4, 0.614 (0.114), 0.264, 17.8 s; "
+        "two impairs at x15 −1.5 / −2.4, 12.2, 0.565 (0.065), 0.277, 19.0 s. Over all 19 sets: −1.5 / −3.4 "
+        "against −1.9 / −2.9 (one set past 3 points against none), a kNN drop of 12.8 against 14.9, the loss "
+        "AUC's distance from chance 0.083 against 0.057, the KS 0.241 against 0.245: the same trade on the new "
+        "sets.", "",
     ],
     "vit": [
         "No retrained ViT here (one training takes about an hour on this machine), so no gap is closed: the "
