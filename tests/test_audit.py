@@ -93,6 +93,13 @@ def test_the_audit_opens_with_a_plain_summary(exported):
     assert f"{entry['forget_test_acc']:.0%} after" in summary and "sha256sum model.safetensors" in summary
     assert ("WARNING: not fully forgotten" in summary) == any(
         a > 0.01 for a in entry["forget_per_identity_test_acc"].values())
+    # naming nobody is not the whole claim: the summary says what the features still hold, before and after
+    original = view.report["original"]
+    assert (f"a nearest-neighbour search on its features found {original['feature_knn_forget_acc']:.0%} of the "
+            f"forgotten people's held-out photos before and {entry['feature_knn_forget_acc']:.0%} after") in summary
+    assert audit["metrics"]["after"]["feature_knn_forget_acc"] == entry["feature_knn_forget_acc"]
+    assert audit["feature_knn_forget_per_identity_acc"] == {
+        "before": original["feature_knn_forget_per_identity_acc"], "after": entry["feature_knn_forget_per_identity_acc"]}
 
 
 def test_unsir_verify_checks_a_weights_file_against_the_audit(exported, olivetti_checkpoint, tmp_path, capsys):

@@ -56,6 +56,18 @@ def test_the_worst_set_leads_and_no_method_is_dropped():
     assert "quiet" in table
 
 
+def test_the_worst_set_table_counts_the_sets_where_the_features_did_not_move():
+    """A pooled kNN can hide the sets where a method left the forgotten people where they were."""
+    from unsir.bench_markdown import markdown
+
+    barely = synthetic_record(1001, 0.0, -0.01)
+    barely["report"]["methods"]["unsir"]["feature_knn_forget_acc"] = 0.76  # 4 points under the original's 80 %
+    table = markdown([synthetic_record(1000, 0.0, -0.01), barely])
+    assert "| unsir | 2 | 0.0 / 0.0 [10] | -1.0 / -1.0 | 68.0 [10] | 1 of 2 |" in table
+    assert "| logit-mask (control) | 2 | 0.0 / 0.0 [10] | +0.0 / +0.0 | 80.0 [10] | 2 of 2 |" in table
+    assert "| resnet18 | 2 | original | 2 | 90.0 / 90.0 [10] | – | 80.0 [10] | – |" in table
+
+
 def test_which_method_when_says_who_cleared_the_bar_on_every_set_from_the_records_alone():
     from unsir.bench_markdown import markdown
 

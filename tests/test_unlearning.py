@@ -244,6 +244,10 @@ def test_every_model_reports_the_feature_and_membership_evidence_with_counts(oli
                     "feature_probe_retain_acc", "mia_auc_forget", "mia_auc_forget_max_logit"):
             assert 0 <= entry[key] <= 1, key
         assert (entry["n_forget_test"], entry["n_forget_train"]) == (6, 14)
+        # Per person (3 held-out photos each), the same search: together they make up the pooled number.
+        per_person = entry["feature_knn_forget_per_identity_acc"]
+        assert list(per_person) == sorted(recognised_pair)
+        assert sum(per_person.values()) / 2 == pytest.approx(entry["feature_knn_forget_acc"])
     # The original still finds the forgotten people in its features.
     assert report["original"]["feature_knn_forget_acc"] >= 0.5
     assert "gap_closed" not in report["methods"]["unsir"]  # no retrain in this run

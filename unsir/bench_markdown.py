@@ -7,6 +7,7 @@ import statistics
 from dataclasses import asdict
 from typing import NamedTuple
 
+from .forgetting import KNN_MOVED_AT_LEAST, moved_in_features
 from .metrics import SMALLEST_GAP, gap_closed
 from .methods import METHODS, configure
 from .methods.unsir import UnsirConfig
@@ -111,11 +112,14 @@ def worst_sets(groups: dict[tuple, list[dict]]) -> list[str]:
              "(worst / mean, points), and the feature evidence pooled over the photos of all sets of that size. "
              "Gap closed: the share of the original→retrain gap that the method closes on the sets with a retrain "
              "(1 = like retrain, 0 = like the original); a retrain is one draw of the gold standard, and two retrains "
-             "of one person can disagree by almost half the gap (benchmarks/RETRAIN_SPREAD.md). Controls only hide "
-             "the output; they are not unlearning.", "",
+             "of one person can disagree by almost half the gap (benchmarks/RETRAIN_SPREAD.md). Features not moved: "
+             f"the sets where the kNN found the forgotten people's held-out photos less than {100 * KNN_MOVED_AT_LEAST:.0f} "
+             "points less often than the original did (on a set of one or two people, a photo or two). Controls only "
+             "hide the output; they are not unlearning.", "",
              "| model | forgotten | method | sets | forgotten acc, worst / mean [photos] | Δ kept, worst / mean | "
-             "kNN on features [photos] | probe [photos] | loss AUC (mean) | gap closed: kNN / loss AUC / KS | seconds (mean) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "kNN on features [photos] | features not moved (sets) | probe [photos] | loss AUC (mean) | "
+             "gap closed: kNN / loss AUC / KS | seconds (mean) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (arch, count), reports in sorted(groups.items()):
         for name in ["original", *method_order(reports)]:
             entries = [r["original"] if name == "original" else r["methods"][name] for r in reports
@@ -123,8 +127,11 @@ def worst_sets(groups: dict[tuple, list[dict]]) -> list[str]:
             forget = [e["forget_test_acc"] for e in entries]
             photos = sum(e.get("n_forget_test", 0) for e in entries)
             if name == "original":
-                change = "–"
+                change = not_moved = "–"
             else:
+                moved = [moved_in_features(r["original"], r["methods"][name]) for r in reports if name in r["methods"]]
+                measured = [m for m in moved if m is not None]
+                not_moved = f"{measured.count(False)} of {len(measured)}" if measured else "–"
                 changes = [100 * (r["methods"][name]["retain_test_acc"] - r["original"]["retain_test_acc"])
                            for r in reports if name in r["methods"]]
                 change = f"{min(changes):+.1f} / {statistics.fmean(changes):+.1f}"
@@ -135,7 +142,7 @@ def worst_sets(groups: dict[tuple, list[dict]]) -> list[str]:
             seconds = "–" if name == "original" else f"{statistics.fmean(e['seconds'] for e in entries):.1f}"
             lines.append(f"| {arch} | {count} | {label(name, reports)} | {len(entries)} | "
                          f"{100 * max(forget):.1f} / {100 * statistics.fmean(forget):.1f} [{photos}] | {change} | "
-                         f"{pooled(entries, 'feature_knn_forget_acc', 'n_forget_test')} | "
+                         f"{pooled(entries, 'feature_knn_forget_acc', 'n_forget_test')} | {not_moved} | "
                          f"{pooled(entries, 'feature_probe_forget_acc', 'n_forget_test')} | {auc} | {gap} | {seconds} |")
     every_report = [r for reports in groups.values() for r in reports]
     judged = [m for m in method_order(every_report) if m != "retrain" and not is_control(m, every_report)]

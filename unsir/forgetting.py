@@ -35,6 +35,21 @@ GAP_METRICS = ("forget_test_acc", "feature_knn_forget_acc", "feature_probe_forge
                "stranger_ks")
 
 
+# A kNN on the forgotten people's held-out photos that falls less than this below the original's has not moved
+# them in the features: on a forget set of one or two people that is a photo or two.
+KNN_MOVED_AT_LEAST = 0.05
+
+
+def moved_in_features(original: dict, method: dict) -> bool | None:
+    """Whether a method moved the forgotten people in the features (its kNN at least KNN_MOVED_AT_LEAST below the
+    original's); None where the features were not measured. Not forgetting by itself: a retrained model, which
+    never saw them, may find them as often as the original does."""
+    before, after = original.get("feature_knn_forget_acc"), method.get("feature_knn_forget_acc")
+    if before is None or after is None or before != before or after != after:
+        return None
+    return after <= before - KNN_MOVED_AT_LEAST
+
+
 FEATURE_VARIANT = ("penultimate features of the frozen model; 5-nearest-neighbours (cosine) and a multinomial "
                    "logistic regression, both fit on the training photos of every identity (the forgotten included) "
                    "and scored on held-out photos")
@@ -210,7 +225,7 @@ def forgetting_metrics(predictions: Predictions, split: Split, forget_classes, s
         "forget_prediction_histogram": {split.names[c]: n for c, n in enumerate(histogram) if n},
         "forget_prediction_concentration": _named(metrics.concentration(histogram), split.names),
         **membership_aucs(predictions, split, in_forget_train, in_forget_test),
-        **feature_metrics(predictions, split, in_forget_test, seed),
+        **feature_metrics(predictions, split, forget.tolist(), seed),
     }
 
 
@@ -225,9 +240,10 @@ def membership_aucs(predictions: Predictions, split: Split, in_forget_train, in_
     }
 
 
-def feature_metrics(predictions: Predictions, split: Split, in_forget_test, seed: int = 0) -> dict:
+def feature_metrics(predictions: Predictions, split: Split, forget_classes: list[int], seed: int = 0) -> dict:
     """Can the people be found in the penultimate features? k-NN and a linear probe, both fit on the
-    training photos of every identity (the forgotten included), scored on held-out photos."""
+    training photos of every identity (the forgotten included), scored on held-out photos; the k-NN also
+    per forgotten person, for a verdict person by person."""
     if predictions.train_features is None:
         return {}
     if seed not in predictions.found:
@@ -236,8 +252,12 @@ def feature_metrics(predictions: Predictions, split: Split, in_forget_test, seed
                                    "probe": metrics.probe_predictions(*features, seed=seed)}
     found = predictions.found[seed]
     labels = split.test.labels
-    return {f"feature_{name}_{group}_acc": metrics.accuracy(pred[mask], labels[mask])
-            for name, pred in found.items() for group, mask in (("forget", in_forget_test), ("retain", ~in_forget_test))}
+    in_forget_test = torch.isin(labels, torch.tensor(forget_classes, dtype=torch.long))
+    knn_per_identity = metrics.per_class_accuracy(found["knn"], labels, len(split.names))
+    return {**{f"feature_{name}_{group}_acc": metrics.accuracy(pred[mask], labels[mask])
+               for name, pred in found.items()
+               for group, mask in (("forget", in_forget_test), ("retain", ~in_forget_test))},
+            "feature_knn_forget_per_identity_acc": {split.names[c]: knn_per_identity[c] for c in forget_classes}}
 
 
 def gaps_closed(original: dict, method: dict, retrained: dict) -> dict:

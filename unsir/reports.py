@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 
 AUDIT_FORMAT = "unsir-audit/2"
 METRIC_KEYS = ("retain_test_acc", "forget_test_acc", "retain_train_acc", "forget_train_acc",
-               "retain_balanced_test_acc", "mia_forget", "stranger_ks")
+               "retain_balanced_test_acc", "mia_forget", "stranger_ks", "mia_auc_forget", "feature_knn_forget_acc",
+               "feature_probe_forget_acc")
 
 
 def to_json(payload) -> str:
@@ -66,9 +67,20 @@ def plain_summary(report: dict, method: str, requests: list[dict], checkpoint: s
             f"On held-out photos (never trained on), the forgotten people were named correctly "
             f"{report['original']['forget_test_acc']:.0%} of the time before and {entry['forget_test_acc']:.0%} "
             f"after; the kept people {report['original']['retain_test_acc']:.0%} before and "
-            f"{entry['retain_test_acc']:.0%} after. {verdict}{zero_glance_statement(entry)} Check the exported "
+            f"{entry['retain_test_acc']:.0%} after. {verdict}{inside_the_model(report['original'], entry)}"
+            f"{zero_glance_statement(entry)} Check the exported "
             "weights with `sha256sum model.safetensors` against files_sha256, or with "
             "`unsir verify --audit audit.json --weights model.safetensors`.")
+
+
+def inside_the_model(original: dict, entry: dict) -> str:
+    """The features' sentence of the summary: naming nobody at the output is not the whole claim."""
+    before, after = original.get("feature_knn_forget_acc"), entry.get("feature_knn_forget_acc")
+    if before is None or after is None or before != before or after != after:
+        return ""
+    return (f"Inside the model, a nearest-neighbour search on its features found {before:.0%} of the forgotten "
+            f"people's held-out photos before and {after:.0%} after; hiding them at the output alone leaves that "
+            "number unchanged, and a model retrained without them still finds some, since faces look alike. ")
 
 
 def audit_report(report: dict, method: str, *, checkpoint: str, requests: list[dict] | None = None,
@@ -107,6 +119,9 @@ def audit_report(report: dict, method: str, *, checkpoint: str, requests: list[d
         },
         "forget_per_identity_test_acc": {"before": report["original"]["forget_per_identity_test_acc"],
                                          "after": entry["forget_per_identity_test_acc"]},
+        "feature_knn_forget_per_identity_acc": {
+            "before": report["original"].get("feature_knn_forget_per_identity_acc"),
+            "after": entry.get("feature_knn_forget_per_identity_acc")},
         "requests": requests,
         "metric_definitions": {"mia_forget": report["mia_variant"], "stranger_ks": report["stranger_variant"]},
     }
