@@ -37,9 +37,26 @@ def test_without_retrain_the_table_shows_the_benchmarks_range(run, olivetti, mon
             in table)
     assert "60%–70%" in table
     assert "**Still findable in the features:** nearest neighbours find 90%" in table
-    gone = {**findable, "feature_knn_forget_acc": 0.65}
-    assert "About as findable as in a retrained model" in features.evidence_table(
-        original, gone, "UNSIR", evidence, None, "resnet18")
+    moved = features.evidence_table(original, {**findable, "feature_knn_forget_acc": 0.65}, "UNSIR", evidence, None,
+                                    "resnet18")
+    assert ("**Moved in the features:** nearest neighbours find 65% of the forgotten people's held-out photos (90% "
+            "before); models retrained without them found 60%–70%") in moved
+
+
+def test_without_retrain_a_method_that_left_the_features_as_they_were_is_not_called_like_retrain(run, olivetti,
+                                                                                                   monkeypatch):
+    """Inside the range retrained models reach, but no lower than the original: the verdict says it did not move
+    (retrained models reach a wide range, and the original was already inside it)."""
+    monkeypatch.setattr(features, "benchmark_ranges", lambda: {"resnet18": {"feature_knn_forget_acc": (0.29, 0.92)}})
+    monkeypatch.setattr(features, "benchmark_counts", lambda: {"resnet18": (9, 468)})
+    evidence = features.feature_evidence(run, olivetti.split, "head-only")
+    original = {**run.report["original"], "feature_knn_forget_acc": 0.86}
+    for after in (0.89, 0.86, 0.82):  # higher, the same, a photo or two lower
+        table = features.evidence_table(original, {**run.report["methods"]["head-only"],
+                                                   "feature_knn_forget_acc": after}, "UNSIR", evidence, None, "resnet18")
+        assert (f"**Not moved in the features:** nearest neighbours find {after:.0%} of the forgotten people's "
+                "held-out photos (86% before UNSIR ran): on this measure it did no more than the control") in table
+        assert "Moved in the features" not in table and "Still findable" not in table
 
 
 def test_with_retrain_the_verdict_gives_the_share_of_the_gap_closed(run, olivetti):
@@ -65,3 +82,16 @@ def test_for_one_person_the_share_is_called_rough(run, olivetti):
     assert "For one person these shares are rough" in table
     two = {**one, "forget_per_identity_test_acc": {"person_03": 0.0, "person_07": 0.0}}
     assert "rough" not in features.evidence_table(original, two, "UNSIR", evidence, retrained, "resnet18")
+
+
+def test_the_model_hint_counts_the_benchmark_sets_where_unsir_moved_the_features():
+    """The page's one-line promise per model is the benchmark's count, not a hope."""
+    from demo.ui import MODEL_HINT
+    from unsir.forgetting import moved_in_features
+
+    records = features.benchmark_records()
+    for arch, label in (("resnet18", "ResNet18"), ("vit", "ViT")):
+        runs = [r["report"] for r in records if r["arch"] == arch and "unsir" in r["report"]["methods"]]
+        moved = sum(moved_in_features(r["original"], r["methods"]["unsir"]) is True for r in runs)
+        hint = MODEL_HINT[MODEL_HINT.index(label):]
+        assert f"in its features on {moved} of {len(runs)}" in hint.split(". ")[0], (arch, moved, len(runs))

@@ -422,17 +422,34 @@ def test_the_status_gives_a_verdict_per_person_and_warns_when_one_is_still_recog
                                  photos)
     assert still.startswith("⚠️ **Not fully forgotten:** person 07 is still named on more than 1% of their "
                             "held-out photos.")
-    assert "- person 03: forgotten (0 of 3 held-out photos named as them)" in still
+    assert "- person 03: no longer named (0 of 3 held-out photos named as them)" in still
     assert "- **person 07: still recognised** on 33% (1 of 3 held-out photos named as them)" in still
     assert "Forgot" not in still  # "forgot" is the verdict's to give, person by person
     gone = handlers.status_line(with_accuracy(request, {names[3]: 0.0, names[7]: 0.0}), request.report["forget"],
                                 photos)
-    assert "Not fully forgotten" not in gone and gone.count(": forgotten (0 of 3") == 2
+    assert "Not fully forgotten" not in gone and gone.count(": no longer named (0 of 3") == 2
     # the real run: each person's verdict is the one their measured accuracy calls for
     for name, accuracy in first.report["methods"]["unsir"]["forget_per_identity_test_acc"].items():
-        verdict = "still recognised" if accuracy > 0.01 else "forgotten"
+        verdict = "still recognised" if accuracy > 0.01 else "no longer named"
         assert f"{figures.readable(name)}: {verdict}" in first.status.replace("**", "")
     assert ("Not fully forgotten" in first.status) == (first.report["methods"]["unsir"]["forget_test_acc"] > 0.01)
+
+
+def test_each_persons_verdict_says_what_the_features_still_hold_once_measured(streamed, first):
+    """Not named at the output is not the whole claim: once the features are measured, each person's line
+    counts the held-out photos a nearest-neighbour search there finds, after and before."""
+    early, _ = streamed
+    assert "in the features" not in early.status  # the first answer has only the output's evidence
+    report = first.report
+    assert set(report["methods"]["unsir"]["feature_knn_forget_per_identity_acc"]) == set(report["forget"])
+    for name in report["forget"]:
+        after = report["methods"]["unsir"]["feature_knn_forget_per_identity_acc"][name]
+        before = report["original"]["feature_knn_forget_per_identity_acc"][name]
+        line, = [line for line in first.status.replace("**", "").splitlines()
+                 if line.startswith(f"- {figures.readable(name)}: ")]
+        # Olivetti: 3 held-out photos each
+        assert line.endswith(f"; in the features, nearest neighbours find {round(3 * after)} of 3 "
+                             f"({round(3 * before)} before)")
 
 
 def test_the_zero_glance_statement_is_said_once(first):
@@ -589,8 +606,9 @@ def test_compare_runs_each_method_on_the_same_people_as_columns_with_a_plain_lin
     assert set(lines) == {"UNSIR", "Logit mask (control)", "NegGrad"}
     assert "read forgotten photos: no" in lines["UNSIR"] and "read forgotten photos: yes" in lines["NegGrad"]
     assert "control: hides the output" in lines["Logit mask (control)"]
-    assert all(" s · forgot " in line and "kept people" in line and "still in the features" in line
+    assert all(" s · no longer names " in line and "kept people" in line and " · in the features: kNN finds " in line
                for line in lines.values())
+    assert "(original " in lines["Logit mask (control)"] and lines["Logit mask (control)"].count(": not moved") == 1
     photo_rows = len(view.compare_gradcam.axes) // (2 + 3)
     assert photo_rows * (2 + 3) == len(view.compare_gradcam.axes)  # photo, original, then one row per method
     for figure in (view.compare_per_identity, view.compare_histograms, view.compare_strangers):

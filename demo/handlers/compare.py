@@ -10,7 +10,7 @@ from typing import NamedTuple
 import gradio as gr
 from matplotlib.figure import Figure
 
-from unsir.forgetting import ForgetError, forget, resolve_identities
+from unsir.forgetting import ForgetError, forget, moved_in_features, resolve_identities
 from unsir.methods import METHODS, configure
 from unsir.training import default_device
 
@@ -114,8 +114,8 @@ def comparison_view(checkpoint: str, compared: Compared, narrow: bool = False) -
 
 
 def plain_words(report: dict, photos: dict[str, int]) -> str:
-    """One line per method: time, who was forgotten, what the kept people kept, what the features still
-    hold, and whether it read the forgotten people's photos."""
+    """One line per method: time, who is no longer named, what the kept people kept, what the features still
+    hold (and whether the method moved it at all), and whether it read the forgotten people's photos."""
     original = report["original"]
     retrain = report["methods"].get("retrain")
     lines = [f"**Compared on {', '.join(figures.readable(n) for n in report['forget'])}** (seed {report['seed']}, "
@@ -126,12 +126,13 @@ def plain_words(report: dict, photos: dict[str, int]) -> str:
         knn = entry.get("feature_knn_forget_acc")
         inside = "—" if knn is None else (
             f"kNN finds {knn:.0%} of their held-out photos (original {original['feature_knn_forget_acc']:.0%}"
-            + (f", retrained {retrain['feature_knn_forget_acc']:.0%}" if retrain and name != "retrain" else "") + ")")
+            + (f", retrained {retrain['feature_knn_forget_acc']:.0%}" if retrain and name != "retrain" else "") + ")"
+            + (": not moved" if moved_in_features(original, entry) is False else ""))
         read = "no" if entry["zero_glance"] else f"yes ({entry['data_read']})"
         kind = " (control: hides the output, not unlearning)" if entry["control"] else ""
-        lines.append(f"- **{METHOD_LABELS.get(name, name)}**{kind}: {entry['seconds']:.1f} s · forgot {gone} of "
-                     f"{len(per_person)} people (≤ {FORGOTTEN_AT_MOST:.0%} of their photos named) · kept people "
-                     f"{entry['retain_test_acc']:.1%} (original {original['retain_test_acc']:.1%}) · still in the "
+        lines.append(f"- **{METHOD_LABELS.get(name, name)}**{kind}: {entry['seconds']:.1f} s · no longer names "
+                     f"{gone} of {len(per_person)} people (≤ {FORGOTTEN_AT_MOST:.0%} of their photos named) · kept "
+                     f"people {entry['retain_test_acc']:.1%} (original {original['retain_test_acc']:.1%}) · in the "
                      f"features: {inside} · read forgotten photos: {read}")
     held_out = sum(photos[n] for n in report["forget"])
     lines += ["", f"*{held_out} held-out photos of the forgotten people; a retrained model is the goal for the "

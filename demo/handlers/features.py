@@ -19,7 +19,7 @@ import numpy as np
 from unsir import metrics
 from unsir.bench import retrain_counts, retrain_ranges
 from unsir.features import feature_map, map_sample
-from unsir.forgetting import ForgetRun, forgetting_metrics
+from unsir.forgetting import ForgetRun, forgetting_metrics, moved_in_features
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.json"
 CONTROL = "Control: output hidden"
@@ -120,7 +120,8 @@ def evidence_table(original: dict, unlearned: dict, method_label: str, evidence:
 
 
 def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict | None, ranges: dict) -> str:
-    """One plain sentence: how far the method went from the original toward a retrained model."""
+    """In plain words: how far the method went from the original toward a retrained model, or (without a retrain)
+    whether it moved the forgotten people in the features at all, beside what retrained models reach."""
     knn = unlearned.get("feature_knn_forget_acc")
     if retrained is not None:
         shares = {m.label.split(" (")[0]: metrics.gap_closed(original[m.key], unlearned[m.key], retrained[m.key])
@@ -138,9 +139,17 @@ def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict 
     if knn is None or reference is None:
         return "Retrain from scratch to see the gold standard beside these numbers."
     found = f"{reference[0]:.0%}" if reference[0] == reference[1] else f"{reference[0]:.0%}–{reference[1]:.0%}"
+    benchmark = f"{found} in the benchmark (few photos: see the column's counts)"
+    before = original.get("feature_knn_forget_acc")
     if knn > reference[1] + STILL_FINDABLE:
         return (f"**Still findable in the features:** nearest neighbours find {knn:.0%} of the forgotten people's "
-                f"held-out photos; models retrained without them found {found} in the benchmark (few photos: see the "
-                "column's counts). Retrain from scratch to compare on this very set.")
-    return (f"**About as findable as in a retrained model:** nearest neighbours find {knn:.0%}; models retrained "
-            f"without them found {found} in the benchmark (few photos: see the column's counts).")
+                f"held-out photos; models retrained without them found {benchmark}. Retrain from scratch to compare "
+                "on this very set.")
+    if moved_in_features(original, unlearned) is False:
+        return (f"**Not moved in the features:** nearest neighbours find {knn:.0%} of the forgotten people's held-out "
+                f"photos ({before:.0%} before {method_label} ran): on this measure it did no more than the control, "
+                f"which only hides them at the output. Models retrained without them found {benchmark}, so a model "
+                "that never saw these people may find as many: retrain from scratch to see it on this very set.")
+    was = f" ({before:.0%} before)" if before is not None else ""
+    return (f"**Moved in the features:** nearest neighbours find {knn:.0%} of the forgotten people's held-out photos"
+            f"{was}; models retrained without them found {benchmark}.")

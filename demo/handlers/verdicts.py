@@ -16,8 +16,10 @@ def test_photos(checkpoint: str) -> dict[str, int]:
     return dict(zip(ws.names, torch.bincount(ws.split.test.labels, minlength=len(ws.names)).tolist()))
 
 
-def verdicts(entry: dict, photos: dict[str, int]) -> tuple[list[str], list[str]]:
-    """(one verdict per forgotten person, the people still recognised on more than 1 % of their photos)."""
+def verdicts(entry: dict, photos: dict[str, int], original: dict | None = None) -> tuple[list[str], list[str]]:
+    """(one verdict per forgotten person, the people still recognised on more than 1 % of their photos).
+    Not being named is what the output shows; where the features were measured, each line adds how many of
+    the person's held-out photos a nearest-neighbour search there still finds, and found before."""
     lines, still = [], []
     for name, accuracy in entry["forget_per_identity_test_acc"].items():
         if accuracy is None or accuracy != accuracy:  # no held-out photo: nothing shows they are gone
@@ -27,27 +29,38 @@ def verdicts(entry: dict, photos: dict[str, int]) -> tuple[list[str], list[str]]
         counted = f"{round(accuracy * photos[name])} of {photos[name]} held-out photos named as them"
         if accuracy > FORGOTTEN_AT_MOST:
             still.append(name)
-            lines.append(f"- **{figures.readable(name)}: still recognised** on {accuracy:.0%} ({counted})")
+            line = f"- **{figures.readable(name)}: still recognised** on {accuracy:.0%} ({counted})"
         else:
-            lines.append(f"- {figures.readable(name)}: forgotten ({counted})")
+            line = f"- {figures.readable(name)}: no longer named ({counted})"
+        lines.append(line + in_the_features(name, entry, original or {}, photos[name]))
     return lines, still
+
+
+def in_the_features(name: str, entry: dict, original: dict, photos: int) -> str:
+    """'; in the features, nearest neighbours find 21 of 24 (20 before)', or '' where not measured."""
+    after = (entry.get("feature_knn_forget_per_identity_acc") or {}).get(name)
+    before = (original.get("feature_knn_forget_per_identity_acc") or {}).get(name)
+    if after is None or after != after:
+        return ""
+    was = f" ({round(before * photos)} before)" if before is not None and before == before else ""
+    return f"; in the features, nearest neighbours find {round(after * photos)} of {photos}{was}"
 
 
 def status_line(request: Request, forgotten: list[str], photos: dict[str, int]) -> str:
     """What the request ran, and a verdict per person asked for so far."""
     return verdict_lines(request.method, request.names, request.report["methods"][request.method],
-                         request.report["device"], forgotten, photos)
+                         request.report["device"], forgotten, photos, original=request.report["original"])
 
 
 def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgotten: list[str],
-                  photos: dict[str, int], measuring: bool = False) -> str:
+                  photos: dict[str, int], measuring: bool = False, original: dict | None = None) -> str:
     """What ran, and a verdict per person asked for so far: never more than the held-out photos show."""
     asked = ", ".join(figures.readable(n) for n in names)
     if entry["zero_glance"]:
         read = f"Zero-glance: it read only {entry['data_read']}."
     else:
         read = f"NOT zero-glance: it read {entry['data_read']}."
-    lines, still = verdicts(entry, photos)
+    lines, still = verdicts(entry, photos, original)
     warning = []
     if still:
         warning = [f"⚠️ **Not fully forgotten:** {', '.join(figures.readable(n) for n in still)} "
