@@ -7,6 +7,7 @@ from demo.handlers import features
 from unsir.forgetting import forget
 
 FORGET = ["person_03", "person_17"]
+SHIPPED = "resnet18-lfw100"  # a checkpoint the benchmark measured
 
 
 @pytest.fixture(scope="module")
@@ -26,19 +27,19 @@ def test_evidence_holds_the_control_and_a_map_per_model(run, olivetti):
 
 
 def test_without_retrain_the_table_shows_the_benchmarks_range(run, olivetti, monkeypatch):
-    monkeypatch.setattr(features, "benchmark_ranges", lambda: {"resnet18": {"feature_knn_forget_acc": (0.6, 0.7)}})
-    monkeypatch.setattr(features, "benchmark_counts", lambda: {"resnet18": (2, 40)})
+    monkeypatch.setattr(features, "benchmark_ranges", lambda: {SHIPPED: {"feature_knn_forget_acc": (0.6, 0.7)}})
+    monkeypatch.setattr(features, "benchmark_counts", lambda: {SHIPPED: (2, 40)})
     evidence = features.feature_evidence(run, olivetti.split, "head-only")
     original = {**run.report["original"], "feature_knn_forget_acc": 0.9}
     findable = {**run.report["methods"]["head-only"], "feature_knn_forget_acc": 0.9}
-    table = features.evidence_table(original, findable, "UNSIR", evidence, None, "resnet18")
+    table = features.evidence_table(original, findable, "UNSIR", evidence, None, SHIPPED)
     assert "Can the forgotten people still be found inside the model?" in table
     assert ("| Original | Unlearned · UNSIR | Control: output hidden | Retrained models (benchmark: 2 sets, 40 photos) |"
             in table)
     assert "60%–70%" in table
     assert "**Still findable in the features:** nearest neighbours find 90%" in table
     moved = features.evidence_table(original, {**findable, "feature_knn_forget_acc": 0.65}, "UNSIR", evidence, None,
-                                    "resnet18")
+                                    SHIPPED)
     assert ("**Moved in the features:** nearest neighbours find 65% of the forgotten people's held-out photos (90% "
             "before); models retrained without them found 60%–70%") in moved
 
@@ -47,16 +48,28 @@ def test_without_retrain_a_method_that_left_the_features_as_they_were_is_not_cal
                                                                                                    monkeypatch):
     """Inside the range retrained models reach, but no lower than the original: the verdict says it did not move
     (retrained models reach a wide range, and the original was already inside it)."""
-    monkeypatch.setattr(features, "benchmark_ranges", lambda: {"resnet18": {"feature_knn_forget_acc": (0.29, 0.92)}})
-    monkeypatch.setattr(features, "benchmark_counts", lambda: {"resnet18": (9, 468)})
+    monkeypatch.setattr(features, "benchmark_ranges", lambda: {SHIPPED: {"feature_knn_forget_acc": (0.29, 0.92)}})
+    monkeypatch.setattr(features, "benchmark_counts", lambda: {SHIPPED: (9, 468)})
     evidence = features.feature_evidence(run, olivetti.split, "head-only")
     original = {**run.report["original"], "feature_knn_forget_acc": 0.86}
     for after in (0.89, 0.86, 0.82):  # higher, the same, a photo or two lower
         table = features.evidence_table(original, {**run.report["methods"]["head-only"],
-                                                   "feature_knn_forget_acc": after}, "UNSIR", evidence, None, "resnet18")
+                                                   "feature_knn_forget_acc": after}, "UNSIR", evidence, None, SHIPPED)
         assert (f"**Not moved in the features:** nearest neighbours find {after:.0%} of the forgotten people's "
                 "held-out photos (86% before UNSIR ran): on this measure it did no more than the control") in table
         assert "Moved in the features" not in table and "Still findable" not in table
+
+
+def test_a_model_the_benchmark_never_measured_gets_no_borrowed_reference(run, olivetti):
+    """The tiny Olivetti ResNet18 is not the benchmark's ResNet18: no retrained-models column, no range in the
+    verdict, which still says whether the features moved."""
+    evidence = features.feature_evidence(run, olivetti.split, "head-only")
+    original = {**run.report["original"], "feature_knn_forget_acc": 0.9}
+    for after, said in ((0.9, "**Not moved in the features:**"), (0.5, "**Moved in the features:**")):
+        table = features.evidence_table(original, {**run.report["methods"]["head-only"], "feature_knn_forget_acc": after},
+                                        "UNSIR", evidence, None, "resnet18-olivetti")
+        assert "Retrained models" not in table and "benchmark" not in table
+        assert said in table and "Retrain from scratch to see" in table
 
 
 def test_with_retrain_the_verdict_gives_the_share_of_the_gap_closed(run, olivetti):
@@ -64,7 +77,7 @@ def test_with_retrain_the_verdict_gives_the_share_of_the_gap_closed(run, olivett
     original = {"feature_knn_forget_acc": 0.9, "feature_probe_forget_acc": 0.9, "mia_auc_forget": 0.8, "stranger_ks": 0.9}
     unlearned = {"feature_knn_forget_acc": 0.8, "feature_probe_forget_acc": 0.9, "mia_auc_forget": 0.65, "stranger_ks": 0.5}
     retrained = {"feature_knn_forget_acc": 0.7, "feature_probe_forget_acc": 0.85, "mia_auc_forget": 0.5, "stranger_ks": 0.1}
-    table = features.evidence_table(original, unlearned, "UNSIR", evidence, retrained, "resnet18")
+    table = features.evidence_table(original, unlearned, "UNSIR", evidence, retrained, SHIPPED)
     assert "| Retrained from scratch |" in table and "benchmark range" not in table
     assert "Found by nearest neighbours in the features: 50%" in table
     assert "Membership attack, AUC: 50%" in table and "Distance from strangers: 50%" in table
@@ -78,10 +91,10 @@ def test_for_one_person_the_share_is_called_rough(run, olivetti):
     retrained = {"feature_knn_forget_acc": 0.25, "feature_probe_forget_acc": 0.5, "mia_auc_forget": 0.5, "stranger_ks": 0.1}
     one = {"feature_knn_forget_acc": 0.5, "feature_probe_forget_acc": 0.75, "mia_auc_forget": 0.6, "stranger_ks": 0.4,
            "forget_per_identity_test_acc": {"person_03": 0.0}}
-    table = features.evidence_table(original, one, "UNSIR", evidence, retrained, "resnet18")
+    table = features.evidence_table(original, one, "UNSIR", evidence, retrained, SHIPPED)
     assert "For one person these shares are rough" in table
     two = {**one, "forget_per_identity_test_acc": {"person_03": 0.0, "person_07": 0.0}}
-    assert "rough" not in features.evidence_table(original, two, "UNSIR", evidence, retrained, "resnet18")
+    assert "rough" not in features.evidence_table(original, two, "UNSIR", evidence, retrained, SHIPPED)
 
 
 def test_the_model_hint_counts_the_benchmark_sets_where_unsir_moved_the_features():

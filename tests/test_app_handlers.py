@@ -188,6 +188,29 @@ def test_forget_returns_the_cli_report_and_every_view(first, names):
     json.dumps(report)  # JSON-able, as the /forget contract says
 
 
+def test_the_summary_sets_every_number_beside_the_control_and_the_retrained_models(first, monkeypatch):
+    """A forgotten accuracy of 0 % or a membership attack at 0 % means little alone: the output-hiding control
+    scores them too. The summary shows the control's numbers and, for a model the benchmark measured, the range its
+    retrained models reached; the tiny Olivetti model borrows no benchmark's range."""
+    from demo.handlers import forget as forget_handlers
+
+    assert first.summary.splitlines()[0] == "| Measure | Original | Unlearned · UNSIR | Control: output hidden |"
+    control = first.session.history[-1].features.control
+    row, = [line for line in first.summary.splitlines() if line.startswith("| Kept people · test accuracy |")]
+    assert row.endswith(f" | {control['retain_test_acc']:.1%} |")
+    assert "- *Control: output hidden*: the original with the forgotten people's outputs switched off" in first.summary
+    ranges = {"forget_test_acc": (0.0, 0.0), "stranger_ks": (0.03, 0.4), "mia_forget": (0.0, 0.05)}
+    monkeypatch.setattr(forget_handlers, "benchmark_ranges", lambda: {CHECKPOINT: ranges})
+    monkeypatch.setattr(forget_handlers, "benchmark_counts", lambda: {CHECKPOINT: (9, 468)})
+    summary = forget_handlers.results_view(CHECKPOINT, first.session).summary
+    assert summary.splitlines()[0].endswith("| Control: output hidden | Retrained models (benchmark: 9 sets) |")
+    ks, = [line for line in summary.splitlines() if line.startswith("| Distance from strangers")]
+    assert ks.endswith(" | 0.03–0.40 |")
+    forgotten, = [line for line in summary.splitlines() if line.startswith("| Forgotten people · test accuracy |")]
+    assert forgotten.endswith(" | 0.0% |")
+    assert "- *Retrained models (benchmark)*:" in summary
+
+
 def test_forget_keeps_the_base_model_untouched_and_stores_only_the_sessions_weights(first):
     ws = workspace(CHECKPOINT)
     assert weights_sha256(ws.model) == first.report["sha256"]["original"]
@@ -409,8 +432,9 @@ def test_forget_streams_the_verdicts_and_held_out_accuracies_before_the_rest(str
     assert all(getattr(early, figure) is None for figure in FIGURES) and early.report is None
     assert "Membership attack" not in early.summary  # the slower evidence follows
     for row in ("| Forgotten people · test accuracy |", "| Kept people · test accuracy |"):
-        shown = [line for line in early.summary.splitlines() if line.startswith(row)]
-        assert shown and shown == [line for line in final.summary.splitlines() if line.startswith(row)]
+        shown, = [line for line in early.summary.splitlines() if line.startswith(row)]
+        last, = [line for line in final.summary.splitlines() if line.startswith(row)]
+        assert last.startswith(shown)  # the same numbers; the final table adds its yardsticks after them
     assert not early.session.history and len(final.session.history) == 1  # kept only once complete
     assert early.results_area.visible and final.results_area.visible
 

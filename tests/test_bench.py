@@ -18,16 +18,20 @@ def test_bench_writes_a_table_and_resumes(olivetti_checkpoint, tmp_path):
     assert json.loads(out.with_suffix(".json").read_text()) == records
 
 
-def test_retrain_ranges_span_the_retrained_models_per_architecture():
+def test_retrain_ranges_span_the_retrained_models_per_checkpoint():
     from unsir.bench import retrain_ranges
 
-    def record(arch, knn, method="retrain"):
-        return {"arch": arch, "report": {"methods": {method: {"feature_knn_forget_acc": knn, "forget_test_acc": 0.0}}}}
+    def record(checkpoint, knn, method="retrain"):
+        return {"checkpoint": checkpoint, "report": {"methods": {method: {
+            "feature_knn_forget_acc": knn, "forget_test_acc": 0.0, "stranger_ks": float("nan"), "n_forget_test": 4}}}}
 
-    ranges = retrain_ranges([record("resnet18", 0.7), record("resnet18", 0.6), record("vit", 0.5),
-                             record("resnet18", 0.9, method="unsir")])
-    assert ranges["resnet18"]["feature_knn_forget_acc"] == (0.6, 0.7)
-    assert ranges["vit"] == {"feature_knn_forget_acc": (0.5, 0.5), "forget_test_acc": (0.0, 0.0)}
+    ranges = retrain_ranges([record("models/resnet18-lfw100", 0.7), record("models/resnet18-lfw100", 0.6),
+                             record("models/vit-lfw100", 0.5), record("models/resnet18-lfw100", 0.9, method="unsir"),
+                             record("elsewhere/resnet18-olivetti", 0.1)])
+    assert ranges["resnet18-lfw100"]["feature_knn_forget_acc"] == (0.6, 0.7)
+    # every measured number of the entry; not one that could not be measured (NaN), nor a count
+    assert ranges["vit-lfw100"] == {"feature_knn_forget_acc": (0.5, 0.5), "forget_test_acc": (0.0, 0.0)}
+    assert ranges["resnet18-olivetti"]["feature_knn_forget_acc"] == (0.1, 0.1)  # another model, another reference
 
 
 def synthetic_record(seed, unsir_forget, retain_change, control_knn=0.8):
@@ -163,10 +167,11 @@ def test_each_method_is_one_row_retrain_first():
 def test_retrain_counts_say_how_many_sets_and_photos_the_ranges_rest_on():
     from unsir.bench import retrain_counts
 
-    records = [{"arch": "resnet18", "report": {"methods": {"retrain": {"n_forget_test": 3}}}},
-               {"arch": "resnet18", "report": {"methods": {"retrain": {"n_forget_test": 46}, "unsir": {}}}},
-               {"arch": "resnet18", "report": {"methods": {"unsir": {"n_forget_test": 99}}}}]
-    assert retrain_counts(records) == {"resnet18": (2, 49)}
+    shipped = "models/resnet18-lfw100"
+    records = [{"checkpoint": shipped, "report": {"methods": {"retrain": {"n_forget_test": 3}}}},
+               {"checkpoint": shipped, "report": {"methods": {"retrain": {"n_forget_test": 46}, "unsir": {}}}},
+               {"checkpoint": shipped, "report": {"methods": {"unsir": {"n_forget_test": 99}}}}]
+    assert retrain_counts(records) == {"resnet18-lfw100": (2, 49)}
 
 
 def test_a_record_names_the_unsir_settings_that_differ_from_todays_defaults():

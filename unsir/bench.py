@@ -140,28 +140,32 @@ def with_method_rerun(records: list[dict], reruns: list[dict], method: str) -> l
     return updated
 
 
-def retrain_ranges(records: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
-    """For each architecture, the range each forgetting metric took on the retrained models measured:
-    the reference to show beside a method when no retrain was run for its forget set."""
-    from .forgetting import GAP_METRICS
+def model_name(record: dict) -> str:
+    """The checkpoint a benchmark record measured, by its folder name (as the app names its models)."""
+    return Path(record["checkpoint"]).name
 
+
+def retrain_ranges(records: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
+    """For each checkpoint, the range each measure (each number of a report entry) took on the retrained
+    models measured: the reference to show beside a method when no retrain was run for its forget set. Only
+    for that checkpoint: another model, even of the same architecture, is another reference."""
     ranges: dict[str, dict[str, list[float]]] = {}
     for record in records:
-        entry = record["report"]["methods"].get("retrain")
-        for key in GAP_METRICS if entry else ():
-            if entry.get(key) is not None:
-                ranges.setdefault(record["arch"], {}).setdefault(key, []).append(entry[key])
-    return {arch: {key: (min(values), max(values)) for key, values in metrics.items()}
-            for arch, metrics in ranges.items()}
+        entry = record["report"]["methods"].get("retrain") or {}
+        for key, value in entry.items():
+            if isinstance(value, float) and value == value:  # measured (NaN: could not be)
+                ranges.setdefault(model_name(record), {}).setdefault(key, []).append(value)
+    return {name: {key: (min(values), max(values)) for key, values in metrics.items()}
+            for name, metrics in ranges.items()}
 
 
 def retrain_counts(records: list[dict]) -> dict[str, tuple[int, int]]:
-    """For each architecture, how many retrained forget sets the benchmark holds and their held-out photos
+    """For each checkpoint, how many retrained forget sets the benchmark holds and their held-out photos
     of the forgotten: how much weight `retrain_ranges` can bear."""
     counts: dict[str, tuple[int, int]] = {}
     for record in records:
         entry = record["report"]["methods"].get("retrain")
         if entry:
-            sets, photos = counts.get(record["arch"], (0, 0))
-            counts[record["arch"]] = (sets + 1, photos + (entry.get("n_forget_test") or 0))
+            sets, photos = counts.get(model_name(record), (0, 0))
+            counts[model_name(record)] = (sets + 1, photos + (entry.get("n_forget_test") or 0))
     return counts

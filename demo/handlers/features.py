@@ -34,6 +34,10 @@ class Measure(NamedTuple):
     percent: bool
 
     def show(self, value) -> str:
+        """A value, or a (low, high) range over several models."""
+        if isinstance(value, tuple):
+            low, high = (self.show(v) for v in value)
+            return low if low == high else f"{low}–{high}"
         if value is None or value != value:
             return "—"
         return f"{value:.0%}" if self.percent else f"{value:.2f}"
@@ -58,7 +62,7 @@ EXPLANATION = (
 class FeatureEvidence:
     """What the panel needs, as picklable CPU data (computed with the unlearning, on the device)."""
 
-    control: dict  # the logit-mask control's metrics, derived from the original's predictions
+    control: dict  # the logit-mask control's report entry, derived from the original's predictions
     maps: dict[str, np.ndarray]  # model -> [N, 2] map of held-out photos' features
     forgotten: np.ndarray  # [N] bool: the map's points that are forgotten people's photos
 
@@ -69,7 +73,7 @@ def feature_evidence(run: ForgetRun, split, method: str, seed: int = 0) -> Featu
                                  forget_classes, seed)
     maps = {name: model_map(run.predictions[name], split, forget_classes, seed) for name in ("original", method)}
     forgotten = np.isin(split.test.labels[map_sample(split.test.labels, forget_classes, seed)].numpy(), forget_classes)
-    return FeatureEvidence({k: control[k] for m in MEASURES for k in [m.key]}, maps, forgotten)
+    return FeatureEvidence(control, maps, forgotten)
 
 
 def model_map(predictions, split, forget_classes, seed: int = 0) -> np.ndarray:
@@ -96,25 +100,20 @@ def benchmark_counts() -> dict[str, tuple[int, int]]:
 
 
 def evidence_table(original: dict, unlearned: dict, method_label: str, evidence: FeatureEvidence,
-                   retrained: dict | None, arch: str) -> str:
-    """The panel's table and verdict: original | unlearned | control | retrained (or its range)."""
-    ranges = benchmark_ranges().get(arch, {})
+                   retrained: dict | None, checkpoint: str) -> str:
+    """The panel's table and verdict: original | unlearned | control | retrained (or, for a checkpoint the
+    benchmark measured, the range its retrained models reached)."""
+    ranges = benchmark_ranges().get(checkpoint, {})
     columns = [("Original", original), (f"Unlearned · {method_label}", unlearned), (CONTROL, evidence.control)]
     if retrained is not None:
         columns.append(("Retrained from scratch", retrained))
-    sets, photos = benchmark_counts().get(arch, (0, 0))
-    reference = f" | Retrained models (benchmark: {sets} set{'s' * (sets != 1)}, {photos} photos)"
-    header = ["| Inside the model | " + " | ".join(title for title, _ in columns)
-              + ("" if retrained else reference) + " |",
-              "|---|" + "---:|" * (len(columns) + (0 if retrained else 1))]
-    rows = []
-    for measure in MEASURES:
-        cells = [measure.show(entry.get(measure.key)) for _, entry in columns]
-        if not retrained:
-            low, high = ranges.get(measure.key, (None, None))
-            span = measure.show(low) if low == high else f"{measure.show(low)}–{measure.show(high)}"
-            cells.append("—" if low is None else span)
-        rows.append(f"| {measure.label} | " + " | ".join(cells) + " |")
+    elif ranges:
+        sets, photos = benchmark_counts()[checkpoint]
+        columns.append((f"Retrained models (benchmark: {sets} set{'s' * (sets != 1)}, {photos} photos)", ranges))
+    header = ["| Inside the model | " + " | ".join(title for title, _ in columns) + " |",
+              "|---|" + "---:|" * len(columns)]
+    rows = [f"| {measure.label} | " + " | ".join(measure.show(entry.get(measure.key)) for _, entry in columns) + " |"
+            for measure in MEASURES]
     return "\n".join(["### Can the forgotten people still be found inside the model?", "", EXPLANATION, "",
                       *header, *rows, "", verdict(original, unlearned, method_label, retrained, ranges)])
 
@@ -136,20 +135,22 @@ def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict 
                 "(100 % = as if retrained, 0 % = no change; the control's kNN share is 0 %: it changes nothing inside)."
                 + rough)
     reference = ranges.get("feature_knn_forget_acc")
-    if knn is None or reference is None:
+    if knn is None:
         return "Retrain from scratch to see the gold standard beside these numbers."
-    found = f"{reference[0]:.0%}" if reference[0] == reference[1] else f"{reference[0]:.0%}–{reference[1]:.0%}"
-    benchmark = f"{found} in the benchmark (few photos: see the column's counts)"
     before = original.get("feature_knn_forget_acc")
-    if knn > reference[1] + STILL_FINDABLE:
+    # "models retrained without them found 29%–92% in the benchmark ...", where the benchmark measured this model
+    retrains = "" if reference is None else (f"retrained without them found {MEASURES[0].show(reference)} in the "
+                                             "benchmark (few photos: see the column's counts)")
+    if retrains and knn > reference[1] + STILL_FINDABLE:
         return (f"**Still findable in the features:** nearest neighbours find {knn:.0%} of the forgotten people's "
-                f"held-out photos; models retrained without them found {benchmark}. Retrain from scratch to compare "
-                "on this very set.")
+                f"held-out photos; models {retrains}. Retrain from scratch to compare on this very set.")
     if moved_in_features(original, unlearned) is False:
+        elsewhere = f" Models {retrains}, so a model that never saw these people may find as many." if retrains else ""
         return (f"**Not moved in the features:** nearest neighbours find {knn:.0%} of the forgotten people's held-out "
                 f"photos ({before:.0%} before {method_label} ran): on this measure it did no more than the control, "
-                f"which only hides them at the output. Models retrained without them found {benchmark}, so a model "
-                "that never saw these people may find as many: retrain from scratch to see it on this very set.")
+                f"which only hides them at the output.{elsewhere} Retrain from scratch to see it on this very set.")
     was = f" ({before:.0%} before)" if before is not None else ""
-    return (f"**Moved in the features:** nearest neighbours find {knn:.0%} of the forgotten people's held-out photos"
-            f"{was}; models retrained without them found {benchmark}.")
+    found = f"nearest neighbours find {knn:.0%} of the forgotten people's held-out photos{was}"
+    if retrains:
+        return f"**Moved in the features:** {found}; models {retrains}."
+    return f"**Moved in the features:** {found}. Retrain from scratch to see how far a model that never saw them goes."

@@ -25,7 +25,7 @@ from .. import figures
 from ..compute import computes
 from ..gpu import on_gpu
 from ..workspace import Workspace, workspace
-from .features import FeatureEvidence, evidence_table, feature_evidence
+from .features import CONTROL, FeatureEvidence, benchmark_counts, benchmark_ranges, evidence_table, feature_evidence
 from .recognition import calibrate
 from .session import METHOD_LABELS, Request, Session, on_phone, open_workspace, session_for, warn_untuned
 from .verdicts import collateral_damage, status_line, test_photos, verdict_lines
@@ -62,6 +62,12 @@ SUMMARY_ROWS = [
         "Kolmogorov-Smirnov distance between the model's confidence on the forgotten people and on people it "
         "never saw: 0 means they look like strangers to it, 1 entirely unlike them"),
     Row("Seconds to unlearn", "seconds", "{:.1f}", "the unlearning alone, without measuring it"),
+]
+REFERENCE_MEANINGS = [  # the summary's columns beside the unlearned model
+    (CONTROL, "the original with the forgotten people's outputs switched off, no unlearning at all: a number the "
+              "unlearned model shares with it shows nothing the output alone does not"),
+    ("Retrained models (benchmark)", "models trained from scratch without the forgotten people on the benchmark's "
+                                     "forget sets (other people, other sizes): the range the gold standard reached"),
 ]
 FIGURE_MEANINGS = [  # the measures the charts use
     ("Confidence (max softmax)", "the probability the model gives to its top name for a photo, from 0 to 100 %"),
@@ -267,11 +273,30 @@ def comparison_columns(request: Request, retrain: dict | None) -> list[figures.C
     return columns
 
 
-def summary_table(columns: list[figures.Column], rows: list[Row] = SUMMARY_ROWS) -> str:
+def reference_columns(request: Request, retrain: dict | None, checkpoint: str) -> list[figures.Column]:
+    """The summary table's yardsticks beside the unlearned model: the control that only hides the output (what
+    any number shared with it does not show), and, until a retrain runs here, the range retrained models
+    reached in the benchmark."""
+    if request.features is None:
+        return []
+    columns = [figures.Column(CONTROL, figures.ORIGINAL, request.features.control, [], [])]
+    ranges = benchmark_ranges().get(checkpoint)
+    if retrain is None and ranges:
+        sets, _ = benchmark_counts()[checkpoint]
+        columns.append(figures.Column(f"Retrained models (benchmark: {sets} sets)", figures.RETRAINED, ranges, [], []))
+    return columns
+
+
+def summary_table(columns: list[figures.Column], rows: list[Row] = SUMMARY_ROWS,
+                  column_meanings: list[tuple[str, str]] = ()) -> str:
     """A Markdown table of the measures, one column per model, then one line on what each measure means.
-    A row whose key no column's report holds is left out (the report grows; the table follows)."""
+    A row whose key no column's report holds is left out (the report grows; the table follows). A cell
+    holding a (low, high) pair is a range over several models."""
     def cell(entry: dict, key: str, template: str) -> str:
         value = entry.get(key)
+        if isinstance(value, tuple):
+            low, high = (template.format(v) for v in value)
+            return low if low == high else f"{low}–{high}"
         return "—" if value is None or value != value else template.format(value)  # value != value: NaN
 
     rows = [row for row in rows if any(row.key in c.entry for c in columns)]
@@ -280,7 +305,7 @@ def summary_table(columns: list[figures.Column], rows: list[Row] = SUMMARY_ROWS)
               for row in rows]
     lines += ["", "**What the measures mean**", ""]
     lines += [f"- *{row.label}*: {row.meaning}." for row in rows]
-    lines += [f"- *{name}*: {meaning}." for name, meaning in FIGURE_MEANINGS]
+    lines += [f"- *{name}*: {meaning}." for name, meaning in [*column_meanings, *FIGURE_MEANINGS]]
     return "\n".join(lines)
 
 
@@ -407,9 +432,10 @@ def results_view(checkpoint: str, session: Session, narrow: bool = False) -> For
     else:
         noise = figures.message_figure(f"{label} learns no noise: only UNSIR does.", narrow=narrow)
     distance_from = "the original" + (" (all requests together)" if len(session.history) > 1 else "")
+    references = reference_columns(request, retrain, checkpoint)
     return ForgetView(
         status_line(request, forgotten, test_photos(checkpoint)),
-        summary_table(columns),
+        summary_table(columns + references, column_meanings=REFERENCE_MEANINGS[:len(references)]),
         collateral_damage(request.kept),
         figures.per_identity_accuracy(columns, forgotten, narrow=narrow),
         figures.prediction_histograms(columns, forgotten, narrow=narrow),
@@ -433,7 +459,7 @@ def inside_view(checkpoint: str, request: Request, retrain: dict | None, narrow:
         return None, None
     label = METHOD_LABELS.get(request.method, request.method)
     table = evidence_table(request.report["original"], request.report["methods"][request.method], label,
-                           request.features, retrain["entry"] if retrain else None, open_workspace(checkpoint).card["arch"])
+                           request.features, retrain["entry"] if retrain else None, checkpoint)
     maps = dict(request.features.maps)
     titles = {"original": "Original", request.method: f"Unlearned · {label}"}
     if retrain:
