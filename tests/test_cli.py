@@ -135,11 +135,14 @@ def test_an_unusable_dataset_folder_exits_2_with_what_is_wrong(tmp_path, lfw_roo
     assert not (tmp_path / "model").exists()
 
 
-def test_forget_reports_the_feature_evidence_and_the_controls(olivetti_checkpoint, tmp_path):
+def test_forget_reports_the_feature_evidence_and_the_controls(olivetti_checkpoint, tmp_path, capsys):
     report_path = tmp_path / "r.json"
     assert main(["forget", "--checkpoint", str(olivetti_checkpoint), "--forget-random", "3", "--seed", "7",
                  "--methods", "unsir,head-only,logit-mask", "--preset", "fast", "--noise-steps", "5", "--report", str(report_path)]) == 0
     report = json.loads(report_path.read_text())
+    # the controls leave the features as they were, and the printout says so
+    control, = [line for line in capsys.readouterr().err.splitlines() if line.strip().startswith("logit-mask (control):")]
+    assert "kNN on features " in control and "(not moved)" in control
     keys = {"feature_knn_forget_acc", "feature_knn_retain_acc", "feature_probe_forget_acc", "feature_probe_retain_acc",
             "mia_auc_forget"}
     assert keys <= set(report["original"])

@@ -193,7 +193,7 @@ def _method_configs(args, card: dict) -> dict:
 
 def cmd_forget(args) -> None:
     from . import STARTED
-    from .forgetting import ForgetError, forget, random_identities
+    from .forgetting import ForgetError, forget, moved_in_features, random_identities
     from .methods import METHODS
     from .pipeline import load, load_strangers_for, save_unlearned
 
@@ -234,8 +234,9 @@ def cmd_forget(args) -> None:
           f"loss AUC {original['mia_auc_forget']:.3f}", file=sys.stderr)
     for name, entry in run.report["methods"].items():
         label = f"{name} (control)" if entry["control"] else name
+        unmoved = " (not moved)" if moved_in_features(original, entry) is False else ""
         print(f"{label:>10s}: retain {entry['retain_test_acc']:.3f}, forget {entry['forget_test_acc']:.3f}, "
-              f"kNN on features {entry.get('feature_knn_forget_acc', float('nan')):.3f}, "
+              f"kNN on features {entry.get('feature_knn_forget_acc', float('nan')):.3f}{unmoved}, "
               f"loss AUC {entry['mia_auc_forget']:.3f}, {entry['seconds']:.1f} s", file=sys.stderr)
     print(_seconds_line(run.report, time.perf_counter() - STARTED), file=sys.stderr)
 
