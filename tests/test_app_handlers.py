@@ -431,6 +431,8 @@ def test_forget_streams_the_verdicts_and_held_out_accuracies_before_the_rest(str
     assert all(figures.readable(n) in early.status for n in (names[3], names[7]))  # a verdict per person already
     assert all(getattr(early, figure) is None for figure in FIGURES) and early.report is None
     assert "Membership attack" not in early.summary  # the slower evidence follows
+    # the first numbers already stand beside the control, which names nobody either
+    assert early.summary.splitlines()[0] == "| Measure | Original | Unlearned · UNSIR | Control: output hidden |"
     for row in ("| Forgotten people · test accuracy |", "| Kept people · test accuracy |"):
         shown, = [line for line in early.summary.splitlines() if line.startswith(row)]
         last, = [line for line in final.summary.splitlines() if line.startswith(row)]

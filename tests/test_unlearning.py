@@ -338,6 +338,11 @@ def test_each_methods_held_out_answer_comes_first_and_matches_the_final_report(o
     assert "retain_test_acc" in steps[0].original and "feature_probe_forget_acc" not in steps[0].original
     assert all(run.report["original"][key] == value for key, value in steps[0].original.items())
     assert {"feature_probe_forget_acc", "mia_auc_forget", "stages"} <= set(run.report["original"])
+    # The output-hiding control's held-out accuracies come with it too, derived from the original's: what the
+    # logit-mask control, run as a method, measures.
+    for first in steps[:2]:
+        for key in ("forget_test_acc", "retain_test_acc", "forget_per_identity_test_acc", "n_forget_test"):
+            assert first.control[key] == run.report["methods"]["logit-mask"][key], key
 
 
 def test_the_originals_predictions_come_back_from_the_disk_cache_bit_for_bit(olivetti):

@@ -297,12 +297,14 @@ class ForgetRun:
 @dataclass(frozen=True)
 class HeldOut:
     """A method's first answer, before the rest of its evaluation: the held-out accuracies
-    (`held_out_metrics`) with its time and what it read, and the original's for comparison."""
+    (`held_out_metrics`) with its time and what it read, the original's for comparison, and the
+    logit-mask control's (the original with the forgotten outputs hidden), which names nobody either."""
 
     method: str
     entry: dict
     original: dict
     device: str
+    control: dict
 
 
 def forget(original: nn.Module, card: dict, split: Split, forget_names, **options) -> ForgetRun:
@@ -389,7 +391,9 @@ def forget_stream(
         served = start if start is not None and start.serves(outcome.model) else None
         test = served.predict(outcome.model, "test") if served else predict_with_features(outcome.model, split.test)
         yield HeldOut(name, {**held_out_metrics(test[0], split, forget_classes), **described,
-                             "stages": dict(described["stages"])}, dict(report["original"]), report["device"])
+                             "stages": dict(described["stages"])}, dict(report["original"]), report["device"],
+                      held_out_metrics(original_predictions.with_classes_hidden(forget_classes).test, split,
+                                       forget_classes))
         if index == 0:
             # The original's every metric (its linear probe alone takes seconds), once the first answer is out;
             # not counted in this method's evaluation.

@@ -402,15 +402,18 @@ def forget_faces(
 
 def first_answer(checkpoint: str, names: list[str], held_out: HeldOut, forgotten: list[str], session: Session
                  ) -> ForgetView:
-    """The verdicts and the held-out rows of the summary while the rest is measured; the earlier results
-    are cleared (they describe another model) and the session is unchanged until the request completes."""
+    """The verdicts and the held-out rows of the summary (beside the output-hiding control, as the final table)
+    while the rest is measured; the earlier results are cleared (they describe another model) and the session is
+    unchanged until the request completes."""
     columns = [figures.Column("Original", figures.ORIGINAL, held_out.original, [], []),
                figures.Column(f"Unlearned · {METHOD_LABELS.get(held_out.method, held_out.method)}", figures.UNLEARNED,
-                              held_out.entry, [], [])]
+                              held_out.entry, [], []),
+               figures.Column(CONTROL, figures.ORIGINAL, held_out.control, [], [])]
     rows = [row for row in SUMMARY_ROWS if row.key in held_out.entry]
     return ForgetView(verdict_lines(held_out.method, names, held_out.entry, held_out.device, forgotten,
                                     test_photos(checkpoint), measuring=True),
-                      summary_table(columns, rows), *[None] * 10, session, gr.Column(visible=True))
+                      summary_table(columns, rows, column_meanings=REFERENCE_MEANINGS[:1]), *[None] * 10, session,
+                      gr.Column(visible=True))
 
 
 forget_more = partial(forget_faces, on_top=True)
