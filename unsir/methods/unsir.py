@@ -75,8 +75,9 @@ class UnsirConfig:
 PAPER = UnsirConfig(retain_per_id=100, noise_batch=32, noise_budget=None, impair_lr=0.02, repair_lr=0.01,
                     classifier_lr_scale=1.0, repair_epochs=1)
 # Per architecture, from the sweeps (benchmarks/SWEEP.md, SWEEP-vit-lfw100.md):
-# - ResNet18: the body learns faster in impair so the person leaves the features too, and three
-#   repair epochs that distil the original (forgotten outputs removed) restore the kept people.
+# - ResNet18: the body learns faster in impair so the person leaves the features too (on 18 of the 25
+#   benchmark sets; RESULTS.md), and repair epochs that distil the original (forgotten outputs removed)
+#   restore the kept people.
 #   The classifier-only recipe ("fast") closes none of the kNN-on-features gap to retrain. 15 retain
 #   photos per kept person, not 10: the kept people lose less and the features forget more. Since
 #   2026-11-29 only layer3 onwards learns, at 15x in impair (not every block at 10x): over 8 tuning
