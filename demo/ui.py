@@ -47,7 +47,9 @@ class NoRemoteFiles:
 
 
 SCRIPT = Path(__file__).resolve().parents[1] / "assets" / "app.js"
-LAUNCH_OPTIONS = {"theme": THEME, "css": STYLESHEET.read_text(), "head": f"<script>{SCRIPT.read_text()}</script>",
+PAGE_STYLESHEET = Path(__file__).resolve().parents[1] / "assets" / "page.css"  # outside Gradio's scoping
+LAUNCH_OPTIONS = {"theme": THEME, "css": STYLESHEET.read_text(),
+                  "head": f"<style>{PAGE_STYLESHEET.read_text()}</style><script>{SCRIPT.read_text()}</script>",
                   "max_file_size": "10mb",
                   "app_kwargs": {"middleware": [Middleware(NoRemoteFiles)]}}
 # The unlearning events share one worker: a second visitor queues instead of halving everyone's speed.

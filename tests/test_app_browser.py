@@ -151,6 +151,8 @@ def test_on_a_phone_the_page_reads_without_sideways_scrolling(olivetti_checkpoin
             box = header.bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= width, header.inner_text()
         assert page.locator("#summary th").nth(2).inner_text() == "Unlearned · UNSIR"
+        for table in ("#summary table", "#inside table"):  # each table fits the screen: nothing to scroll sideways
+            assert page.locator(table).evaluate("t => t.scrollWidth <= t.clientWidth + 1"), table
         for chart in page.locator("#results .chart img").all():
             shown = chart.bounding_box()["width"]
             assert shown >= width - 80  # full width, not a thumbnail

@@ -34,14 +34,14 @@ def test_without_retrain_the_table_shows_the_benchmarks_range(run, olivetti, mon
     findable = {**run.report["methods"]["head-only"], "feature_knn_forget_acc": 0.9}
     table = features.evidence_table(original, findable, "UNSIR", evidence, None, SHIPPED)
     assert "Can the forgotten people still be found inside the model?" in table
-    assert ("| Original | Unlearned · UNSIR | Control: output hidden | Retrained models (benchmark: 2 sets, 40 photos) |"
+    assert ("| Original | Unlearned · UNSIR | Control: output hidden | Retrained models, benchmark (2 sets, 40 photos) |"
             in table)
-    assert "60%–70%" in table
+    assert "60% – 70%" in table
     assert "**Still findable in the features:** nearest neighbours find 90%" in table
     moved = features.evidence_table(original, {**findable, "feature_knn_forget_acc": 0.65}, "UNSIR", evidence, None,
                                     SHIPPED)
     assert ("**Moved in the features:** nearest neighbours find 65% of the forgotten people's held-out photos (90% "
-            "before); models retrained without them found 60%–70%") in moved
+            "before); models retrained without them found 60% – 70%") in moved
 
 
 def test_without_retrain_a_method_that_left_the_features_as_they_were_is_not_called_like_retrain(run, olivetti,

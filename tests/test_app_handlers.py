@@ -203,12 +203,12 @@ def test_the_summary_sets_every_number_beside_the_control_and_the_retrained_mode
     monkeypatch.setattr(forget_handlers, "benchmark_ranges", lambda: {CHECKPOINT: ranges})
     monkeypatch.setattr(forget_handlers, "benchmark_counts", lambda: {CHECKPOINT: (9, 468)})
     summary = forget_handlers.results_view(CHECKPOINT, first.session).summary
-    assert summary.splitlines()[0].endswith("| Control: output hidden | Retrained models (benchmark: 9 sets) |")
+    assert summary.splitlines()[0].endswith("| Control: output hidden | Retrained models, benchmark (9 sets) |")
     ks, = [line for line in summary.splitlines() if line.startswith("| Distance from strangers")]
-    assert ks.endswith(" | 0.03–0.40 |")
+    assert ks.endswith(" | 0.03 – 0.40 |")
     forgotten, = [line for line in summary.splitlines() if line.startswith("| Forgotten people · test accuracy |")]
     assert forgotten.endswith(" | 0.0% |")
-    assert "- *Retrained models (benchmark)*:" in summary
+    assert "- *Retrained models, benchmark*:" in summary
 
 
 def test_forget_keeps_the_base_model_untouched_and_stores_only_the_sessions_weights(first):

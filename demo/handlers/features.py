@@ -26,6 +26,11 @@ CONTROL = "Control: output hidden"
 STILL_FINDABLE = 0.05  # kNN this far above what retrained models reach: "still in the features"
 
 
+def span(low: str, high: str) -> str:
+    """A range over several models, as shown. Spaced, so that on a phone it can wrap there."""
+    return low if low == high else f"{low} – {high}"
+
+
 class Measure(NamedTuple):
     """One row of the panel: a report key, its label, and how to show it."""
 
@@ -36,8 +41,7 @@ class Measure(NamedTuple):
     def show(self, value) -> str:
         """A value, or a (low, high) range over several models."""
         if isinstance(value, tuple):
-            low, high = (self.show(v) for v in value)
-            return low if low == high else f"{low}–{high}"
+            return span(*(self.show(v) for v in value))
         if value is None or value != value:
             return "—"
         return f"{value:.0%}" if self.percent else f"{value:.2f}"
@@ -109,7 +113,7 @@ def evidence_table(original: dict, unlearned: dict, method_label: str, evidence:
         columns.append(("Retrained from scratch", retrained))
     elif ranges:
         sets, photos = benchmark_counts()[checkpoint]
-        columns.append((f"Retrained models (benchmark: {sets} set{'s' * (sets != 1)}, {photos} photos)", ranges))
+        columns.append((f"Retrained models, benchmark ({sets} set{'s' * (sets != 1)}, {photos} photos)", ranges))
     header = ["| Inside the model | " + " | ".join(title for title, _ in columns) + " |",
               "|---|" + "---:|" * len(columns)]
     rows = [f"| {measure.label} | " + " | ".join(measure.show(entry.get(measure.key)) for _, entry in columns) + " |"
@@ -138,7 +142,7 @@ def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict 
     if knn is None:
         return "Retrain from scratch to see the gold standard beside these numbers."
     before = original.get("feature_knn_forget_acc")
-    # "models retrained without them found 29%–92% in the benchmark ...", where the benchmark measured this model
+    # "models retrained without them found 29% – 92% in the benchmark ...", where the benchmark measured this model
     retrains = "" if reference is None else (f"retrained without them found {MEASURES[0].show(reference)} in the "
                                              "benchmark (few photos: see the column's counts)")
     if retrains and knn > reference[1] + STILL_FINDABLE:

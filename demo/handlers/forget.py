@@ -25,7 +25,8 @@ from .. import figures
 from ..compute import computes
 from ..gpu import on_gpu
 from ..workspace import Workspace, workspace
-from .features import CONTROL, FeatureEvidence, benchmark_counts, benchmark_ranges, evidence_table, feature_evidence
+from .features import (CONTROL, FeatureEvidence, benchmark_counts, benchmark_ranges, evidence_table, feature_evidence,
+                       span)
 from .recognition import calibrate
 from .session import METHOD_LABELS, Request, Session, on_phone, open_workspace, session_for, warn_untuned
 from .verdicts import collateral_damage, status_line, test_photos, verdict_lines
@@ -66,7 +67,7 @@ SUMMARY_ROWS = [
 REFERENCE_MEANINGS = [  # the summary's columns beside the unlearned model
     (CONTROL, "the original with the forgotten people's outputs switched off, no unlearning at all: a number the "
               "unlearned model shares with it shows nothing the output alone does not"),
-    ("Retrained models (benchmark)", "models trained from scratch without the forgotten people on the benchmark's "
+    ("Retrained models, benchmark", "models trained from scratch without the forgotten people on the benchmark's "
                                      "forget sets (other people, other sizes): the range the gold standard reached"),
 ]
 FIGURE_MEANINGS = [  # the measures the charts use
@@ -283,7 +284,7 @@ def reference_columns(request: Request, retrain: dict | None, checkpoint: str) -
     ranges = benchmark_ranges().get(checkpoint)
     if retrain is None and ranges:
         sets, _ = benchmark_counts()[checkpoint]
-        columns.append(figures.Column(f"Retrained models (benchmark: {sets} sets)", figures.RETRAINED, ranges, [], []))
+        columns.append(figures.Column(f"Retrained models, benchmark ({sets} sets)", figures.RETRAINED, ranges, [], []))
     return columns
 
 
@@ -295,8 +296,7 @@ def summary_table(columns: list[figures.Column], rows: list[Row] = SUMMARY_ROWS,
     def cell(entry: dict, key: str, template: str) -> str:
         value = entry.get(key)
         if isinstance(value, tuple):
-            low, high = (template.format(v) for v in value)
-            return low if low == high else f"{low}–{high}"
+            return span(*(template.format(v) for v in value))
         return "—" if value is None or value != value else template.format(value)  # value != value: NaN
 
     rows = [row for row in rows if any(row.key in c.entry for c in columns)]
