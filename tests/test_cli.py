@@ -174,3 +174,22 @@ def test_forget_says_where_the_commands_seconds_went(olivetti_checkpoint, tmp_pa
     assert parts <= seconds["whole"]
     err = capsys.readouterr().err
     assert "startup (imports)" in err and "logit-mask: " in err and "whole command" in err and "\r" not in err
+
+
+def test_save_model_writes_each_unlearned_model_with_a_card_saying_what_it_forgot(olivetti_checkpoint, tmp_path):
+    from unsir.checkpoints import load_checkpoint, weights_sha256
+
+    report_path, out = tmp_path / "r.json", tmp_path / "unlearned"
+    assert main(["forget", "--checkpoint", str(olivetti_checkpoint), "--forget", "person_03", "--methods",
+                 "unsir,logit-mask", "--noise-steps", "3", "--report", str(report_path), "--save-model", str(out)]) == 0
+    report = json.loads(report_path.read_text())
+    for name in ("unsir", "logit-mask"):  # two methods: a folder each
+        model, card = load_checkpoint(out / name)
+        assert weights_sha256(model) == report["sha256"][name]  # the very model the report measured
+        unlearned = card["unlearned"]
+        assert unlearned["forget"] == ["person_03"] and unlearned["method"] == name
+        assert unlearned["original_sha256"] == report["sha256"]["original"]
+        assert unlearned["zero_glance"] and unlearned["data_read"] == report["methods"][name]["data_read"]
+        for key in ("forget_test_acc", "retain_test_acc", "mia_forget", "mia_auc_forget", "feature_knn_forget_acc"):
+            assert unlearned["metrics"][key] == report["methods"][name][key], key
+    assert card["identities"] == load_checkpoint(olivetti_checkpoint)[1]["identities"]

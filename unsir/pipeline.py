@@ -129,6 +129,7 @@ def save_unlearned(outcome, card: dict, report: dict, method: str, out_dir) -> P
         "method": method, "forget": report["forget"], "hyperparameters": outcome.hyperparameters,
         "data_read": outcome.data_read, "zero_glance": outcome.zero_glance,
         "original_sha256": report["sha256"]["original"],
-        "metrics": {k: v for k, v in report["methods"][method].items() if k.endswith("_acc") or k in ("mia_forget", "stranger_ks")},
+        "metrics": {k: v for k, v in report["methods"][method].items()
+                    if k.endswith("_acc") or k in ("mia_forget", "mia_auc_forget", "stranger_ks")},
     }}
     return save_checkpoint(outcome.model, unlearned_card, out_dir, dtype=torch.float32)
