@@ -193,3 +193,39 @@ def test_save_model_writes_each_unlearned_model_with_a_card_saying_what_it_forgo
         for key in ("forget_test_acc", "retain_test_acc", "mia_forget", "mia_auc_forget", "feature_knn_forget_acc"):
             assert unlearned["metrics"][key] == report["methods"][name][key], key
     assert card["identities"] == load_checkpoint(olivetti_checkpoint)[1]["identities"]
+
+
+def test_train_a_distilled_vit_and_its_card_records_the_recipe_and_data_options(olivetti_checkpoint, tmp_path):
+    from unsir.checkpoints import load_checkpoint
+
+    out = tmp_path / "vit-olivetti"
+    assert main(["train", "--arch", "vit", "--dataset", "olivetti", "--image-size", "32", "--epochs", "1",
+                 "--batch-size", "32", "--lr", "0.001", "--split-seed", "1", "--max-per-identity", "8",
+                 "--teacher", str(olivetti_checkpoint), "--out", str(out)]) == 0
+    model, card = load_checkpoint(out)
+    assert card["arch"] == "vit" and card["teacher"] == str(olivetti_checkpoint)
+    recipe = card["recipe"]
+    assert (recipe["epochs"], recipe["batch_size"], recipe["max_lr"]) == (1, 32, 0.001)
+    assert recipe["distill_alpha"] > 0  # the ViT's recipe distils its teacher
+    dataset = card["dataset"]
+    assert (dataset["split_seed"], dataset["max_per_identity"]) == (1, 8)
+    assert dataset["n_train"] + dataset["n_test"] == 40 * 8  # Olivetti: 40 people, at most 8 photos each here
+    assert card["identities"] == load_checkpoint(olivetti_checkpoint)[1]["identities"]
+    assert sum(p.numel() for p in model.parameters()) > 0 and 0 <= card["test_acc"] <= 1
+    from unsir.pipeline import load
+
+    loaded = load(out)  # the same capped sample and split again, from the card
+    assert (len(loaded.split.train), len(loaded.split.test)) == (dataset["n_train"], dataset["n_test"])
+    assert main(["eval", "--checkpoint", str(out)]) == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--identities", "20"], "--identities picks LFW's most photographed people; olivetti keeps every person"),
+    (["--max-per-identity", "3"], "Olivetti: at most 3 photos per person is too few"),
+])
+def test_a_train_option_the_dataset_cannot_honour_exits_2_and_trains_nothing(tmp_path, capsys, args, message):
+    """A card must not record an option its data never had: refused, not ignored."""
+    assert main(["train", "--dataset", "olivetti", "--image-size", "32", "--epochs", "1", *args,
+                 "--out", str(tmp_path / "model")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "model").exists()

@@ -93,10 +93,14 @@ def cmd_train(args) -> None:
     from .pipeline import train_checkpoint
     from .training import recipe_for
 
+    if args.identities is not None and args.dataset != "lfw100":
+        # Olivetti and an identity folder keep every person: a number given here would be ignored.
+        raise UsageError(f"--identities picks LFW's most photographed people; {args.dataset} keeps every person it has.")
     recipe = recipe_for(args.arch, epochs=args.epochs, batch_size=args.batch_size, max_lr=args.lr, seed=args.seed)
     card = train_checkpoint(
         args.arch, args.out, dataset=args.dataset, data_home=args.data_home, image_size=args.image_size,
-        split_seed=args.split_seed, max_per_identity=args.max_per_identity, identities=args.identities,
+        split_seed=args.split_seed, max_per_identity=args.max_per_identity,
+        identities=100 if args.identities is None else args.identities,
         recipe=recipe, init=args.init, teacher_dir=args.teacher, command="unsir " + shlex.join(args.argv),
         progress=_print_progress,
     )
@@ -323,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", default="lfw100", help="lfw100, olivetti, or a folder of identity sub-folders")
     train.add_argument("--out", required=True, help="checkpoint folder, e.g. models/resnet18-lfw100")
     train.add_argument("--image-size", type=int, default=64)
-    train.add_argument("--identities", type=int, default=100, help="LFW: how many of the most photographed people")
+    train.add_argument("--identities", type=int, help="LFW: how many of the most photographed people (default 100)")
     train.add_argument("--max-per-identity", type=int, help="cap of photos per identity (seeded sample)")
     train.add_argument("--split-seed", type=int, default=0)
     train.add_argument("--epochs", type=int)

@@ -393,8 +393,13 @@ def load_strangers(names_to_exclude, home=None, *, image_size: int = 64, count: 
     return FaceSet(images, labels, [], [str(p.relative_to(root)) for p in kept])
 
 
-def load_olivetti(home=None, *, image_size: int = 64, seed: int = 0, min_test: int = 3) -> Split:
-    """ORL/AT&T Olivetti faces (40 people x 10, grey 64x64), as 3-channel uint8."""
+def load_olivetti(home=None, *, image_size: int = 64, seed: int = 0, min_test: int = 3,
+                  max_per_identity: int | None = None) -> Split:
+    """ORL/AT&T Olivetti faces (40 people x 10, grey 64x64), as 3-channel uint8. `max_per_identity` caps each
+    person's photos with a seeded sample, as for LFW."""
+    if max_per_identity is not None and max_per_identity < min_test + 1:
+        raise DataError(f"Olivetti: at most {max_per_identity} photos per person is too few; each person needs "
+                        f"{min_test} held-out photos and at least one to train on ({min_test + 1} or more).")
     from sklearn.datasets import fetch_olivetti_faces
 
     try:
@@ -408,8 +413,15 @@ def load_olivetti(home=None, *, image_size: int = 64, seed: int = 0, min_test: i
     labels = torch.from_numpy(bunch.target.astype(np.int64))
     names = [f"person_{i:02d}" for i in range(int(labels.max()) + 1)]
     faces = FaceSet(grey.expand(-1, 3, -1, -1).contiguous(), labels, names, [f"olivetti/{i}" for i in range(len(labels))])
-    train, test = split_indices(labels, 0.2, min_test, seed)
-    return Split(faces.subset(train), faces.subset(test), "olivetti-sklearn")
+    fingerprint = "olivetti-sklearn"
+    if max_per_identity:
+        rng = random.Random(seed)
+        kept = sorted(i for c in range(len(names))
+                      for i in rng.sample((labels == c).nonzero().flatten().tolist(),
+                                          min(max_per_identity, int((labels == c).sum()))))
+        faces, fingerprint = faces.subset(torch.tensor(kept)), f"olivetti-sklearn-max{max_per_identity}-seed{seed}"
+    train, test = split_indices(faces.labels, 0.2, min_test, seed)
+    return Split(faces.subset(train), faces.subset(test), fingerprint)
 
 
 def load_dataset(name: str, home=None, *, image_size: int = 64, seed: int = 0,
@@ -419,7 +431,7 @@ def load_dataset(name: str, home=None, *, image_size: int = 64, seed: int = 0,
         return load_lfw100(home, image_size=image_size, seed=seed, max_per_identity=max_per_identity,
                            identities=identities)
     if name == "olivetti":
-        return load_olivetti(home, image_size=image_size, seed=seed)
+        return load_olivetti(home, image_size=image_size, seed=seed, max_per_identity=max_per_identity)
     if Path(name).is_dir():
         return read_identity_folder(name, image_size=image_size, seed=seed, max_per_identity=max_per_identity)
     raise DataError(f"Unknown dataset {name!r}: use one of {', '.join(DATASETS)} or a folder of identity sub-folders.")
