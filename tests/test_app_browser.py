@@ -47,6 +47,14 @@ def refresh(screenshot: Path, which: str, destination: Path) -> None:
         shutil.copyfile(screenshot, destination)
 
 
+def pick(page, indices=(3, 7)) -> None:
+    """Click faces in the gallery, each counted as selected before the next."""
+    faces = page.locator("#faces button.thumbnail-item")
+    for count, index in enumerate(indices, start=1):
+        faces.nth(index).click()
+        page.get_by_text(f"{count} selected:").wait_for()
+
+
 def from_elsewhere(url: str) -> bool:
     parts = urlparse(url)
     return parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in ("127.0.0.1", "localhost")
@@ -73,10 +81,7 @@ def test_pick_two_faces_forget_them_and_see_the_results(which, olivetti_checkpoi
         requested = []
         page.on("request", lambda request: requested.append(request.url))
         page.goto(app.url)
-        faces = page.locator("#faces button.thumbnail-item")
-        for count, index in enumerate((3, 7), start=1):
-            faces.nth(index).click()
-            page.get_by_text(f"{count} selected:").wait_for()
+        pick(page)
         page.locator("#forget").click()
         # The verdicts and held-out accuracies arrive first (the results area opens with them), then the rest.
         page.wait_for_function(FIRST_ANSWER, timeout=RESULTS_SECONDS * 1000)
@@ -123,9 +128,7 @@ def test_on_a_phone_the_page_reads_without_sideways_scrolling(olivetti_checkpoin
         assert page.locator("#forget").bounding_box()["y"] < 2 * height  # not two screens of scrolling
         assert not page.locator("#results").is_visible()
         assert faces.nth(3).get_attribute("title") == "person 03"  # the full name on hover
-        for count, index in enumerate((3, 7), start=1):
-            faces.nth(index).click()
-            page.get_by_text(f"{count} selected:").wait_for()
+        pick(page)
         page.wait_for_function("document.querySelectorAll('#faces .thumbnail-item.chosen').length == 2")
         assert [e.get_attribute("aria-label") for e in page.locator("#selection .token-remove").all()][:2] == \
             ["Remove person 03", "Remove person 07"]
@@ -199,10 +202,7 @@ def test_on_a_phone_the_shipped_models_five_column_tables_fit(olivetti_checkpoin
         browser = open_browser(playwright)
         page = browser.new_page(viewport={"width": width, "height": 844}, user_agent=PHONE_AGENT)
         page.goto(app.url)
-        faces = page.locator("#faces button.thumbnail-item")
-        for count, index in enumerate((3, 7), start=1):
-            faces.nth(index).click()
-            page.get_by_text(f"{count} selected:").wait_for()
+        pick(page)
         page.locator("#forget").click()
         page.wait_for_function(ALL_RESULTS, timeout=RESULTS_SECONDS * 1000)
         page.wait_for_timeout(1000)
@@ -226,10 +226,7 @@ def test_three_methods_compared_side_by_side_fit_a_laptop_screen(which, olivetti
         browser = open_browser(playwright)
         page = browser.new_page(viewport={"width": width, "height": 768})
         page.goto(app.url)
-        faces = page.locator("#faces button.thumbnail-item")
-        faces.first.wait_for()
-        faces.nth(3).click()
-        page.get_by_text("1 selected:").wait_for()
+        pick(page, (3,))
         page.get_by_text("Compare methods on the same people").click()
         page.locator("#compare-methods label", has_text="Head only").click()
         page.locator("#compare-run").click()
