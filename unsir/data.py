@@ -308,6 +308,11 @@ def split_indices(labels: torch.Tensor, test_fraction: float, min_test: int, see
     return sorted(train), sorted(test)
 
 
+def capped(members: list, cap: int | None, rng: random.Random) -> list:
+    """One identity's photos, at most `cap` of them: a seeded sample, in their order."""
+    return sorted(rng.sample(members, cap)) if cap and len(members) > cap else members
+
+
 def read_identity_folder(
     root: str | os.PathLike,
     *,
@@ -342,10 +347,7 @@ def read_identity_folder(
     rng = random.Random(seed)
     paths = []
     for name in identities:
-        chosen = folders[name]
-        if max_per_identity and len(chosen) > max_per_identity:
-            chosen = sorted(rng.sample(chosen, max_per_identity))
-        paths += chosen
+        paths += capped(folders[name], max_per_identity, rng)
     if streaming is None:
         streaming = len(paths) > STREAMING_THRESHOLD
     read = stream_images if streaming else decode_images
@@ -416,9 +418,8 @@ def load_olivetti(home=None, *, image_size: int = 64, seed: int = 0, min_test: i
     fingerprint = "olivetti-sklearn"
     if max_per_identity:
         rng = random.Random(seed)
-        kept = sorted(i for c in range(len(names))
-                      for i in rng.sample((labels == c).nonzero().flatten().tolist(),
-                                          min(max_per_identity, int((labels == c).sum()))))
+        kept = [i for c in range(len(names)) for i in capped((labels == c).nonzero().flatten().tolist(),
+                                                             max_per_identity, rng)]
         faces, fingerprint = faces.subset(torch.tensor(kept)), f"olivetti-sklearn-max{max_per_identity}-seed{seed}"
     train, test = split_indices(faces.labels, 0.2, min_test, seed)
     return Split(faces.subset(train), faces.subset(test), fingerprint)

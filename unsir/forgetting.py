@@ -366,6 +366,8 @@ def forget_stream(
     original_start = start if start is not None and start.serves(original) else None
     # Predictions passed in may be another model's (the app passes its base model's for a chained request).
     original_logits = original_predictions.train if original_predictions.weights_sha256 == original_hash else None
+    # The logit-mask control's held-out accuracies, derived from the original's: beside every first answer.
+    control_held_out = held_out_metrics(original_predictions.with_classes_hidden(forget_classes).test, split, forget_classes)
     original_seconds = time.perf_counter() - evaluating
     for index, (name, config) in enumerate(methods.items()):
         def method_progress(stage, fraction, index=index):
@@ -392,8 +394,7 @@ def forget_stream(
         test = served.predict(outcome.model, "test") if served else predict_with_features(outcome.model, split.test)
         yield HeldOut(name, {**held_out_metrics(test[0], split, forget_classes), **described,
                              "stages": dict(described["stages"])}, dict(report["original"]), report["device"],
-                      held_out_metrics(original_predictions.with_classes_hidden(forget_classes).test, split,
-                                       forget_classes))
+                      dict(control_held_out))
         if index == 0:
             # The original's every metric (its linear probe alone takes seconds), once the first answer is out;
             # not counted in this method's evaluation.
