@@ -253,3 +253,36 @@ def test_a_rerun_without_a_retrain_is_scored_against_the_recorded_retrain():
     other_model = {**rerun, "report": {**rerun["report"], "sha256": {"original": "o2", "unsir": "u2"}}}
     with pytest.raises(ValueError, match="not the same original model"):
         with_method_rerun([record], [{**other_model, "command": "c"}], "unsir")
+
+
+def test_a_retrain_measured_afterwards_scores_every_method_of_its_set_and_is_named():
+    from unsir.bench import with_retrains_added
+    from unsir.bench_markdown import markdown
+
+    record = synthetic_record(1000, 0.0, -0.01)
+    record["report"]["sha256"] = {"original": "o", "unsir": "u"}
+    other = synthetic_record(1001, 0.0, -0.01)
+    later = synthetic_record(1000, 0.0, -0.01)
+    later["report"]["methods"] = {"retrain": {**later["report"]["original"], "forget_test_acc": 0.0, "seconds": 300.0,
+                                              "feature_knn_forget_acc": 0.4, "layer_distance_to_retrain": {"fc": 0.0}}}
+    later["report"]["sha256"] = {"original": "o", "retrain": "r"}
+    later["command"] = "unsir bench --methods retrain"
+    merged = with_retrains_added([record, other], [later])
+    assert merged[1] == other  # a set without a later retrain is left as it was
+    report = merged[0]["report"]
+    # The original's kNN found 80 %, the retrain's 40 %, UNSIR's 60 %: half the gap; the control's 80 %: none.
+    assert report["methods"]["unsir"]["gap_closed"]["feature_knn_forget_acc"] == pytest.approx(0.5)
+    assert report["methods"]["logit-mask"]["gap_closed"]["feature_knn_forget_acc"] == pytest.approx(0.0)
+    assert report["methods"]["retrain"]["added_by"] == "unsir bench --methods retrain"
+    assert "layer_distance_to_retrain" not in report["methods"]["retrain"]
+    assert report["sha256"]["retrain"] == "r" and report["methods"]["unsir"]["forget_test_acc"] == 0.0
+    table = markdown(merged)
+    assert ("The retrained models of resnet18 2@1000 were measured afterwards, by `unsir bench --methods retrain`"
+            in table)
+    assert "Speed:" not in table  # 300 s of another run are not set against this run's UNSIR
+    with pytest.raises(ValueError, match="resnet18 2@1000 already has a retrained model"):
+        with_retrains_added(merged, [later])
+    with pytest.raises(ValueError, match="not the same original model"):
+        with_retrains_added([record], [{**later, "report": {**later["report"], "sha256": {"original": "x", "retrain": "r"}}}])
+    with pytest.raises(ValueError, match="retrains of sets not in the records"):
+        with_retrains_added([other], [later])

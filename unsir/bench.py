@@ -140,6 +140,36 @@ def with_method_rerun(records: list[dict], reruns: list[dict], method: str) -> l
     return updated
 
 
+def with_retrains_added(records: list[dict], retrains: list[dict]) -> list[dict]:
+    """`records` with a retrained model measured afterwards (`unsir bench --methods retrain`) on sets that had
+    none: each method of the set is then scored against it (`gap_closed`). The retrain must have been measured
+    from the same original; its layer distance to the other methods' models needs their weights and stays out.
+    The retrain's entry names its command (`added_by`), so its time is not set against a UNSIR timed in another run."""
+    added = {(r["arch"], r["count"], r["seed"]): r for r in retrains}
+    updated = []
+    for record in records:
+        later = added.pop((record["arch"], record["count"], record["seed"]), None)
+        if later is None:
+            updated.append(record)
+            continue
+        where = f"{record['arch']} {record['count']}@{record['seed']}"
+        report, retrained = record["report"], later["report"]["methods"]["retrain"]
+        if "retrain" in report["methods"]:
+            raise ValueError(f"{where} already has a retrained model")
+        if report["sha256"].get("original") != later["report"]["sha256"].get("original"):
+            raise ValueError(f"{where}: not the same original model")
+        methods = {name: {**entry, "gap_closed": gaps_closed(report["original"], entry, retrained)}
+                   for name, entry in report["methods"].items()}
+        retrained = {**{k: v for k, v in retrained.items() if k != "layer_distance_to_retrain"},
+                     "added_by": later["command"]}
+        report = {**report, "methods": {"retrain": retrained, **methods},
+                  "sha256": {**report["sha256"], "retrain": later["report"]["sha256"]["retrain"]}}
+        updated.append({**record, "report": report})
+    if added:
+        raise ValueError(f"retrains of sets not in the records: {sorted(added)}")
+    return updated
+
+
 def model_name(record: dict) -> str:
     """The checkpoint a benchmark record measured, by its folder name (as the app names its models)."""
     return Path(record["checkpoint"]).name

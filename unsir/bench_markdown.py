@@ -351,6 +351,18 @@ def when_line(arch: str, sizes: list[int], methods: list[str], met: list[str], k
     return f"- {arch}: " + "; ".join(said) + "."
 
 
+def added_retrains(records: list[dict]) -> str:
+    """Which sets' retrained models were measured after their other methods, and by which commands."""
+    by_command: dict[str, list[str]] = {}
+    for r in records:
+        command = r["report"]["methods"].get("retrain", {}).get("added_by")
+        if command:
+            by_command.setdefault(command, []).append(f"{r['arch']} {r['count']}@{r['seed']}")
+    return "".join(f" The retrained models of {', '.join(sets)} were measured afterwards, by `{command}`, and the "
+                   "other methods of those sets scored against them (their time is not set against UNSIR's: "
+                   "another run)." for command, sets in by_command.items())
+
+
 def markdown(records: list[dict]) -> str:
     """Table IV-shaped summary: rows = (arch, forget count, method); mean ± std over seeds."""
     commands = sorted({r["command"] for r in records if r.get("command")})
@@ -368,7 +380,7 @@ def markdown(records: list[dict]) -> str:
              "the .json file of the same name; a rerun skips what is there)." + "".join(
                  f" The {arch} {', '.join(methods)} column{'s were' if len(methods) > 1 else ' was'} measured again, "
                  "on the same sets, by " + " and ".join(f"`{c}`" for c in again) + "."
-                 for (arch, again), methods in rerun_by.items()),
+                 for (arch, again), methods in rerun_by.items()) + added_retrains(records),
              "",
              "A_Dr / A_Df: test accuracy (%) on retained / forgotten identities' held-out photos; Δ A_Dr: "
              "points gained or lost against the original on the same forget set. "
@@ -415,7 +427,8 @@ def markdown(records: list[dict]) -> str:
                          f"{len(entries)} | " + " | ".join(cells) + " |")
         speed += [(arch, count, r["methods"]["retrain"]["seconds"] / r["methods"]["unsir"]["seconds"],
                    "cached" in r["methods"]["retrain"].get("hyperparameters", {}))
-                  for r in reports if "retrain" in r["methods"] and "unsir" in r["methods"]]
+                  for r in reports if "retrain" in r["methods"] and "unsir" in r["methods"]
+                  and "added_by" not in r["methods"]["retrain"]]  # timed in another run, maybe another load
     if speed:
         lines += ["", "Speed: retrain seconds / UNSIR seconds, both timed in the same run, except where the retrain "
                       "was read from the cache: it then carries the seconds of the run that trained it, on a machine "
