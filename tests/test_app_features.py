@@ -4,6 +4,7 @@ import pytest
 
 from demo import figures
 from demo.handlers import features
+from unsir.bench import RetrainReference
 from unsir.forgetting import forget
 
 FORGET = ["person_03", "person_17"]
@@ -27,29 +28,31 @@ def test_evidence_holds_the_control_and_a_map_per_model(run, olivetti):
 
 
 def test_without_retrain_the_table_shows_the_benchmarks_range(run, olivetti, monkeypatch):
-    monkeypatch.setattr(features, "benchmark_ranges", lambda: {SHIPPED: {"feature_knn_forget_acc": (0.6, 0.7)}})
-    monkeypatch.setattr(features, "benchmark_counts", lambda: {SHIPPED: (2, 40)})
+    reached = {"feature_knn_forget_acc": (0.6, 0.7)}
+    monkeypatch.setattr(features, "benchmark_reference", lambda checkpoint, count: RetrainReference((count,), 2, 40, reached)
+                        if checkpoint == SHIPPED else None)
     evidence = features.feature_evidence(run, olivetti.split, "head-only")
     original = {**run.report["original"], "feature_knn_forget_acc": 0.9}
     findable = {**run.report["methods"]["head-only"], "feature_knn_forget_acc": 0.9}
     table = features.evidence_table(original, findable, "UNSIR", evidence, None, SHIPPED)
     assert "Can the forgotten people still be found inside the model?" in table
-    assert ("| Original | Unlearned · UNSIR | Control: output hidden | Retrained models, benchmark (2 sets, 40 photos) |"
-            in table)
+    # The request forgot two people: the reference is the benchmark's two-person sets.
+    assert ("| Original | Unlearned · UNSIR | Control: output hidden | Retrained models, benchmark, 2 people (2 sets, 40 "
+            "photos) |" in table)
     assert "60% – 70%" in table
     assert "**Still findable in the features:** nearest neighbours find 90%" in table
     moved = features.evidence_table(original, {**findable, "feature_knn_forget_acc": 0.65}, "UNSIR", evidence, None,
                                     SHIPPED)
     assert ("**Moved in the features:** nearest neighbours find 65% of the forgotten people's held-out photos (90% "
-            "before); models retrained without them found 60% – 70%") in moved
+            "before); models retrained without the forgotten found 60% – 70% on the benchmark's sets of 2 people") in moved
 
 
 def test_without_retrain_a_method_that_left_the_features_as_they_were_is_not_called_like_retrain(run, olivetti,
                                                                                                    monkeypatch):
     """Inside the range retrained models reach, but no lower than the original: the verdict says it did not move
     (retrained models reach a wide range, and the original was already inside it)."""
-    monkeypatch.setattr(features, "benchmark_ranges", lambda: {SHIPPED: {"feature_knn_forget_acc": (0.29, 0.92)}})
-    monkeypatch.setattr(features, "benchmark_counts", lambda: {SHIPPED: (9, 468)})
+    reached = {"feature_knn_forget_acc": (0.29, 0.92)}
+    monkeypatch.setattr(features, "benchmark_reference", lambda checkpoint, count: RetrainReference((count,), 4, 90, reached))
     evidence = features.feature_evidence(run, olivetti.split, "head-only")
     original = {**run.report["original"], "feature_knn_forget_acc": 0.86}
     for after in (0.89, 0.86, 0.82):  # higher, the same, a photo or two lower

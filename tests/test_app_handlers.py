@@ -16,6 +16,7 @@ from PIL import Image
 
 from demo import figures, handlers
 from demo.workspace import MODELS_DIR_VARIABLE, available_checkpoints, workspace
+from unsir.bench import RetrainReference
 from unsir.checkpoints import load_checkpoint, weights_sha256
 from unsir.methods import METHODS, configure
 from unsir.methods.unsir import UnsirConfig
@@ -200,10 +201,15 @@ def test_the_summary_sets_every_number_beside_the_control_and_the_retrained_mode
     assert row.endswith(f" | {control['retain_test_acc']:.1%} |")
     assert "- *Control: output hidden*: the original with the forgotten people's outputs switched off" in first.summary
     ranges = {"forget_test_acc": (0.0, 0.0), "stranger_ks": (0.03, 0.4), "mia_forget": (0.0, 0.05)}
-    monkeypatch.setattr(forget_handlers, "benchmark_ranges", lambda: {CHECKPOINT: ranges})
-    monkeypatch.setattr(forget_handlers, "benchmark_counts", lambda: {CHECKPOINT: (9, 468)})
+    asked = []
+
+    def reference(checkpoint, count):
+        asked.append((checkpoint, count))
+        return RetrainReference((1, 2), 9, 468, ranges)
+    monkeypatch.setattr(forget_handlers, "benchmark_reference", reference)
     summary = forget_handlers.results_view(CHECKPOINT, first.session).summary
-    assert summary.splitlines()[0].endswith("| Control: output hidden | Retrained models, benchmark (9 sets) |")
+    assert asked == [(CHECKPOINT, len(first.session.forgotten))]  # the sets of as many people as were forgotten
+    assert summary.splitlines()[0].endswith("| Control: output hidden | Retrained models, benchmark, 1–2 people (9 sets) |")
     ks, = [line for line in summary.splitlines() if line.startswith("| Distance from strangers")]
     assert ks.endswith(" | 0.03 – 0.40 |")
     forgotten, = [line for line in summary.splitlines() if line.startswith("| Forgotten people · test accuracy |")]

@@ -18,20 +18,29 @@ def test_bench_writes_a_table_and_resumes(olivetti_checkpoint, tmp_path):
     assert json.loads(out.with_suffix(".json").read_text()) == records
 
 
-def test_retrain_ranges_span_the_retrained_models_per_checkpoint():
-    from unsir.bench import retrain_ranges
+def retrain_record(checkpoint, count, knn, method="retrain", photos=4):
+    return {"checkpoint": checkpoint, "count": count, "report": {"methods": {method: {
+        "feature_knn_forget_acc": knn, "forget_test_acc": 0.0, "stranger_ks": float("nan"), "n_forget_test": photos}}}}
 
-    def record(checkpoint, knn, method="retrain"):
-        return {"checkpoint": checkpoint, "report": {"methods": {method: {
-            "feature_knn_forget_acc": knn, "forget_test_acc": 0.0, "stranger_ks": float("nan"), "n_forget_test": 4}}}}
 
-    ranges = retrain_ranges([record("models/resnet18-lfw100", 0.7), record("models/resnet18-lfw100", 0.6),
-                             record("models/vit-lfw100", 0.5), record("models/resnet18-lfw100", 0.9, method="unsir"),
-                             record("elsewhere/resnet18-olivetti", 0.1)])
-    assert ranges["resnet18-lfw100"]["feature_knn_forget_acc"] == (0.6, 0.7)
+def test_the_retrain_reference_spans_the_retrained_models_of_that_checkpoint_and_size():
+    from unsir.bench import retrain_reference
+
+    shipped = "models/resnet18-lfw100"
+    records = [retrain_record(shipped, 2, 0.7), retrain_record(shipped, 2, 0.6, photos=7), retrain_record(shipped, 20, 0.5),
+               retrain_record("models/vit-lfw100", 2, 0.1), retrain_record(shipped, 2, 0.9, method="unsir"),
+               retrain_record("elsewhere/resnet18-olivetti", 2, 0.2)]
+    two = retrain_reference(records, "resnet18-lfw100", 2)
+    assert (two.sizes, two.sets, two.photos, two.people()) == ((2,), 2, 11, "2 people")
     # every measured number of the entry; not one that could not be measured (NaN), nor a count
-    assert ranges["vit-lfw100"] == {"feature_knn_forget_acc": (0.5, 0.5), "forget_test_acc": (0.0, 0.0)}
-    assert ranges["resnet18-olivetti"]["feature_knn_forget_acc"] == (0.1, 0.1)  # another model, another reference
+    assert two.ranges == {"feature_knn_forget_acc": (0.6, 0.7), "forget_test_acc": (0.0, 0.0)}
+    # a size the benchmark did not retrain: the nearest sizes it did, on either side
+    five = retrain_reference(records, "resnet18-lfw100", 5)
+    assert (five.sizes, five.sets, five.people(), five.ranges["feature_knn_forget_acc"]) == ((2, 20), 3, "2–20 people",
+                                                                                             (0.5, 0.7))
+    assert retrain_reference(records, "resnet18-lfw100", 40).sizes == (20,)
+    assert retrain_reference(records, "resnet18-olivetti", 2).ranges["feature_knn_forget_acc"] == (0.2, 0.2)
+    assert retrain_reference(records, "vit-b16", 2) is None  # another model borrows no reference
 
 
 def synthetic_record(seed, unsir_forget, retain_change, control_knn=0.8):
@@ -162,16 +171,6 @@ def test_each_method_is_one_row_retrain_first():
 
     reports = [{"methods": {"unsir": {}, "retrain": {}, "head-only": {}}}]
     assert method_order(reports) == ["retrain", "unsir", "head-only"]
-
-
-def test_retrain_counts_say_how_many_sets_and_photos_the_ranges_rest_on():
-    from unsir.bench import retrain_counts
-
-    shipped = "models/resnet18-lfw100"
-    records = [{"checkpoint": shipped, "report": {"methods": {"retrain": {"n_forget_test": 3}}}},
-               {"checkpoint": shipped, "report": {"methods": {"retrain": {"n_forget_test": 46}, "unsir": {}}}},
-               {"checkpoint": shipped, "report": {"methods": {"unsir": {"n_forget_test": 99}}}}]
-    assert retrain_counts(records) == {"resnet18-lfw100": (2, 49)}
 
 
 def test_a_record_names_the_unsir_settings_that_differ_from_todays_defaults():

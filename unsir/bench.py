@@ -10,7 +10,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -175,27 +175,40 @@ def model_name(record: dict) -> str:
     return Path(record["checkpoint"]).name
 
 
-def retrain_ranges(records: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
-    """For each checkpoint, the range each measure (each number of a report entry) took on the retrained
-    models measured: the reference to show beside a method when no retrain was run for its forget set. Only
-    for that checkpoint: another model, even of the same architecture, is another reference."""
-    ranges: dict[str, dict[str, list[float]]] = {}
-    for record in records:
-        entry = record["report"]["methods"].get("retrain") or {}
+@dataclass(frozen=True)
+class RetrainReference:
+    """What the benchmark's retrained models of one checkpoint reached on forget sets of a request's size (or the
+    nearest sizes retrained): the range of each measure, and the sets and held-out photos the ranges rest on."""
+    sizes: tuple[int, ...]
+    sets: int
+    photos: int
+    ranges: dict[str, tuple[float, float]]
+
+    def people(self) -> str:
+        """'1 person', '2 people', '2–5 people'."""
+        if len(self.sizes) == 1:
+            return "1 person" if self.sizes[0] == 1 else f"{self.sizes[0]} people"
+        return f"{self.sizes[0]}–{self.sizes[-1]} people"
+
+
+def retrain_reference(records: list[dict], checkpoint: str, count: int) -> RetrainReference | None:
+    """The reference to show beside a method when no retrain was run for its forget set: the benchmark's retrained
+    models of `checkpoint` (a folder name, as `model_name`) on sets of `count` people, or, where it retrained none
+    of that size, on the nearest smaller and larger sizes it did (forgetting more people moves every measure).
+    None where it retrained none for this checkpoint: another model, even of the same architecture, is another
+    reference."""
+    retrained = [r for r in records if model_name(r) == checkpoint and r["report"]["methods"].get("retrain")]
+    sizes = sorted({r["count"] for r in retrained})
+    if not sizes:
+        return None
+    smaller, larger = [s for s in sizes if s <= count], [s for s in sizes if s >= count]
+    chosen = (count,) if count in sizes else tuple(side for side in (max(smaller, default=None),
+                                                                     min(larger, default=None)) if side is not None)
+    entries = [r["report"]["methods"]["retrain"] for r in retrained if r["count"] in chosen]
+    values: dict[str, list[float]] = {}
+    for entry in entries:
         for key, value in entry.items():
             if isinstance(value, float) and value == value:  # measured (NaN: could not be)
-                ranges.setdefault(model_name(record), {}).setdefault(key, []).append(value)
-    return {name: {key: (min(values), max(values)) for key, values in metrics.items()}
-            for name, metrics in ranges.items()}
-
-
-def retrain_counts(records: list[dict]) -> dict[str, tuple[int, int]]:
-    """For each checkpoint, how many retrained forget sets the benchmark holds and their held-out photos
-    of the forgotten: how much weight `retrain_ranges` can bear."""
-    counts: dict[str, tuple[int, int]] = {}
-    for record in records:
-        entry = record["report"]["methods"].get("retrain")
-        if entry:
-            sets, photos = counts.get(model_name(record), (0, 0))
-            counts[model_name(record)] = (sets + 1, photos + (entry.get("n_forget_test") or 0))
-    return counts
+                values.setdefault(key, []).append(value)
+    return RetrainReference(chosen, len(entries), sum(e.get("n_forget_test") or 0 for e in entries),
+                            {key: (min(v), max(v)) for key, v in values.items()})

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from unsir import metrics
-from unsir.bench import retrain_counts, retrain_ranges
+from unsir.bench import RetrainReference, retrain_reference
 from unsir.features import feature_map, map_sample
 from unsir.forgetting import ForgetRun, forgetting_metrics, moved_in_features
 
@@ -93,36 +93,33 @@ def benchmark_records() -> list[dict]:
         return []
 
 
-def benchmark_ranges() -> dict:
-    """The range of each measure over the retrained models in benchmarks/RESULTS.json ({} without it)."""
-    return retrain_ranges(benchmark_records())
-
-
-def benchmark_counts() -> dict[str, tuple[int, int]]:
-    """How many retrained sets (and held-out photos of the forgotten) those ranges come from."""
-    return retrain_counts(benchmark_records())
+def benchmark_reference(checkpoint: str, count: int) -> RetrainReference | None:
+    """What the retrained models in benchmarks/RESULTS.json reached on sets of `count` people (or the nearest sizes
+    retrained); None for a checkpoint the benchmark did not measure."""
+    return retrain_reference(benchmark_records(), checkpoint, count)
 
 
 def evidence_table(original: dict, unlearned: dict, method_label: str, evidence: FeatureEvidence,
                    retrained: dict | None, checkpoint: str) -> str:
     """The panel's table and verdict: original | unlearned | control | retrained (or, for a checkpoint the
     benchmark measured, the range its retrained models reached)."""
-    ranges = benchmark_ranges().get(checkpoint, {})
+    reference = benchmark_reference(checkpoint, len(unlearned.get("forget_per_identity_test_acc") or {}))
     columns = [("Original", original), (f"Unlearned · {method_label}", unlearned), (CONTROL, evidence.control)]
     if retrained is not None:
         columns.append(("Retrained from scratch", retrained))
-    elif ranges:
-        sets, photos = benchmark_counts()[checkpoint]
-        columns.append((f"Retrained models, benchmark ({sets} set{'s' * (sets != 1)}, {photos} photos)", ranges))
+    elif reference is not None:
+        columns.append((f"Retrained models, benchmark, {reference.people()} ({reference.sets} "
+                        f"set{'s' * (reference.sets != 1)}, {reference.photos} photos)", reference.ranges))
     header = ["| Inside the model | " + " | ".join(title for title, _ in columns) + " |",
               "|---|" + "---:|" * len(columns)]
     rows = [f"| {measure.label} | " + " | ".join(measure.show(entry.get(measure.key)) for _, entry in columns) + " |"
             for measure in MEASURES]
     return "\n".join(["### Can the forgotten people still be found inside the model?", "", EXPLANATION, "",
-                      *header, *rows, "", verdict(original, unlearned, method_label, retrained, ranges)])
+                      *header, *rows, "", verdict(original, unlearned, method_label, retrained, reference)])
 
 
-def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict | None, ranges: dict) -> str:
+def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict | None,
+            reference: RetrainReference | None) -> str:
     """In plain words: how far the method went from the original toward a retrained model, or (without a retrain)
     whether it moved the forgotten people in the features at all, beside what retrained models reach."""
     knn = unlearned.get("feature_knn_forget_acc")
@@ -138,14 +135,15 @@ def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict 
         return (f"**Of the way from the original to the retrained model, {method_label} went** {closed or 'no measurable way'} "
                 "(100 % = as if retrained, 0 % = no change; the control's kNN share is 0 %: it changes nothing inside)."
                 + rough)
-    reference = ranges.get("feature_knn_forget_acc")
+    reached = reference.ranges.get("feature_knn_forget_acc") if reference is not None else None
     if knn is None:
         return "Retrain from scratch to see the gold standard beside these numbers."
     before = original.get("feature_knn_forget_acc")
-    # "models retrained without them found 29% – 92% in the benchmark ...", where the benchmark measured this model
-    retrains = "" if reference is None else (f"retrained without them found {MEASURES[0].show(reference)} in the "
-                                             "benchmark (few photos: see the column's counts)")
-    if retrains and knn > reference[1] + STILL_FINDABLE:
+    # "models retrained without the forgotten found 29% – 92% on the benchmark's sets of 2 people ...", where the
+    # benchmark measured this model
+    retrains = "" if reached is None else (f"retrained without the forgotten found {MEASURES[0].show(reached)} on the "
+                                           f"benchmark's sets of {reference.people()} (see the column's counts)")
+    if retrains and knn > reached[1] + STILL_FINDABLE:
         return (f"**Still findable in the features:** nearest neighbours find {knn:.0%} of the forgotten people's "
                 f"held-out photos; models {retrains}. Retrain from scratch to compare on this very set.")
     if moved_in_features(original, unlearned) is False:

@@ -25,8 +25,7 @@ from .. import figures
 from ..compute import computes
 from ..gpu import on_gpu
 from ..workspace import Workspace, workspace
-from .features import (CONTROL, FeatureEvidence, benchmark_counts, benchmark_ranges, evidence_table, feature_evidence,
-                       span)
+from .features import CONTROL, FeatureEvidence, benchmark_reference, evidence_table, feature_evidence, span
 from .recognition import calibrate
 from .session import METHOD_LABELS, Request, Session, on_phone, open_workspace, session_for, warn_untuned
 from .verdicts import collateral_damage, status_line, test_photos, verdict_lines
@@ -68,7 +67,8 @@ REFERENCE_MEANINGS = [  # the summary's columns beside the unlearned model
     (CONTROL, "the original with the forgotten people's outputs switched off, no unlearning at all: a number the "
               "unlearned model shares with it shows nothing the output alone does not"),
     ("Retrained models, benchmark", "models trained from scratch without the forgotten people on the benchmark's "
-                                     "forget sets (other people, other sizes): the range the gold standard reached"),
+                                     "forget sets of as many people (or the nearest sizes it retrained): other "
+                                     "people, so the range the gold standard reached, not this set's number"),
 ]
 FIGURE_MEANINGS = [  # the measures the charts use
     ("Confidence (max softmax)", "the probability the model gives to its top name for a photo, from 0 to 100 %"),
@@ -281,10 +281,11 @@ def reference_columns(request: Request, retrain: dict | None, checkpoint: str) -
     if request.features is None:
         return []
     columns = [figures.Column(CONTROL, figures.ORIGINAL, request.features.control, [], [])]
-    ranges = benchmark_ranges().get(checkpoint)
-    if retrain is None and ranges:
-        sets, _ = benchmark_counts()[checkpoint]
-        columns.append(figures.Column(f"Retrained models, benchmark ({sets} sets)", figures.RETRAINED, ranges, [], []))
+    forgotten = request.report["methods"][request.method]["forget_per_identity_test_acc"]
+    reference = benchmark_reference(checkpoint, len(forgotten))
+    if retrain is None and reference is not None:
+        columns.append(figures.Column(f"Retrained models, benchmark, {reference.people()} ({reference.sets} "
+                                      f"set{'s' * (reference.sets != 1)})", figures.RETRAINED, reference.ranges, [], []))
     return columns
 
 
