@@ -625,14 +625,23 @@ def test_every_measure_has_a_one_line_explanation_and_new_report_keys_fit(first)
     assert "| An extra measure | 50% |" in table and "Kept people · test accuracy" not in table
 
 
-def test_compare_runs_each_method_on_the_same_people_as_columns_with_a_plain_line(names):
+def test_compare_runs_each_method_on_the_same_people_as_columns_with_a_plain_line(names, monkeypatch):
+    from demo.handlers import compare
+
     chosen = [names[3], names[7]]
+    # As for a model the benchmark retrained (the tiny one has none): without Retrain among the methods, the
+    # summary ends with the range its retrained models of as many people reached.
+    reached = {"feature_knn_forget_acc": (0.3, 0.6), "retain_test_acc": (0.8, 0.9)}
+    monkeypatch.setattr(compare, "benchmark_reference", lambda checkpoint, count: RetrainReference((count,), 4, 90, reached))
     view = handlers.compare_methods(chosen, CHECKPOINT, ["unsir", "logit-mask", "neggrad"], seed=1,
                                     progress=lambda fraction, desc=None: None)
     assert set(view.compare_report["methods"]) == {"unsir", "logit-mask", "neggrad"}
     assert view.compare_report["forget"] == chosen
     header = view.compare_summary.splitlines()[0]
-    assert header == "| Measure | Original | UNSIR | Logit mask (control) | NegGrad |"
+    assert header == ("| Measure | Original | UNSIR | Logit mask (control) | NegGrad | Retrained models, benchmark, "
+                      "2 people (4 sets) |")
+    knn, = [line for line in view.compare_summary.splitlines() if line.startswith("| Found by nearest neighbours")]
+    assert knn.endswith(" | 30% – 60% |") and "- *Retrained models, benchmark*:" in view.compare_summary
     assert "| Found by nearest neighbours in the features (kNN) |" in view.compare_summary  # what is still inside
     lines = {line.split("**")[1]: line for line in view.compare_status.splitlines() if line.startswith("- **")}
     assert set(lines) == {"UNSIR", "Logit mask (control)", "NegGrad"}

@@ -1,5 +1,6 @@
 """Compare methods: several methods forget the same people from the shipped model, shown side by
-side with the original (and the retrained model when Retrain is among them).
+side with the original, and with the retrained model when Retrain is among them (otherwise, for a shipped model,
+the range the benchmark's retrained models reached).
 
 A comparison is a side view: it leaves the visitor's own unlearned model and its history alone.
 """
@@ -17,8 +18,8 @@ from unsir.training import default_device
 from .. import figures
 from ..gpu import on_gpu
 from ..workspace import workspace
-from .features import MEASURES
-from .forget import SUMMARY_ROWS, Row, cam_photos, confidences, stage_progress, summary_table
+from .features import MEASURES, benchmark_reference, reference_title
+from .forget import REFERENCE_MEANINGS, SUMMARY_ROWS, Row, cam_photos, confidences, stage_progress, summary_table
 from .verdicts import FORGOTTEN_AT_MOST, test_photos
 from .session import METHOD_LABELS, on_phone, open_workspace, warn_untuned
 
@@ -99,12 +100,18 @@ def comparison_view(checkpoint: str, compared: Compared, narrow: bool = False) -
     for name, entry in report["methods"].items():
         colour = figures.RETRAINED if name == "retrain" else METHOD_COLOURS[methods.index(name) % len(METHOD_COLOURS)]
         columns.append(figures.Column(METHOD_LABELS.get(name, name), colour, entry, **compared.confidences[name]))
+    # Without Retrain among the methods, the summary sets them beside what the benchmark's retrained models reached
+    # (the charts have no place for a range).
+    reference = None if "retrain" in report["methods"] else benchmark_reference(checkpoint, len(forgotten))
+    yardsticks = [] if reference is None else [figures.Column(reference_title(reference), figures.RETRAINED,
+                                                              reference.ranges, [], [])]
     first = next(iter(compared.cams.values()))
     rows = [(METHOD_LABELS.get(name, name), [photo.unlearned for photo in photos])
             for name, photos in compared.cams.items()]
     return CompareView(
         plain_words(report, test_photos(checkpoint)),
-        summary_table(columns, [*SUMMARY_ROWS, *INSIDE_ROWS]),
+        summary_table([*columns, *yardsticks], [*SUMMARY_ROWS, *INSIDE_ROWS],
+                      column_meanings=REFERENCE_MEANINGS[1:] if yardsticks else ()),
         figures.per_identity_accuracy(columns, forgotten, narrow=narrow),
         figures.prediction_histograms(columns, forgotten, narrow=narrow),
         figures.stranger_confidence(columns, narrow=narrow),

@@ -99,6 +99,12 @@ def benchmark_reference(checkpoint: str, count: int) -> RetrainReference | None:
     return retrain_reference(benchmark_records(), checkpoint, count)
 
 
+def reference_title(reference: RetrainReference, photos: bool = False) -> str:
+    """'Retrained models, benchmark, 2 people (4 sets)', with the held-out photos where asked."""
+    counted = f"{reference.sets} set{'s' * (reference.sets != 1)}" + (f", {reference.photos} photos" if photos else "")
+    return f"Retrained models, benchmark, {reference.people()} ({counted})"
+
+
 def evidence_table(original: dict, unlearned: dict, method_label: str, evidence: FeatureEvidence,
                    retrained: dict | None, checkpoint: str) -> str:
     """The panel's table and verdict: original | unlearned | control | retrained (or, for a checkpoint the
@@ -108,8 +114,7 @@ def evidence_table(original: dict, unlearned: dict, method_label: str, evidence:
     if retrained is not None:
         columns.append(("Retrained from scratch", retrained))
     elif reference is not None:
-        columns.append((f"Retrained models, benchmark, {reference.people()} ({reference.sets} "
-                        f"set{'s' * (reference.sets != 1)}, {reference.photos} photos)", reference.ranges))
+        columns.append((reference_title(reference, photos=True), reference.ranges))
     header = ["| Inside the model | " + " | ".join(title for title, _ in columns) + " |",
               "|---|" + "---:|" * len(columns)]
     rows = [f"| {measure.label} | " + " | ".join(measure.show(entry.get(measure.key)) for _, entry in columns) + " |"

@@ -25,7 +25,8 @@ from .. import figures
 from ..compute import computes
 from ..gpu import on_gpu
 from ..workspace import Workspace, workspace
-from .features import CONTROL, FeatureEvidence, benchmark_reference, evidence_table, feature_evidence, span
+from .features import (CONTROL, FeatureEvidence, benchmark_reference, evidence_table, feature_evidence,
+                       reference_title, span)
 from .recognition import calibrate
 from .session import METHOD_LABELS, Request, Session, on_phone, open_workspace, session_for, warn_untuned
 from .verdicts import collateral_damage, status_line, test_photos, verdict_lines
@@ -284,8 +285,7 @@ def reference_columns(request: Request, retrain: dict | None, checkpoint: str) -
     forgotten = request.report["methods"][request.method]["forget_per_identity_test_acc"]
     reference = benchmark_reference(checkpoint, len(forgotten))
     if retrain is None and reference is not None:
-        columns.append(figures.Column(f"Retrained models, benchmark, {reference.people()} ({reference.sets} "
-                                      f"set{'s' * (reference.sets != 1)})", figures.RETRAINED, reference.ranges, [], []))
+        columns.append(figures.Column(reference_title(reference), figures.RETRAINED, reference.ranges, [], []))
     return columns
 
 
