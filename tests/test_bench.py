@@ -265,19 +265,19 @@ def test_a_retrain_measured_afterwards_scores_every_method_of_its_set_and_is_nam
     later["report"]["methods"] = {"retrain": {**later["report"]["original"], "forget_test_acc": 0.0, "seconds": 300.0,
                                               "feature_knn_forget_acc": 0.4, "layer_distance_to_retrain": {"fc": 0.0}}}
     later["report"]["sha256"] = {"original": "o", "retrain": "r"}
-    later["command"] = "unsir bench --methods retrain"
+    later["command"], later["load_average"] = "unsir bench --methods retrain", 2.5
     merged = with_retrains_added([record, other], [later])
     assert merged[1] == other  # a set without a later retrain is left as it was
     report = merged[0]["report"]
     # The original's kNN found 80 %, the retrain's 40 %, UNSIR's 60 %: half the gap; the control's 80 %: none.
     assert report["methods"]["unsir"]["gap_closed"]["feature_knn_forget_acc"] == pytest.approx(0.5)
     assert report["methods"]["logit-mask"]["gap_closed"]["feature_knn_forget_acc"] == pytest.approx(0.0)
-    assert report["methods"]["retrain"]["added_by"] == "unsir bench --methods retrain"
+    assert report["methods"]["retrain"]["added_by"] == {"command": "unsir bench --methods retrain", "load_average": 2.5}
     assert "layer_distance_to_retrain" not in report["methods"]["retrain"]
     assert report["sha256"]["retrain"] == "r" and report["methods"]["unsir"]["forget_test_acc"] == 0.0
     table = markdown(merged)
-    assert ("The retrained models of resnet18 2@1000 were measured afterwards, by `unsir bench --methods retrain`"
-            in table)
+    assert ("The retrained models of resnet18 2@1000 were measured afterwards, by `unsir bench --methods retrain` "
+            "(1-minute load 2.5 after each)" in table)
     assert "Speed:" not in table  # 300 s of another run are not set against this run's UNSIR
     with pytest.raises(ValueError, match="resnet18 2@1000 already has a retrained model"):
         with_retrains_added(merged, [later])

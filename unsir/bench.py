@@ -144,7 +144,8 @@ def with_retrains_added(records: list[dict], retrains: list[dict]) -> list[dict]
     """`records` with a retrained model measured afterwards (`unsir bench --methods retrain`) on sets that had
     none: each method of the set is then scored against it (`gap_closed`). The retrain must have been measured
     from the same original; its layer distance to the other methods' models needs their weights and stays out.
-    The retrain's entry names its command (`added_by`), so its time is not set against a UNSIR timed in another run."""
+    The retrain's entry names its command and the machine's load after it (`added_by`), so its time is not
+    set against a UNSIR timed in another run."""
     added = {(r["arch"], r["count"], r["seed"]): r for r in retrains}
     updated = []
     for record in records:
@@ -161,7 +162,7 @@ def with_retrains_added(records: list[dict], retrains: list[dict]) -> list[dict]
         methods = {name: {**entry, "gap_closed": gaps_closed(report["original"], entry, retrained)}
                    for name, entry in report["methods"].items()}
         retrained = {**{k: v for k, v in retrained.items() if k != "layer_distance_to_retrain"},
-                     "added_by": later["command"]}
+                     "added_by": {"command": later["command"], "load_average": later.get("load_average")}}
         report = {**report, "methods": {"retrain": retrained, **methods},
                   "sha256": {**report["sha256"], "retrain": later["report"]["sha256"]["retrain"]}}
         updated.append({**record, "report": report})

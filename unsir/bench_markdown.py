@@ -352,15 +352,23 @@ def when_line(arch: str, sizes: list[int], methods: list[str], met: list[str], k
 
 
 def added_retrains(records: list[dict]) -> str:
-    """Which sets' retrained models were measured after their other methods, and by which commands."""
-    by_command: dict[str, list[str]] = {}
+    """Which sets' retrained models were measured after their other methods, by which commands, and how busy the
+    machine was."""
+    by_command: dict[str, list[tuple[str, float | None]]] = {}
     for r in records:
-        command = r["report"]["methods"].get("retrain", {}).get("added_by")
-        if command:
-            by_command.setdefault(command, []).append(f"{r['arch']} {r['count']}@{r['seed']}")
-    return "".join(f" The retrained models of {', '.join(sets)} were measured afterwards, by `{command}`, and the "
-                   "other methods of those sets scored against them (their time is not set against UNSIR's: "
-                   "another run)." for command, sets in by_command.items())
+        added = r["report"]["methods"].get("retrain", {}).get("added_by")
+        if added:
+            by_command.setdefault(added["command"], []).append((f"{r['arch']} {r['count']}@{r['seed']}",
+                                                                added["load_average"]))
+    sentences = []
+    for command, sets in by_command.items():
+        loads = [load for _, load in sets if load is not None]
+        span = f"{min(loads):.1f}" + (f"–{max(loads):.1f}" if max(loads) > min(loads) else "") if loads else ""
+        busy = f" (1-minute load {span} after each)" if loads else ""
+        sentences.append(f" The retrained models of {', '.join(name for name, _ in sets)} were measured afterwards, by "
+                         f"`{command}`{busy}, and the other methods of those sets scored against them (their time is "
+                         "not set against UNSIR's: another run).")
+    return "".join(sentences)
 
 
 def markdown(records: list[dict]) -> str:
