@@ -234,8 +234,15 @@ def test_three_methods_compared_side_by_side_fit_a_laptop_screen(which, olivetti
                                timeout=RESULTS_SECONDS * 1000)
         page.wait_for_timeout(1000)  # let the figures paint
         headers = [h.inner_text() for h in page.locator("#compare-summary th").all()]
-        assert headers == ["Measure", "Original", "UNSIR", "Logit mask (control)", "Head only (control)"]
+        assert headers[:5] == ["Measure", "Original", "UNSIR", "Logit mask (control)", "Head only (control)"]
+        # The shipped model's benchmark retrained one-person sets: their range closes the table; the tiny model's none.
+        assert (headers[5:] == [] if which == "tiny" else
+                len(headers) == 6 and headers[5].startswith("Retrained models, benchmark, 1 person ("))
         assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+        # A one-word header keeps its word whole on one line ("Origin" / "al" was seen with six columns).
+        lines = page.evaluate("""[...document.querySelectorAll('#compare-summary th')].map(th => {
+            const range = document.createRange(); range.selectNodeContents(th); return range.getClientRects().length; })""")
+        assert lines[1] == 1 and lines[2] == 1, dict(zip(headers, lines))
         for header in page.locator("#compare-summary th").all():
             box = header.bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= width, header.inner_text()
