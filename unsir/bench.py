@@ -202,7 +202,7 @@ def retrain_reference(records: list[dict], checkpoint: str, count: int) -> Retra
     sizes = sorted({r["count"] for r in retrained})
     if not sizes:
         return None
-    smaller, larger = [s for s in sizes if s <= count], [s for s in sizes if s >= count]
+    smaller, larger = [s for s in sizes if s < count], [s for s in sizes if s > count]
     chosen = (count,) if count in sizes else tuple(side for side in (max(smaller, default=None),
                                                                      min(larger, default=None)) if side is not None)
     entries = [r["report"]["methods"]["retrain"] for r in retrained if r["count"] in chosen]

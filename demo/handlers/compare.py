@@ -19,7 +19,7 @@ from .. import figures
 from ..gpu import on_gpu
 from ..workspace import workspace
 from .features import MEASURES, benchmark_reference, reference_title
-from .forget import REFERENCE_MEANINGS, SUMMARY_ROWS, Row, cam_photos, confidences, stage_progress, summary_table
+from .forget import SUMMARY_ROWS, Row, cam_photos, confidences, stage_progress, summary_table
 from .verdicts import FORGOTTEN_AT_MOST, test_photos
 from .session import METHOD_LABELS, on_phone, open_workspace, warn_untuned
 
@@ -110,8 +110,7 @@ def comparison_view(checkpoint: str, compared: Compared, narrow: bool = False) -
             for name, photos in compared.cams.items()]
     return CompareView(
         plain_words(report, test_photos(checkpoint)),
-        summary_table([*columns, *yardsticks], [*SUMMARY_ROWS, *INSIDE_ROWS],
-                      column_meanings=REFERENCE_MEANINGS[1:] if yardsticks else ()),
+        summary_table([*columns, *yardsticks], [*SUMMARY_ROWS, *INSIDE_ROWS]),
         figures.per_identity_accuracy(columns, forgotten, narrow=narrow),
         figures.prediction_histograms(columns, forgotten, narrow=narrow),
         figures.stranger_confidence(columns, narrow=narrow),
