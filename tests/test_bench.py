@@ -303,3 +303,26 @@ def test_a_retrain_measured_afterwards_scores_every_method_of_its_set_and_is_nam
         with_retrains_added([record], [{**later, "report": {**later["report"], "sha256": {"original": "x", "retrain": "r"}}}])
     with pytest.raises(ValueError, match="retrains of sets not in the records"):
         with_retrains_added([other], [later])
+
+
+def test_relearn_times_measured_afterwards_join_the_same_models_only():
+    from unsir.bench import with_relearn_added
+    from unsir.bench_markdown import markdown
+
+    record = synthetic_record(1000, 0.0, -0.01)
+    for name, entry in record["report"]["methods"].items():
+        entry["sha256"] = name
+    later = synthetic_record(1000, 0.0, -0.01)
+    later["report"]["methods"] = {"unsir": {"sha256": "unsir", "relearn_epochs": 9},
+                                  "logit-mask": {"sha256": "logit-mask"}}  # no relearn measured: left as it was
+    later["command"] = "unsir bench --relearn-seeds 1"
+    merged = with_relearn_added([record], [later])[0]["report"]["methods"]
+    assert merged["unsir"]["relearn_epochs"] == 9 and merged["unsir"]["relearn_added_by"] == later["command"]
+    assert merged["logit-mask"] == record["report"]["methods"]["logit-mask"]
+    assert ("The relearn times of resnet18 2@1000 unsir were measured afterwards, on the same models (the same "
+            "weights), by `unsir bench --relearn-seeds 1`.") in markdown(with_relearn_added([record], [later]))
+    with pytest.raises(ValueError, match="already has its relearn time"):
+        with_relearn_added(with_relearn_added([record], [later]), [later])
+    retrained = {**later, "report": {**later["report"], "methods": {"unsir": {"sha256": "other", "relearn_epochs": 3}}}}
+    with pytest.raises(ValueError, match="unsir is not the recorded model"):
+        with_relearn_added([record], [retrained])

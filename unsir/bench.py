@@ -171,6 +171,35 @@ def with_retrains_added(records: list[dict], retrains: list[dict]) -> list[dict]
     return updated
 
 
+def with_relearn_added(records: list[dict], later: list[dict]) -> list[dict]:
+    """`records` with relearn epochs measured afterwards (`unsir bench --relearn-seeds`) for methods whose models
+    were recorded without them. The later run must hold the very same models (their weights' sha256: UNSIR is seeded
+    and a retrain comes from its cache), so only the relearn time is new; each entry names the command
+    (`relearn_added_by`)."""
+    added = {(r["arch"], r["count"], r["seed"]): r for r in later}
+    updated = []
+    for record in records:
+        run = added.pop((record["arch"], record["count"], record["seed"]), None)
+        if run is None:
+            updated.append(record)
+            continue
+        where = f"{record['arch']} {record['count']}@{record['seed']}"
+        methods = dict(record["report"]["methods"])
+        for name, entry in run["report"]["methods"].items():
+            if "relearn_epochs" not in entry:
+                continue
+            if name not in methods or methods[name].get("sha256") != entry.get("sha256"):
+                raise ValueError(f"{where}: {name} is not the recorded model")
+            if "relearn_epochs" in methods[name]:
+                raise ValueError(f"{where}: {name} already has its relearn time")
+            methods[name] = {**methods[name], "relearn_epochs": entry["relearn_epochs"],
+                             "relearn_added_by": run["command"]}
+        updated.append({**record, "report": {**record["report"], "methods": methods}})
+    if added:
+        raise ValueError(f"relearn times of sets not in the records: {sorted(added)}")
+    return updated
+
+
 def model_name(record: dict) -> str:
     """The checkpoint a benchmark record measured, by its folder name (as the app names its models)."""
     return Path(record["checkpoint"]).name

@@ -377,6 +377,18 @@ def added_retrains(records: list[dict]) -> str:
     return "".join(sentences)
 
 
+def added_relearns(records: list[dict]) -> str:
+    """Which sets' relearn times were measured after the rest of their record, and by which commands."""
+    by_command: dict[str, list[str]] = {}
+    for r in records:
+        for name, entry in r["report"]["methods"].items():
+            command = entry.get("relearn_added_by")
+            if command:
+                by_command.setdefault(command, []).append(f"{r['arch']} {r['count']}@{r['seed']} {name}")
+    return "".join(f" The relearn times of {', '.join(sets)} were measured afterwards, on the same models (the same "
+                   f"weights), by `{command}`." for command, sets in by_command.items())
+
+
 def markdown(records: list[dict]) -> str:
     """Table IV-shaped summary: rows = (arch, forget count, method); mean ± std over seeds."""
     commands = sorted({r["command"] for r in records if r.get("command")})
@@ -394,7 +406,7 @@ def markdown(records: list[dict]) -> str:
              "the .json file of the same name; a rerun skips what is there)." + "".join(
                  f" The {arch} {', '.join(methods)} column{'s were' if len(methods) > 1 else ' was'} measured again, "
                  "on the same sets, by " + " and ".join(f"`{c}`" for c in again) + "."
-                 for (arch, again), methods in rerun_by.items()) + added_retrains(records),
+                 for (arch, again), methods in rerun_by.items()) + added_retrains(records) + added_relearns(records),
              "",
              "A_Dr / A_Df: test accuracy (%) on retained / forgotten identities' held-out photos; Δ A_Dr: "
              "points gained or lost against the original on the same forget set. "
