@@ -27,6 +27,14 @@ MODEL_HINT = ("ResNet18 (start here): UNSIR stops naming them in about 20 second
 GROUP_TAGS = dict(zip(GROUPS, ["zero-glance", "reads the forgotten photos", "hides the output; not unlearning"]))
 METHOD_CHOICES = [(f"{m.label} · {GROUP_TAGS[m.group]}", m.name) for m in METHODS.values()]
 CYCLE_CHOICES = ["impair-repair", "impair-impair-repair", "impair-repair-impair-repair"]
+ARCH_NAMES = {"resnet18": "ResNet18", "vit": "ViT"}
+SETTING_WORDS = {"retain_per_id": "retain photos per kept person"}
+# UNSIR's defaults that change with the number of people forgotten (unsir/methods/unsir.py, SIZE_DEFAULTS).
+SIZE_NOTE = " ".join(
+    f"On a {ARCH_NAMES.get(arch, arch)}, from {count} people forgotten UNSIR's defaults become "
+    + ", ".join(f"{SETTING_WORDS.get(name, name.replace('_', ' '))} {value}" for name, value in changes.items()) + "."
+    for arch, (count, changes) in METHODS["unsir"].size_defaults.items()) + (
+    " A value left as shown follows them." if METHODS["unsir"].size_defaults else "")
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 STYLESHEET = Path(__file__).resolve().parents[1] / "assets" / "app.css"
 REMOTE_FILE = re.compile(r"/file[=/]https?:", re.IGNORECASE)
@@ -124,6 +132,8 @@ def _page(checkpoint: str) -> None:
             seed = gr.Number(0, precision=0, label="Seed")
             notebook_faithful = gr.Checkbox(start.notebook_faithful,
                                             label="Notebook-faithful (reproduce the official notebook's bugs)")
+        if SIZE_NOTE:
+            gr.Markdown(SIZE_NOTE, elem_id="size-defaults")
 
     # Hidden until there are results: no empty chart placeholders on first load.
     with gr.Column(visible=False, elem_id="results") as results_area:

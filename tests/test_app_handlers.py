@@ -112,9 +112,20 @@ def test_page_starts_with_the_models_header_faces_and_choices(names):
     assert (view.noise_steps, view.cycles, view.notebook_faithful) == (defaults.noise_steps, defaults.cycles, False)
     unset = dict.fromkeys(("retain_per_id", "noise_steps", "noise_lambda", "impair_lr", "repair_lr", "cycles",
                            "notebook_faithful"), handlers.MODEL_DEFAULT)
-    assert handlers.method_config("unsir", workspace(CHECKPOINT).card, **unset) == defaults
-    assert handlers.method_config("unsir", workspace(CHECKPOINT).card, **{**unset, "retain_per_id": 4}) == \
+    card = workspace(CHECKPOINT).card
+    assert handlers.method_config("unsir", card, forget_count=2, **unset) == defaults
+    assert handlers.method_config("unsir", card, forget_count=2, **{**unset, "retain_per_id": 4}) == \
         replace(defaults, retain_per_id=4)
+    # Twenty people get the ResNet18's recipe for large requests; the panel's values, left as shown, follow it,
+    # and a value the visitor changed stays theirs.
+    large = configure("unsir", card, forget_count=20)
+    assert large != defaults and large.cycles == "impair-impair-repair"
+    shown = {"retain_per_id": view.retain_per_id, "noise_steps": view.noise_steps, "noise_lambda": view.noise_lambda,
+             "impair_lr": view.impair_lr, "repair_lr": view.repair_lr, "cycles": view.cycles,
+             "notebook_faithful": view.notebook_faithful}
+    assert handlers.method_config("unsir", card, forget_count=20, **shown) == large
+    assert handlers.method_config("unsir", card, forget_count=20, **{**shown, "retain_per_id": 4}) == \
+        replace(large, retain_per_id=4)
 
 
 def test_startup_explains_how_to_get_a_checkpoint_when_there_is_none(tmp_path, monkeypatch):

@@ -206,6 +206,11 @@ def test_a_record_names_the_unsir_settings_that_differ_from_todays_defaults():
     for added in ("impair_frozen_norm", "noise_budget", "learn_from"):
         del record["report"]["methods"]["unsir"]["hyperparameters"][added]
     assert _unsir_changes(record) == "retain_per_id=10, noise_budget=None, learn_from=''"
+    # A twenty-person set is held to the defaults for twenty people.
+    large = {**record, "count": 20}
+    large["report"]["methods"]["unsir"]["hyperparameters"] = asdict(configure("unsir", {"arch": "resnet18"},
+                                                                              forget_count=20))
+    assert _unsir_changes(large) == "today's defaults"
 
 
 def test_a_retrain_read_from_the_cache_is_not_called_timed_in_the_same_run():

@@ -70,7 +70,7 @@ def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1
                 pending += 1
                 if group is not None and (pending - 1) % group.world_size != group.rank:
                     continue
-                chosen = {m: (configs or {}).get(m) or configure(m, loaded.card) for m in methods
+                chosen = {m: (configs or {}).get(m) or configure(m, loaded.card, forget_count=count) for m in methods
                           if m != "retrain" or seed_index < retrain_seeds}
                 if "retrain" in chosen and retrain_cache:
                     chosen["retrain"] = replace(chosen["retrain"], cache_dir=retrain_cache)
@@ -146,14 +146,7 @@ def with_retrains_added(records: list[dict], retrains: list[dict]) -> list[dict]
     from the same original; its layer distance to the other methods' models needs their weights and stays out.
     The retrain's entry names its command and the machine's load after it (`added_by`), so its time is not
     set against a UNSIR timed in another run."""
-    added = {(r["arch"], r["count"], r["seed"]): r for r in retrains}
-    updated = []
-    for record in records:
-        later = added.pop((record["arch"], record["count"], record["seed"]), None)
-        if later is None:
-            updated.append(record)
-            continue
-        where = f"{record['arch']} {record['count']}@{record['seed']}"
+    def add(record: dict, later: dict, where: str) -> dict:
         report, retrained = record["report"], later["report"]["methods"]["retrain"]
         if "retrain" in report["methods"]:
             raise ValueError(f"{where} already has a retrained model")
@@ -165,10 +158,9 @@ def with_retrains_added(records: list[dict], retrains: list[dict]) -> list[dict]
                      "added_by": {"command": later["command"], "load_average": later.get("load_average")}}
         report = {**report, "methods": {"retrain": retrained, **methods},
                   "sha256": {**report["sha256"], "retrain": later["report"]["sha256"]["retrain"]}}
-        updated.append({**record, "report": report})
-    if added:
-        raise ValueError(f"retrains of sets not in the records: {sorted(added)}")
-    return updated
+        return {**record, "report": report}
+
+    return merged_by_set(records, retrains, add, "retrains")
 
 
 def with_relearn_added(records: list[dict], later: list[dict]) -> list[dict]:
@@ -176,14 +168,7 @@ def with_relearn_added(records: list[dict], later: list[dict]) -> list[dict]:
     were recorded without them. The later run must hold the very same models (their weights' sha256: UNSIR is seeded
     and a retrain comes from its cache), so only the relearn time is new; each entry names the command
     (`relearn_added_by`)."""
-    added = {(r["arch"], r["count"], r["seed"]): r for r in later}
-    updated = []
-    for record in records:
-        run = added.pop((record["arch"], record["count"], record["seed"]), None)
-        if run is None:
-            updated.append(record)
-            continue
-        where = f"{record['arch']} {record['count']}@{record['seed']}"
+    def add(record: dict, run: dict, where: str) -> dict:
         methods = dict(record["report"]["methods"])
         for name, entry in run["report"]["methods"].items():
             if "relearn_epochs" not in entry:
@@ -194,10 +179,23 @@ def with_relearn_added(records: list[dict], later: list[dict]) -> list[dict]:
                 raise ValueError(f"{where}: {name} already has its relearn time")
             methods[name] = {**methods[name], "relearn_epochs": entry["relearn_epochs"],
                              "relearn_added_by": run["command"]}
-        updated.append({**record, "report": {**record["report"], "methods": methods}})
+        return {**record, "report": {**record["report"], "methods": methods}}
+
+    return merged_by_set(records, later, add, "relearn times")
+
+
+def merged_by_set(records: list[dict], later: list[dict], merge, what: str) -> list[dict]:
+    """Each record, merged by `merge(record, later_run, "arch count@seed")` with the later run of the same set
+    where there is one; a later run of a set the records do not hold is refused."""
+    added = {(r["arch"], r["count"], r["seed"]): r for r in later}
+    merged = []
+    for record in records:
+        run = added.pop((record["arch"], record["count"], record["seed"]), None)
+        merged.append(record if run is None else
+                      merge(record, run, f"{record['arch']} {record['count']}@{record['seed']}"))
     if added:
-        raise ValueError(f"relearn times of sets not in the records: {sorted(added)}")
-    return updated
+        raise ValueError(f"{what} of sets not in the records: {sorted(added)}")
+    return merged
 
 
 def model_name(record: dict) -> str:

@@ -41,8 +41,8 @@ def quietness(records: list[dict]) -> str:
 
 
 def _unsir_changes(record: dict) -> str:
-    """The UNSIR settings of a record that differ from today's defaults for its architecture."""
-    defaults = asdict(configure("unsir", {"arch": record["arch"]}))
+    """The UNSIR settings of a record that differ from today's defaults for its architecture and size."""
+    defaults = asdict(configure("unsir", {"arch": record["arch"]}, forget_count=record["count"]))
     used = record["report"]["methods"].get("unsir", {}).get("hyperparameters", {})
     # A setting missing from an older record had not been added yet: the run did what the setting's
     # field default does (all blocks learn, hard labels, ...), except noise_budget, which was no limit.

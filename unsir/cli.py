@@ -137,7 +137,8 @@ def _setting_flags(parser: argparse.ArgumentParser) -> None:
         flag = "--" + name.replace("_", "-")
         bounds = declared["range"]
         span = f"; {bounds[0]:g} to {bounds[1]:g}" if bounds else ""
-        per_model = "".join(f", {arch} {value!r}" for arch, value in declared["per_arch"].items())
+        per_model = "".join(f", {arch} {value!r}" for arch, value in declared["per_arch"].items()) + "".join(
+            f", {arch} from {count} people {value!r}" for arch, (count, value) in declared["per_size"].items())
         help_text = f"{declared['help']}{span} (default {declared['default']!r}{per_model}; {', '.join(declared['methods'])})"
         if isinstance(declared["default"], bool):
             group.add_argument(flag, action="store_true", default=None, help=help_text)
@@ -175,7 +176,7 @@ def _check_method_flags(args) -> None:
                 raise UsageError(str(error)) from error
 
 
-def _method_configs(args, card: dict) -> dict:
+def _method_configs(args, card: dict, forget_count: int) -> dict:
     from dataclasses import replace
 
     from .methods import METHODS, configure, settings
@@ -187,7 +188,7 @@ def _method_configs(args, card: dict) -> dict:
         own = {k: v for k, v in given.items() if k in settings(declared.config)}
         preset = args.preset if args.preset in declared.presets else None
         try:
-            configs[name] = configure(name, card, own, preset=preset)
+            configs[name] = configure(name, card, own, preset=preset, forget_count=forget_count)
         except ValueError as error:
             raise UsageError(str(error)) from error
     if "retrain" in configs and args.retrain_cache:
@@ -208,13 +209,16 @@ def cmd_forget(args) -> None:
     loaded = load(args.checkpoint, args.data_home)
     strangers = load_strangers_for(loaded, args.data_home)
     loaded_at = time.perf_counter()
-    configs = _method_configs(args, loaded.card)
+    try:
+        names = (args.forget.split(",") if args.forget is not None
+                 else random_identities(args.forget_random, loaded.split.names, args.seed))
+    except ForgetError as error:
+        raise UsageError(str(error)) from error
+    configs = _method_configs(args, loaded.card, len(names))
     for name in configs:
         if caution := METHODS[name].caution(loaded.card["arch"]):
             print(f"note: {caution}", file=sys.stderr)
     try:
-        names = (args.forget.split(",") if args.forget is not None
-                 else random_identities(args.forget_random, loaded.split.names, args.seed))
         run = forget(loaded.model, loaded.card, loaded.split, names, methods=configs, seed=args.seed,
                      strangers=strangers, relearn=args.relearn, progress=_print_progress)
     except ForgetError as error:

@@ -61,7 +61,7 @@ def check_compare(names: list[str] | None, checkpoint: str, methods: list[str] |
         resolve_identities(names, ws.names)
     except ForgetError as error:
         raise gr.Error(str(error).replace(", listed in its card.json", ""), title="Cannot compare") from error
-    return names, {m: configure(m, ws.card) for m in chosen}
+    return names, {m: configure(m, ws.card, forget_count=len(names)) for m in chosen}
 
 
 @on_gpu(duration=900)

@@ -77,11 +77,12 @@ FIGURE_MEANINGS = [  # the measures the charts use
 ]
 
 
-def method_config(method: str, card: dict, *, retain_per_id, noise_steps, noise_lambda, impair_lr, repair_lr,
-                  cycles, notebook_faithful):
-    """The method's configuration: the core's defaults for the model, with the Advanced panel's values for
-    the settings the method has (UNSIR all of them; FineTune and head-only the retain subset size). A
-    setting given as MODEL_DEFAULT keeps the default; an emptied field (None) is refused with the range."""
+def method_config(method: str, card: dict, *, forget_count: int, retain_per_id, noise_steps, noise_lambda, impair_lr,
+                  repair_lr, cycles, notebook_faithful):
+    """The method's configuration: the core's defaults for the model and for `forget_count` people, with the
+    Advanced panel's values for the settings the method has (UNSIR all of them; FineTune and head-only the retain
+    subset size). A setting given as MODEL_DEFAULT, or left at the value the panel shows (the model's defaults for
+    any request), keeps the default for this many people; an emptied field (None) is refused with the range."""
     if method not in METHODS:
         raise gr.Error(f"Unknown method {method!r}: choose one of {', '.join(METHODS)}.")
     panel = {"retain_per_id": retain_per_id, "noise_steps": noise_steps, "noise_lambda": noise_lambda,
@@ -93,7 +94,9 @@ def method_config(method: str, card: dict, *, retain_per_id, noise_steps, noise_
     if "notebook_faithful" in own:
         own["notebook_faithful"] = bool(own["notebook_faithful"])
     try:
-        return configure(method, card, own)  # names each value out of range, and the range
+        shown = configure(method, card)
+        own = {name: value for name, value in own.items() if value is None or value != getattr(shown, name)}
+        return configure(method, card, own, forget_count=forget_count)  # names each value out of range, and the range
     except ValueError as error:
         raise gr.Error(str(error), title="Check the advanced settings") from error
 
@@ -339,7 +342,8 @@ def check_request(names: list[str] | None, checkpoint: str, method: str = "unsir
     except ForgetError as error:
         message = str(error).replace(", listed in its card.json", "")
         raise gr.Error(message, title="Cannot forget") from error
-    return names, method_config(method, ws.card, retain_per_id=retain_per_id, noise_steps=noise_steps,
+    return names, method_config(method, ws.card, forget_count=len(earlier_names) + len(names),
+                                retain_per_id=retain_per_id, noise_steps=noise_steps,
                                 noise_lambda=noise_lambda, impair_lr=impair_lr, repair_lr=repair_lr, cycles=cycles,
                                 notebook_faithful=notebook_faithful)
 

@@ -33,15 +33,17 @@ def method(name: str) -> Method:
 
 
 def setting_fields() -> dict[str, dict]:
-    """Every setting name across the methods -> {"range", "help", "default", "per_arch", "methods"} (for the
-    CLI's flags and the app's fields)."""
+    """Every setting name across the methods -> {"range", "help", "default", "per_arch", "per_size", "methods"}
+    (for the CLI's flags and the app's fields); per_size: arch -> (from how many people forgotten, the value)."""
     merged: dict[str, dict] = {}
     for m in METHODS.values():
         for name, f in settings(m.config).items():
             entry = merged.setdefault(name, {"range": f.metadata["range"], "help": f.metadata["help"],
-                                             "default": f.default, "per_arch": {}, "methods": []})
+                                             "default": f.default, "per_arch": {}, "per_size": {}, "methods": []})
             entry["methods"].append(m.name)
             entry["per_arch"].update({arch: values[name] for arch, values in m.arch_defaults.items() if name in values})
+            entry["per_size"].update({arch: (count, values[name]) for arch, (count, values) in m.size_defaults.items()
+                                      if name in values})
     return merged
 
 
@@ -56,9 +58,11 @@ def _coerced(value, default):
     return value
 
 
-def configure(name: str, card: dict, overrides: Mapping[str, object] | None = None, preset: str | None = None):
-    """The method's config for this model: its defaults (or a named preset), the overrides applied,
-    every value checked. Shared by the CLI, the benchmark and the app; raises ValueError in words."""
+def configure(name: str, card: dict, overrides: Mapping[str, object] | None = None, preset: str | None = None,
+              forget_count: int | None = None):
+    """The method's config for this model: its defaults for that many people forgotten (or a named preset), the
+    overrides applied, every value checked. Shared by the CLI, the benchmark and the app; raises ValueError in
+    words."""
     chosen = method(name)
     if preset not in (None, "default"):
         if preset not in chosen.presets:
@@ -66,7 +70,7 @@ def configure(name: str, card: dict, overrides: Mapping[str, object] | None = No
             raise ValueError(f"Unknown preset {preset!r} for {name}: choose one of {known}.")
         config = chosen.presets[preset](card["arch"])
     else:
-        config = chosen.defaults(card)
+        config = chosen.defaults(card, forget_count)
     known = settings(type(config))
     unknown = sorted(set(overrides or {}) - set(known))
     if unknown:

@@ -147,6 +147,8 @@ class Method:
     control: bool = False  # only hides the output: shown beside the methods, not unlearning
     order: int = 50  # place among the methods of its group
     arch_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # arch -> overrides
+    # arch -> (from how many people forgotten, overrides on top of arch_defaults)
+    size_defaults: Mapping[str, tuple[int, Mapping[str, Any]]] = field(default_factory=dict)
     make_defaults: Callable[[dict], Any] | None = None  # card -> config, when the card decides (retrain)
     presets: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)  # name -> (arch -> config)
     summary: str = ""  # one line: what it does, for the CLI's help and the app
@@ -166,10 +168,15 @@ class Method:
         return (f"{self.label} has no settings tested safe for the {arch}: {self.untuned[arch]} "
                 f"(benchmarks/SWEEP-methods-{arch}.md). It runs with its default settings.")
 
-    def defaults(self, card: dict):
+    def defaults(self, card: dict, forget_count: int | None = None):
+        """The settings for this model (and for that many people forgotten, where the count is known)."""
         if self.make_defaults is not None:
             return self.make_defaults(card)
-        return replace(self.config(), **self.arch_defaults.get(card["arch"], {}))
+        config = replace(self.config(), **self.arch_defaults.get(card["arch"], {}))
+        from_count, changes = self.size_defaults.get(card["arch"], (None, {}))
+        if forget_count is not None and from_count is not None and forget_count >= from_count:
+            config = replace(config, **changes)
+        return config
 
 
 @dataclass
