@@ -483,12 +483,14 @@ FINDINGS = {
         "(20/500-20/504; 20/503 and 20/504 run for this, with the default beside them): the kNN on the forgotten "
         "76.0 / 77.7 / 67.3 / 71.0 / 80.1 % against 81.6 / 80.9 / 70.1 / 74.6 / 86.1 % (mean 74.4 against 78.7, the "
         "kept people's kNN 83.2 against 85.2 %), KS 0.191 against 0.256, loss AUC 0.511 against 0.552, the kept "
-        "people −0.8 on average against −0.5 and −1.4 at worst for both; 38 s against 30 s on 20/503 and 20/504. "
+        "people −0.8 on average against −0.5 and −1.4 at worst for both; 38 s against 30 s on 20/503 and 20/504 "
+        "(one thread beside another job; on the quiet machine, in the app, UNSIR alone took 31.0 s against 17.6). "
         "So the recipe that deepens the forgetting depends on the request's size: a larger retain subset and a "
-        "longer repair pay for a second impair when twenty people go, not when one does. Not taken yet: a recipe "
-        "chosen by the number forgotten needs that number where the CLI, the app and the benchmark choose the "
-        "settings, and the 20-person benchmark sets and timing files measured again; it is the next candidate "
-        "for the 20-person kNN target (pooled 0.76 on the benchmark).", "",
+        "longer repair pay for a second impair when twenty people go, not when one does. Taken the same evening "
+        "for ResNet18 requests of 20 people or more (`unsir.methods.unsir.SIZE_DEFAULTS`; the CLI, the app and "
+        "the benchmark choose the settings knowing how many people go); the 20-person benchmark sets and the "
+        "timing files were measured again with it (RESULTS.md, APP_LATENCY.md, SPEEDUP.md). Sizes between 10 "
+        "and 20 were not tuned: they keep the default.", "",
     ],
     "vit": [
         "No retrained ViT here (one training takes about an hour on this machine), so no gap is closed: the "

@@ -105,7 +105,8 @@ ARCH_DEFAULTS = {"resnet18": {"impair_body_scale": 20.0, "repair_lr": 2e-4, "rep
 # Per architecture: from how many people forgotten, what changes on top of ARCH_DEFAULTS. The ResNet18 then
 # impairs twice, paid for by a larger retain subset and a fifth repair epoch: on each of 5 twenty-person tuning
 # sets the features forgot more (the kNN found 74.4 % of the forgotten on average, not 78.7; stranger KS 0.19,
-# not 0.26) with the same worst kept set (−1.4), for about a quarter more time; on 1-10 people the same recipe
+# not 0.26) with the same worst kept set (−1.4), for more time (UNSIR alone 31 s for 20 people in the app on the
+# quiet 2-core CPU, not 17.6: benchmarks/APP_LATENCY.md); on 1-10 people the same recipe
 # moved the features less far than the default (benchmarks/SWEEP.md).
 SIZE_DEFAULTS = {"resnet18": (20, {"cycles": "impair-impair-repair", "retain_per_id": 20, "repair_epochs": 5})}
 
