@@ -31,9 +31,10 @@ ARCH_NAMES = {"resnet18": "ResNet18", "vit": "ViT"}
 SETTING_WORDS = {"retain_per_id": "retain photos per kept person"}
 # UNSIR's defaults that change with the number of people forgotten (unsir/methods/unsir.py, SIZE_DEFAULTS).
 SIZE_NOTE = " ".join(
-    f"On a {ARCH_NAMES.get(arch, arch)}, from {count} people forgotten UNSIR's defaults become "
-    + ", ".join(f"{SETTING_WORDS.get(name, name.replace('_', ' '))} {value}" for name, value in changes.items()) + "."
-    for arch, (count, changes) in METHODS["unsir"].size_defaults.items()) + (
+    f"On a {ARCH_NAMES.get(arch, arch)}, UNSIR's defaults change with the number of people forgotten: " + "; ".join(
+        f"from {count}, " + ", ".join(f"{SETTING_WORDS.get(name, name.replace('_', ' '))} {value}"
+                                      for name, value in changes.items()) for count, changes in tiers) + "."
+    for arch, tiers in METHODS["unsir"].size_defaults.items()) + (
     " A value left as shown follows them." if METHODS["unsir"].size_defaults else "")
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 STYLESHEET = Path(__file__).resolve().parents[1] / "assets" / "app.css"

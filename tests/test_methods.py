@@ -52,16 +52,19 @@ def test_the_registry_lists_methods_by_group_and_the_cli_offers_each_with_its_se
 def test_unsir_changes_its_recipe_for_large_requests_on_the_resnet18_only():
     from unsir.methods.unsir import SIZE_DEFAULTS, defaults_for
 
-    from_count, changes = SIZE_DEFAULTS["resnet18"]
+    (ten, second_impair), (twenty, paid_for) = SIZE_DEFAULTS["resnet18"]
     resnet18 = {"arch": "resnet18"}
-    below, at = configure("unsir", resnet18, forget_count=from_count - 1), configure("unsir", resnet18, forget_count=from_count)
+    below = configure("unsir", resnet18, forget_count=ten - 1)
     assert below == configure("unsir", resnet18) == defaults_for("resnet18")  # no count: the recipe for any request
-    assert at == dataclasses.replace(below, **changes) == defaults_for("resnet18", from_count) != below
+    # each tier applies from its size on, the last one reached on its own (not added to the one before)
+    for count, changes in ((ten, second_impair), (twenty - 1, second_impair), (twenty, paid_for), (100, paid_for)):
+        assert configure("unsir", resnet18, forget_count=count) == dataclasses.replace(below, **changes) != below
+    assert defaults_for("resnet18", twenty) == dataclasses.replace(below, **paid_for)
     # what a person sets still wins over the size's default
-    assert configure("unsir", resnet18, {"retain_per_id": 8}, forget_count=from_count).retain_per_id == 8
-    assert configure("unsir", {"arch": "vit"}, forget_count=from_count) == configure("unsir", {"arch": "vit"})
-    assert configure("unsir", resnet18, preset="paper", forget_count=from_count) == configure("unsir", resnet18,
-                                                                                               preset="paper")
+    assert configure("unsir", resnet18, {"retain_per_id": 8}, forget_count=twenty).retain_per_id == 8
+    assert configure("unsir", {"arch": "vit"}, forget_count=twenty) == configure("unsir", {"arch": "vit"})
+    assert configure("unsir", resnet18, preset="paper", forget_count=twenty) == configure("unsir", resnet18,
+                                                                                           preset="paper")
 
 
 def test_zero_glance_is_stated_once_by_the_method_not_by_its_outcome(olivetti):

@@ -138,7 +138,8 @@ def _setting_flags(parser: argparse.ArgumentParser) -> None:
         bounds = declared["range"]
         span = f"; {bounds[0]:g} to {bounds[1]:g}" if bounds else ""
         per_model = "".join(f", {arch} {value!r}" for arch, value in declared["per_arch"].items()) + "".join(
-            f", {arch} from {count} people {value!r}" for arch, (count, value) in declared["per_size"].items())
+            f", {arch} from {count} people {value!r}" for arch, tiers in declared["per_size"].items()
+            for count, value in tiers)
         help_text = f"{declared['help']}{span} (default {declared['default']!r}{per_model}; {', '.join(declared['methods'])})"
         if isinstance(declared["default"], bool):
             group.add_argument(flag, action="store_true", default=None, help=help_text)

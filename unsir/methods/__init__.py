@@ -34,7 +34,7 @@ def method(name: str) -> Method:
 
 def setting_fields() -> dict[str, dict]:
     """Every setting name across the methods -> {"range", "help", "default", "per_arch", "per_size", "methods"}
-    (for the CLI's flags and the app's fields); per_size: arch -> (from how many people forgotten, the value)."""
+    (for the CLI's flags and the app's fields); per_size: arch -> [(from how many people forgotten, the value)]."""
     merged: dict[str, dict] = {}
     for m in METHODS.values():
         for name, f in settings(m.config).items():
@@ -42,8 +42,9 @@ def setting_fields() -> dict[str, dict]:
                                              "default": f.default, "per_arch": {}, "per_size": {}, "methods": []})
             entry["methods"].append(m.name)
             entry["per_arch"].update({arch: values[name] for arch, values in m.arch_defaults.items() if name in values})
-            entry["per_size"].update({arch: (count, values[name]) for arch, (count, values) in m.size_defaults.items()
-                                      if name in values})
+            for arch, tiers in m.size_defaults.items():
+                entry["per_size"].setdefault(arch, []).extend((count, values[name]) for count, values in tiers
+                                                              if name in values)
     return merged
 
 

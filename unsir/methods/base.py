@@ -147,8 +147,8 @@ class Method:
     control: bool = False  # only hides the output: shown beside the methods, not unlearning
     order: int = 50  # place among the methods of its group
     arch_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # arch -> overrides
-    # arch -> (from how many people forgotten, overrides on top of arch_defaults)
-    size_defaults: Mapping[str, tuple[int, Mapping[str, Any]]] = field(default_factory=dict)
+    # arch -> tiers (from how many people forgotten, overrides on top of arch_defaults), the sizes ascending
+    size_defaults: Mapping[str, tuple[tuple[int, Mapping[str, Any]], ...]] = field(default_factory=dict)
     make_defaults: Callable[[dict], Any] | None = None  # card -> config, when the card decides (retrain)
     presets: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)  # name -> (arch -> config)
     summary: str = ""  # one line: what it does, for the CLI's help and the app
@@ -173,10 +173,10 @@ class Method:
         if self.make_defaults is not None:
             return self.make_defaults(card)
         config = replace(self.config(), **self.arch_defaults.get(card["arch"], {}))
-        from_count, changes = self.size_defaults.get(card["arch"], (None, {}))
-        if forget_count is not None and from_count is not None and forget_count >= from_count:
-            config = replace(config, **changes)
-        return config
+        if forget_count is None:
+            return config
+        reached = [changes for from_count, changes in self.size_defaults.get(card["arch"], ()) if forget_count >= from_count]
+        return replace(config, **reached[-1]) if reached else config
 
 
 @dataclass
