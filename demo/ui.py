@@ -19,8 +19,9 @@ Someone asks a company to delete their face from its face-recognition model, and
 again (*zero-glance*). [UNSIR](https://arxiv.org/abs/2111.08947) learns noise that maximises the model's error on
 those people, briefly *impairs* the model with it, then *repairs* it on a few photos of everyone else."""
 # What benchmarks/RESULTS.md measured of each, in a line: the page must not promise more.
-MODEL_HINT = ("ResNet18 (start here): UNSIR stops naming them in about 20 seconds on a small CPU, and moves them in "
-              "its features on 18 of 25 benchmark forget sets (not measurably on the others). "
+MODEL_HINT = ("ResNet18 (start here): UNSIR stops naming them in 15-30 seconds on a small CPU (longer for 20 people "
+              "than for one), and moves them in its features on 19 of 25 benchmark forget sets (not measurably on the "
+              "others). "
               "ViT: it moves them in its features on 15 of 25 sets and costs everyone else under 5 points; "
               "on one set in 25 a photo of the forgotten stayed recognised.")
 # The methods in their groups (the core's order): what each one may read is part of its name here.
