@@ -59,7 +59,6 @@ def test_unsir_changes_its_recipe_for_large_requests_on_the_resnet18_only():
     # each tier applies from its size on, the last one reached on its own (not added to the one before)
     for count, changes in ((ten, second_impair), (twenty - 1, second_impair), (twenty, paid_for), (100, paid_for)):
         assert configure("unsir", resnet18, forget_count=count) == dataclasses.replace(below, **changes) != below
-    assert defaults_for("resnet18", twenty) == dataclasses.replace(below, **paid_for)
     # what a person sets still wins over the size's default
     assert configure("unsir", resnet18, {"retain_per_id": 8}, forget_count=twenty).retain_per_id == 8
     assert configure("unsir", {"arch": "vit"}, forget_count=twenty) == configure("unsir", {"arch": "vit"})

@@ -175,7 +175,8 @@ class Method:
         config = replace(self.config(), **self.arch_defaults.get(card["arch"], {}))
         if forget_count is None:
             return config
-        reached = [changes for from_count, changes in self.size_defaults.get(card["arch"], ()) if forget_count >= from_count]
+        tiers = self.size_defaults.get(card["arch"], ())
+        reached = [changes for from_count, changes in tiers if forget_count >= from_count]
         return replace(config, **reached[-1]) if reached else config
 
 

@@ -262,9 +262,9 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
     return outcome
 
 
-def defaults_for(arch: str, forget_count: int | None = None) -> UnsirConfig:
-    """The default settings for a model architecture, and for that many people forgotten where it is given."""
-    return METHOD.defaults({"arch": arch}, forget_count)
+def defaults_for(arch: str) -> UnsirConfig:
+    """The default settings for a model architecture (for a request of any size; see SIZE_DEFAULTS)."""
+    return METHOD.defaults({"arch": arch})
 
 
 def fast_for(arch: str) -> UnsirConfig:
