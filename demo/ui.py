@@ -22,8 +22,8 @@ those people, briefly *impairs* the model with it, then *repairs* it on a few ph
 MODEL_HINT = ("ResNet18 (start here): UNSIR stops naming them in 15-30 seconds on a small CPU (longer for 20 people "
               "than for one), and moves them in its features on 19 of 25 benchmark forget sets (not measurably on the "
               "others). "
-              "ViT: it moves them in its features on 15 of 25 sets and costs everyone else under 5 points; "
-              "on one set in 25 a photo of the forgotten stayed recognised.")
+              "ViT: it moves them in its features on 16 of 25 sets and costs everyone else under 5 points; "
+              "its result varies more from run to run, so read each person's verdict.")
 # The methods in their groups (the core's order): what each one may read is part of its name here.
 GROUP_TAGS = dict(zip(GROUPS, ["zero-glance", "reads the forgotten photos", "hides the output; not unlearning"]))
 METHOD_CHOICES = [(f"{m.label} · {GROUP_TAGS[m.group]}", m.name) for m in METHODS.values()]
