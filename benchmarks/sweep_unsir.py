@@ -508,6 +508,14 @@ FINDINGS = {
         "the one recipe whose worst set stays within the 3-point target while every depth measure moves further, "
         "for half a point of the mean: it is the ResNet18's default from 10 people (SIZE_DEFAULTS' first tier; "
         "the 10-person benchmark sets were run again with it).", "",
+        "16 noise images per person, as the ViT took on 2026-12-06 to narrow its seed-to-seed tail (a one-off "
+        "script, 12 tuning sets: 1/500-1/503, 2/500-2/503, 5/500-5/503, two jobs at a time; requests of 10 or more "
+        "people learn the same 80 images either way). The ResNet18 has no such tail: on every set both stayed "
+        "more than 20 logits from naming a forgotten photo. Against the default (kept change mean / worst; the "
+        "kNN's drop on the forgotten, points; loss AUC and its distance from chance; KS; seconds): −1.6 / −2.8, "
+        "13.4, 0.548 (0.088), 0.259, 16.9 s; 16 images −1.7 / −2.6, 15.9, 0.592 (0.108), 0.299, 18.7 s. The "
+        "kNN falls a little further, but the loss AUC and the KS, the two depth targets missed at 1-5 people, "
+        "move the wrong way, for 2 s more: not taken.", "",
     ],
     "vit": [
         "No retrained ViT here (one training takes about an hour on this machine), so no gap is closed: the "
