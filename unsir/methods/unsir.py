@@ -98,14 +98,10 @@ PAPER = UnsirConfig(retain_per_id=100, noise_batch=32, noise_budget=None, impair
 #   not −2.8 and −5.8), the kNN on the forgotten falls as far (9.8 points at 5-20 people, not 9.6)
 #   and the kept people's less (2.4, not 3.9): more of what leaves the features is aimed at the
 #   forgotten. At 30x the kept people lose nothing but the kNN falls only 5.8 points. Since 2026-12-06 it
-#   learns 16 noise images per person, not 8 (the noise budget of 80 still applies, so only requests of 1-5
-#   people change): its outcome is chaotic from seed to seed, and with 8 one request in about 40 kept a person
-#   recognised (tuning set 2/559: 32 % of Colin_Powell's and John_Kerry's photos; the same two with six other
-#   seeds: none). With 16 distinct images, over 19 tuning sets, no set came within 3.4 logits of naming a
-#   forgotten photo (8: up to +2.6), the worst kept set lost 3.7 points, not 5.1, and the kNN fell 5.1 points,
-#   not 2.9; copies of the same 8 images helped less. It does not remove the tail: on 46 two-person tuning sets
-#   each recipe left one set at the edge (16: one photo of 111 named, 0.9 %; 8: 32 %), the worst kept set −3.9
-#   against −4.6 (benchmarks/SWEEP-vit-lfw100.md).
+#   learns 16 noise images per person, not 8 (the budget of 80 caps it, so requests of 1-8 people change): its
+#   outcome swings from seed to seed, and over 19 tuning sets 16 distinct images kept every set further from
+#   naming a forgotten photo and the worst kept set lost 3.7 points, not 5.1. It does not remove the tail: on
+#   46 two-person tuning sets each recipe left one set at the edge (benchmarks/SWEEP-vit-lfw100.md).
 ARCH_DEFAULTS = {"resnet18": {"impair_body_scale": 20.0, "repair_lr": 2e-4, "repair_distill": 0.9, "repair_epochs": 4,
                               "retain_per_id": 15, "learn_from": "layer3"},
                  "vit": {"classifier_lr_scale": 200.0, "impair_body_scale": 60.0, "repair_distill": 0.9,
