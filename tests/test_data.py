@@ -100,3 +100,30 @@ def test_streaming_reader_yields_the_photos_and_labels_of_the_in_memory_reader(t
         for (memory_inputs, memory_labels), (streamed_inputs, streamed_labels) in zip(memory_batches, streamed_batches,
                                                                                       strict=True):
             assert torch.equal(streamed_inputs, memory_inputs) and torch.equal(streamed_labels, memory_labels)
+
+
+def test_two_writers_of_the_photo_cache_do_not_break_each_other(tmp_path, lfw_root, monkeypatch):
+    """Another process finishes the same cache between this one's write and its rename (the app and a benchmark
+    started together): both get the photos, and no half-written file is left behind."""
+    import numpy as np
+
+    from unsir import data
+
+    monkeypatch.setenv("UNSIR_CACHE_DIR", str(tmp_path / "cache"))
+    photos = tmp_path / "photos"
+    (photos / "Tony_Blair").mkdir(parents=True)
+    for photo in sorted((lfw_root / "Tony_Blair").iterdir())[:3]:
+        (photos / "Tony_Blair" / photo.name).write_bytes(photo.read_bytes())
+    paths = sorted((photos / "Tony_Blair").iterdir())
+    real_savez, other_writer = np.savez, []
+
+    def savez_then_another_writer(file, **arrays):
+        real_savez(file, **arrays)
+        if not other_writer:
+            other_writer.append("writing")
+            other_writer[0] = data.decode_images(photos, paths, 32, 1.0)
+
+    monkeypatch.setattr(data.np, "savez", savez_then_another_writer)
+    images, kept, skipped, _ = data.decode_images(photos, paths, 32, 1.0)
+    assert torch.equal(images, other_writer[0][0]) and kept == paths and not skipped
+    assert [f.name for f in (tmp_path / "cache").iterdir()] == [f"faces-{other_writer[0][3]}.npz"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -286,9 +287,15 @@ def decode_images(root: Path, paths: list[Path], image_size: int, crop: float):
             skipped.append(path)
     images = np.stack(arrays) if arrays else np.zeros((0, 3, image_size, image_size), np.uint8)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(".tmp.npz")
-    np.savez(partial, images=images, kept=np.array([str(p.relative_to(root)) for p in kept]))
-    partial.replace(cached)
+    # A file of its own per writer: two processes decoding the same photos at once (the app and a benchmark)
+    # must not rename each other's half-written cache.
+    with tempfile.NamedTemporaryFile(dir=cached.parent, prefix=cached.stem, suffix=".tmp.npz", delete=False) as partial:
+        try:
+            np.savez(partial, images=images, kept=np.array([str(p.relative_to(root)) for p in kept]))
+        except BaseException:
+            Path(partial.name).unlink()
+            raise
+    os.replace(partial.name, cached)
     return torch.from_numpy(images), kept, skipped, fingerprint
 
 
