@@ -155,7 +155,8 @@ def test_the_knn_target_is_judged_on_the_photos_pooled_over_the_sets_with_a_retr
 def test_the_loss_auc_and_ks_targets_are_judged_pooled_with_the_sets_that_fall_short_named():
     # A set of 2 photos whose retrain barely moved the loss AUC (0.80 → 0.70) reads as far past it set by set
     # (UNSIR 0.50: 3.0 of the gap); a set of 20 photos closes half of a real gap (0.80 → 0.50, UNSIR 0.65).
-    # Weighted by photos: original 0.80, UNSIR 0.636, retrain 0.518: 0.58, missed, with 1 of 2 sets below.
+    # Weighted by photos, each AUC by its distance from chance: original 0.30, UNSIR 0.136, retrain 0.018: 0.58,
+    # missed, with 1 of 2 sets below.
     small, large = (with_retrain(synthetic_record(seed, 0.0, 0.0), 0.5, photos, 0.6, 0.5)
                     for seed, photos in ((1000, 2), (1001, 20)))
     for record, retrain_auc, unsir_auc, share in ((small, 0.7, 0.5, 3.0), (large, 0.5, 0.65, 0.5)):
@@ -164,10 +165,23 @@ def test_the_loss_auc_and_ks_targets_are_judged_pooled_with_the_sets_that_fall_s
         methods["retrain"]["mia_auc_forget"], methods["unsir"]["mia_auc_forget"] = retrain_auc, unsir_auc
         methods["unsir"]["gap_closed"]["mia_auc_forget"] = share
     line = verdict_line([small, large])
-    assert ("loss AUC gap ≥ 0.8, photos pooled: MISSED (0.58: original 0.800, unsir 0.636, retrain 0.518; "
-            "2 sets with a retrain, 22 photos; per set 3.000, 0.500: 1 of 2 below 0.8)") in line
+    assert ("loss AUC gap ≥ 0.8, photos pooled: MISSED (0.58: distance from chance: original 0.300, unsir 0.136, "
+            "retrain 0.018; 2 sets with a retrain, 22 photos; per set 3.000, 0.500: 1 of 2 below 0.8)") in line
     # the same KS everywhere (0.2): the retrain moved nothing, so no gap is claimed either way
     assert "KS gap: none to close (2 sets with a retrain, 22 photos" in line
+
+
+def test_loss_aucs_on_either_side_of_chance_do_not_pool_to_chance():
+    # UNSIR drives one set's AUC to 0.2 and another's to 0.8, where both retrains sit at 0.5: averaged, the
+    # AUCs would read as chance, like the retrains; an attacker reads each set as well as the original's 0.8.
+    records = [with_retrain(synthetic_record(seed, 0.0, 0.0), 0.5, 10, 0.6, 0.5) for seed in (1000, 1001)]
+    for record, unsir_auc in zip(records, (0.2, 0.8)):
+        methods = record["report"]["methods"]
+        record["report"]["original"]["mia_auc_forget"] = 0.8
+        methods["retrain"]["mia_auc_forget"], methods["unsir"]["mia_auc_forget"] = 0.5, unsir_auc
+    line = verdict_line(records)
+    assert ("loss AUC gap ≥ 0.8, photos pooled: MISSED (0.00: distance from chance: original 0.300, unsir 0.300, "
+            "retrain 0.000;") in line
 
 
 def test_where_the_retrained_model_finds_the_forgotten_as_often_no_knn_gap_is_claimed():

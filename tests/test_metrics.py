@@ -87,6 +87,14 @@ def test_gap_closed_measures_the_way_from_the_original_to_retrain(original, meth
     assert metrics.gap_closed(original, method, retrain) == pytest.approx(share)
 
 
+def test_a_membership_auc_closes_the_gap_by_its_distance_from_chance():
+    # Driven from 0.94 to 0.24 where the retrain sits at 0.53: 0.26 from chance, not past the retrain.
+    assert metrics.gap_closed(0.94, 0.24, 0.53, chance=0.5) == pytest.approx((0.44 - 0.26) / (0.44 - 0.03))
+    assert metrics.gap_closed(0.94, 0.24, 0.53) > 1  # the signed share would call it past the retrain
+    assert metrics.gap_closed(0.94, 0.47, 0.53, chance=0.5) == pytest.approx(1.0)  # as near chance as the retrain
+    assert math.isnan(metrics.gap_closed(0.6, 0.5, 0.4, chance=0.5))  # as far from chance on either side
+
+
 def test_gap_closed_is_undefined_when_retrain_matches_the_original():
     assert math.isnan(metrics.gap_closed(0.5, 0.4, 0.51))
     assert math.isnan(metrics.gap_closed(0.5, float("nan"), 0.1))

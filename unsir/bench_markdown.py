@@ -7,7 +7,7 @@ import statistics
 from dataclasses import asdict
 from typing import NamedTuple
 
-from .forgetting import KNN_MOVED_AT_LEAST, moved_in_features
+from .forgetting import CHANCE, KNN_MOVED_AT_LEAST, moved_in_features
 from .metrics import SMALLEST_GAP, gap_closed
 from .methods import METHODS, configure
 from .methods.unsir import UnsirConfig
@@ -219,7 +219,9 @@ class Pooled(NamedTuple):
 def pooled_measure(runs: list[dict], method: str, key: str = "feature_knn_forget_acc") -> Pooled | None:
     """Pooled over photos, not averaged over sets: a set of one person may hold 3 held-out photos, where one photo
     moves the share closed by a third. The kNN's accuracy pools exactly; a loss AUC or a KS distance, measured per
-    set, is weighted by the set's held-out photos. None without a retrain."""
+    set, is weighted by the set's held-out photos, the AUC by its distance from chance (one set at 0.3 and one at 0.7
+    do not pool to chance). None without a retrain."""
+    chance = CHANCE.get(key)
     def measured(model: dict) -> bool:
         return model.get(key) is not None and model[key] == model[key]  # unmeasured: None in JSON, NaN in memory
 
@@ -230,7 +232,9 @@ def pooled_measure(runs: list[dict], method: str, key: str = "feature_knn_forget
     photos = sum(r["methods"][method]["n_forget_test"] for r in paired)
 
     def pooled(model) -> float:
-        return sum(model(r)[key] * r["methods"][method]["n_forget_test"] for r in paired) / photos
+        def value(measured: float) -> float:
+            return measured if chance is None else abs(measured - chance)
+        return sum(value(model(r)[key]) * r["methods"][method]["n_forget_test"] for r in paired) / photos
 
     return Pooled(pooled(lambda r: r["original"]), pooled(lambda r: r["methods"][method]),
                   pooled(lambda r: r["methods"]["retrain"]), photos, paired)
@@ -244,7 +248,8 @@ def gap_verdict(runs: list[dict], method: str, key: str) -> str:
     if pooled is None:
         return f"{name} gap: no retrain on these sets"
     sets = f"{len(pooled.paired)} set{'s' if len(pooled.paired) > 1 else ''} with a retrain, {pooled.photos} photos"
-    found = f"original {shown(pooled.original)}, {method} {shown(pooled.method)}, retrain {shown(pooled.retrain)}"
+    found = (("distance from chance: " if key in CHANCE else "") +
+             f"original {shown(pooled.original)}, {method} {shown(pooled.method)}, retrain {shown(pooled.retrain)}")
     share = pooled.gap()
     if share is None:
         return (f"{name} gap: none to close ({sets}: the retrained model, which never saw these people, scores as "

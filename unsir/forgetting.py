@@ -33,6 +33,8 @@ STRANGER_VARIANT = ("Kolmogorov-Smirnov distance between max-softmax confidence 
 # Forgetting evidence measured as the share of the original->retrain gap a method closes.
 GAP_METRICS = ("forget_test_acc", "feature_knn_forget_acc", "feature_probe_forget_acc", "mia_auc_forget",
                "stranger_ks")
+# Those whose chance level is a value, not zero: a membership AUC tells as much below 0.5 as above it.
+CHANCE = {"mia_auc_forget": 0.5}
 
 
 # A kNN on the forgotten people's held-out photos that falls less than this below the original's has not moved
@@ -263,7 +265,7 @@ def feature_metrics(predictions: Predictions, split: Split, forget_classes: list
 def gaps_closed(original: dict, method: dict, retrained: dict) -> dict:
     """A method's `gap_closed` entry: per metric, the share of the original->retrain gap it closes, from
     the three models' measured numbers."""
-    return {key: metrics.gap_closed(original[key], method[key], retrained[key]) for key in GAP_METRICS}
+    return {key: metrics.gap_closed(original[key], method[key], retrained[key], CHANCE.get(key)) for key in GAP_METRICS}
 
 
 def _named(concentration: dict, names: list[str]) -> dict:

@@ -161,10 +161,18 @@ def per_example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
 SMALLEST_GAP = 0.02  # an original and a retrain closer than this leave no gap to close
 
 
-def gap_closed(original: float, method: float, retrain: float) -> float:
+def gap_closed(original: float, method: float, retrain: float, chance: float | None = None) -> float:
     """Share of the original->retrain gap a method closes: 1 = like retrain, 0 = like the original,
-    above 1 = past retrain. NaN when retrain and the original barely differ (nothing to close)."""
+    above 1 = past retrain. NaN when retrain and the original barely differ (nothing to close).
+
+    With `chance` (a membership attack's AUC: 0.5), each value counts by its distance from it: an attacker
+    reads an AUC of 0.2 as surely as one of 0.8, so a method that drives the AUC below chance has not
+    closed the gap to a retrain that sits at it."""
+    if any(v is None or v != v for v in (original, method, retrain)):
+        return float("nan")
+    if chance is not None:
+        original, method, retrain = (abs(v - chance) for v in (original, method, retrain))
     gap = original - retrain
-    if any(v is None or v != v for v in (original, method, retrain)) or abs(gap) < SMALLEST_GAP:
+    if abs(gap) < SMALLEST_GAP:
         return float("nan")
     return (original - method) / gap

@@ -19,7 +19,7 @@ import numpy as np
 from unsir import metrics
 from unsir.bench import RetrainReference, retrain_reference
 from unsir.features import feature_map, map_sample
-from unsir.forgetting import ForgetRun, forgetting_metrics, moved_in_features
+from unsir.forgetting import CHANCE, ForgetRun, forgetting_metrics, moved_in_features
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.json"
 CONTROL = "Control: output hidden"
@@ -50,7 +50,7 @@ class Measure(NamedTuple):
 MEASURES = [
     Measure("feature_knn_forget_acc", "Found by nearest neighbours in the features (kNN)", True),
     Measure("feature_probe_forget_acc", "Found by a new classifier trained on the features (probe)", True),
-    Measure("mia_auc_forget", "Membership attack, AUC (0.50 = cannot tell trained-on photos)", False),
+    Measure("mia_auc_forget", "Membership attack, AUC (0.50 = cannot tell trained-on photos; below tells too)", False),
     Measure("stranger_ks", "Distance from strangers (KS; 0 = like a stranger)", False),
 ]
 EXPLANATION = (
@@ -129,7 +129,8 @@ def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict 
     whether it moved the forgotten people in the features at all, beside what retrained models reach."""
     knn = unlearned.get("feature_knn_forget_acc")
     if retrained is not None:
-        shares = {m.label.split(" (")[0]: metrics.gap_closed(original[m.key], unlearned[m.key], retrained[m.key])
+        shares = {m.label.split(" (")[0]: metrics.gap_closed(original[m.key], unlearned[m.key], retrained[m.key],
+                                                               CHANCE.get(m.key))
                   for m in MEASURES[:1] + MEASURES[2:]}
         closed = "; ".join(f"{name}: {share:.0%}" for name, share in shares.items() if share == share)
         # Two retrains of one person (same seed) moved UNSIR's shares by up to 0.45; of 2-20 people they
