@@ -231,9 +231,10 @@ def pooled_measure(runs: list[dict], method: str, key: str = "feature_knn_forget
         return None
     photos = sum(r["methods"][method]["n_forget_test"] for r in paired)
 
+    def value(measured: float) -> float:
+        return measured if chance is None else abs(measured - chance)
+
     def pooled(model) -> float:
-        def value(measured: float) -> float:
-            return measured if chance is None else abs(measured - chance)
         return sum(value(model(r)[key]) * r["methods"][method]["n_forget_test"] for r in paired) / photos
 
     return Pooled(pooled(lambda r: r["original"]), pooled(lambda r: r["methods"][method]),
