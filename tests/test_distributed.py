@@ -14,11 +14,15 @@ import torch.multiprocessing as mp
 from conftest import TINY_SIZE
 
 # 1-process vs 2-process loss per epoch, photos in one fixed order: each global batch of 64 is then the
-# same photos (rank 0 the even ones, rank 1 the odd ones) and DDP averages the same gradient, but
-# BatchNorm normalises over each rank's half batch, so the curves agree closely, not exactly.
+# same photos (rank 0 the even ones, rank 1 the odd ones) and DDP averages the same gradient. With
+# BatchNorm's statistics frozen that is the same training up to the order of floating-point sums.
+# Learning its statistics, BatchNorm normalises over each rank's half batch, so the curves agree
+# closely, not exactly, and the gap grows as this tiny set's fast-falling loss amplifies it: at epoch 3
+# it was 7 % on one CPU and 17 % on another, so only the first two epochs are held to 10 %.
 # (Shuffled, the ranks' order differs from one process's and the curves drift apart by ~20 % at
 # epoch 3 on this tiny set: the same training, another sample path.)
-LOSS_TOLERANCE = 0.10  # relative, per epoch (measured: 1.8, 3.6, 7.0 %)
+LOSS_TOLERANCE = 0.10  # relative, per epoch, BatchNorm learning (measured: 1.8, 3.6 % and 1.9, 4.1 %)
+FROZEN_NORM_TOLERANCE = 1e-3  # relative, per epoch, BatchNorm frozen (measured: below 1e-4)
 EPOCHS = 3
 
 
@@ -28,7 +32,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def train_olivetti(epochs: int) -> tuple[list[float], torch.nn.Module]:
+def train_olivetti(epochs: int, frozen_norm: bool = False) -> tuple[list[float], torch.nn.Module]:
     """The tiny Olivetti ResNet trained by `fit` with a fixed seed and a global batch of 64, the photos
     in one seeded order that every epoch keeps."""
     from unsir.data import FaceTensors, load_olivetti
@@ -40,7 +44,8 @@ def train_olivetti(epochs: int) -> tuple[list[float], torch.nn.Module]:
     photos = split.train.subset(torch.randperm(len(split.train), generator=generator))
     model = build_model("resnet18", len(split.names), TINY_SIZE)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
-    losses = fit(model, loader(FaceTensors(photos), 64, generator, shuffle=False), optimizer, epochs=epochs)
+    losses = fit(model, loader(FaceTensors(photos), 64, generator, shuffle=False), optimizer, epochs=epochs,
+                 frozen_norm=frozen_norm)
     return losses, model
 
 
@@ -52,7 +57,9 @@ def fit_on_rank(rank: int, world_size: int, port: int, out_dir: str) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
     try:
         losses, model = train_olivetti(EPOCHS)
-        torch.save({"losses": losses, "weights": model.state_dict()}, os.path.join(out_dir, f"rank{rank}.pt"))
+        frozen_norm_losses, _ = train_olivetti(EPOCHS, frozen_norm=True)
+        torch.save({"losses": losses, "weights": model.state_dict(), "frozen_norm_losses": frozen_norm_losses},
+                   os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
 
@@ -68,10 +75,13 @@ def test_two_gloo_ranks_train_one_model_like_one_process(tmp_path):
     torch.set_num_threads(1)
     try:
         alone, _ = train_olivetti(EPOCHS)
+        alone_frozen_norm, _ = train_olivetti(EPOCHS, frozen_norm=True)
     finally:
         torch.set_num_threads(threads)
-    print("1 process:", alone, "2 processes:", ranks[0]["losses"])
-    assert ranks[0]["losses"] == pytest.approx(alone, rel=LOSS_TOLERANCE)
+    print("1 process:", alone, alone_frozen_norm, "2 processes:", ranks[0]["losses"], ranks[0]["frozen_norm_losses"])
+    assert ranks[0]["frozen_norm_losses"] == pytest.approx(alone_frozen_norm, rel=FROZEN_NORM_TOLERANCE)
+    assert alone_frozen_norm[-1] < alone_frozen_norm[0]  # it learned: the curves compared are a training's
+    assert ranks[0]["losses"][:2] == pytest.approx(alone[:2], rel=LOSS_TOLERANCE)
 
 
 def torchrun(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:

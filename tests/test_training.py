@@ -15,6 +15,10 @@ from unsir.training import distillation_from_outputs, distillation_loss, fit, lo
 
 EPOCHS = 3
 BF16_TOLERANCE = 0.02  # relative: bf16 keeps 8 bits of mantissa; another kernel rounds differently
+# tiny_convnet's convolution biases that feed BatchNorm: the norm subtracts them, so their gradient is zero but for
+# rounding, and Adam turns that rounding into full-size steps; they record the kernels, not the training (0.06 apart
+# between the two layouts on one CPU, within the tolerance on another).
+BIASES_BEFORE_NORM = {"0.bias", "3.bias"}
 
 
 def tiny_convnet() -> nn.Module:
@@ -68,7 +72,7 @@ def test_bf16_training_in_channels_last_matches_the_contiguous_loop_and_hands_ba
     assert all(a is b for a, b in zip(parameters, channels_last.parameters()))  # an optimiser's references hold
     assert all(p.is_contiguous() for p in channels_last.parameters())
     for name, weight in contiguous.state_dict().items():
-        if weight.is_floating_point():
+        if weight.is_floating_point() and name not in BIASES_BEFORE_NORM:
             assert torch.allclose(weight, channels_last.state_dict()[name], rtol=0.1, atol=0.05), name
 
 

@@ -123,7 +123,10 @@ def test_blocks_before_learn_from_stay_exactly_as_they_were(olivetti, recognised
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(early))
     assert not torch.equal(before["layer3.0.conv1.weight"], after["layer3.0.conv1.weight"])
     assert not torch.equal(before["layer4.1.bn2.running_mean"], after["layer4.1.bn2.running_mean"])
-    assert run.report["methods"]["unsir"]["forget_test_acc"] <= 1 / 6
+    entry = run.report["methods"]["unsir"]
+    # At most one of the pair's held-out photos still named, counted in photos: the accuracy is a float32, whose
+    # 1/6 lies above Python's.
+    assert entry["n_forget_test"] == 6 and round(entry["forget_test_acc"] * entry["n_forget_test"]) <= 1
     assert all(p.requires_grad for p in run.outcomes["unsir"].model.parameters())  # free to learn again
     with pytest.raises(ValueError, match="no block 'layer9' after the first in the resnet18; choose one of bn1, layer1"):
         forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair, methods={"unsir": UnsirConfig(learn_from="layer9")})
