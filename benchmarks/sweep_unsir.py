@@ -24,9 +24,8 @@ from pathlib import Path
 
 import torch
 
-from unsir import metrics
 from unsir.bench import machine
-from unsir.forgetting import CHANCE, GAP_METRICS, Predictions, build_request, forget, random_identities
+from unsir.forgetting import GAP_METRICS, gap_closed_on, Predictions, build_request, forget, random_identities
 from unsir.methods import configure
 from unsir.methods.retrain import cached_model_dir
 from unsir.methods.unsir import PAPER, UnsirConfig
@@ -284,7 +283,7 @@ def deep_table(results: dict, arch: str) -> list[str]:
         reference = references.get(set_key)
         if not reference:
             return ""
-        share = metrics.gap_closed(cell["original"][key], cell[key], reference[key], CHANCE.get(key))
+        share = gap_closed_on(key, cell["original"], cell, reference)
         return "" if share != share else f" ({share:.2f})"
 
     for set_key in sorted({key for _, key, _ in rows}, key=lambda k: [int(x) for x in k.split("/")]):

@@ -16,10 +16,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from unsir import metrics
 from unsir.bench import RetrainReference, retrain_reference
 from unsir.features import feature_map, map_sample
-from unsir.forgetting import CHANCE, ForgetRun, forgetting_metrics, moved_in_features
+from unsir.forgetting import ForgetRun, forgetting_metrics, gap_closed_on, moved_in_features
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.json"
 CONTROL = "Control: output hidden"
@@ -129,8 +128,7 @@ def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict 
     whether it moved the forgotten people in the features at all, beside what retrained models reach."""
     knn = unlearned.get("feature_knn_forget_acc")
     if retrained is not None:
-        shares = {m.label.split(" (")[0]: metrics.gap_closed(original[m.key], unlearned[m.key], retrained[m.key],
-                                                               CHANCE.get(m.key))
+        shares = {m.label.split(" (")[0]: gap_closed_on(m.key, original, unlearned, retrained)
                   for m in MEASURES[:1] + MEASURES[2:]}
         closed = "; ".join(f"{name}: {share:.0%}" for name, share in shares.items() if share == share)
         # Two retrains of one person (same seed) moved UNSIR's shares by up to 0.45; of 2-20 people they
