@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from demo import figures, handlers
+from demo.handlers import verdicts
 from demo.workspace import MODELS_DIR_VARIABLE, available_checkpoints, workspace
 from unsir.bench import RetrainReference
 from unsir.checkpoints import load_checkpoint, weights_sha256
@@ -205,6 +206,7 @@ def test_the_summary_sets_every_number_beside_the_control_and_the_retrained_mode
     scores them too. The summary shows the control's numbers and, for a model the benchmark measured, the range its
     retrained models reached; the tiny Olivetti model borrows no benchmark's range."""
     from demo.handlers import forget as forget_handlers
+    from demo.handlers import summary as summary_module
 
     assert first.summary.splitlines()[0] == "| Measure | Original | Unlearned · UNSIR | Control: output hidden |"
     control = first.session.history[-1].features.control
@@ -217,7 +219,7 @@ def test_the_summary_sets_every_number_beside_the_control_and_the_retrained_mode
     def reference(checkpoint, count):
         asked.append((checkpoint, count))
         return RetrainReference((1, 2), 9, 468, ranges)
-    monkeypatch.setattr(forget_handlers, "benchmark_reference", reference)
+    monkeypatch.setattr(summary_module, "benchmark_reference", reference)
     summary = forget_handlers.results_view(CHECKPOINT, first.session).summary
     assert asked == [(CHECKPOINT, len(first.session.forgotten))]  # the sets of as many people as were forgotten
     assert summary.splitlines()[0].endswith("| Control: output hidden | Retrained models, benchmark, 1–2 people (9 sets) |")
@@ -490,9 +492,15 @@ def test_each_persons_verdict_says_what_the_features_still_hold_once_measured(st
         before = report["original"]["feature_knn_forget_per_identity_acc"][name]
         line, = [line for line in first.status.replace("**", "").splitlines()
                  if line.startswith(f"- {figures.readable(name)}: ")]
-        # Olivetti: 3 held-out photos each
+        # Olivetti: 3 held-out photos each; found as often as before (or more) is said to be "not moved"
+        unmoved = "" if after <= before - 0.05 else ": not moved"
         assert line.endswith(f"; in the features, nearest neighbours find {round(3 * after)} of 3 "
-                             f"({round(3 * before)} before)")
+                             f"({round(3 * before)} before{unmoved})")
+    per_person = "feature_knn_forget_per_identity_acc"
+    assert verdicts.in_the_features("a", {per_person: {"a": 14 / 15}}, {per_person: {"a": 14 / 15}}, 15) == \
+        "; in the features, nearest neighbours find 14 of 15 (14 before: not moved)"
+    assert verdicts.in_the_features("a", {per_person: {"a": 9 / 15}}, {per_person: {"a": 14 / 15}}, 15) == \
+        "; in the features, nearest neighbours find 9 of 15 (14 before)"
 
 
 def test_the_zero_glance_statement_is_said_once(first):

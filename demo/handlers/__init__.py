@@ -1,6 +1,7 @@
 """The work behind each event of the page, as plain functions that need no server, one module per
 section of the page: `session` (the visitor's state, the page's start), `choose`, `forget`,
-`compare`, `retrain`, `recognition`, `exports`, and `verdicts` (what a request achieved, in words).
+`compare`, `retrain`, `recognition`, `exports`; and, shared by them, `summary` (the Before | after table)
+and `verdicts` (what a request achieved, in words).
 
 Each function takes the values of the input components (and the visitor's Session) and
 returns the values of the output components. Problems a person can fix are raised as
@@ -12,12 +13,13 @@ from ..workspace import CPU
 from .compare import CompareView, check_compare, compare_methods, comparison_view, plain_words
 from .choose import ModelView, identity_choices, known_only, pick_random, selection_summary, switch_model, toggle_identity
 from .exports import AUDIT, check_export, export
-from .forget import (MODEL_DEFAULT, SUMMARY_ROWS, ForgetView, ResetView, Row, Unlearned, check_more, check_request,
-                     forget_faces, forget_more, method_config, reset, results_view, summary_table, undo, unlearn)
+from .forget import (MODEL_DEFAULT, ForgetView, ResetView, Unlearned, check_more, check_request, forget_faces, forget_more,
+                     method_config, reset, results_view, undo, unlearn)
 from .recognition import (SAMPLE_SIZE, TOP_PREDICTIONS, RecogniseView, SampleView, calibrate, check_forgotten, check_photo,
                           forgotten_test_photo, recognise)
 from .retrain import (RetrainView, cancel_retrain, check_retrain, measure_retrain, retrain_column, retrain_estimate,
                       retrain_from_scratch)
 from .session import (METHOD_LABELS, Request, Session, default_checkpoint, discard_session,
                       model_facts, open_workspace, session_for, startup_problem)
+from .summary import SUMMARY_ROWS, Row, summary_table
 from .verdicts import collateral_damage, status_line

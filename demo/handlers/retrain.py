@@ -23,7 +23,8 @@ from .. import figures
 from ..gpu import on_gpu
 from ..workspace import ARCH_NAMES, workspace
 from .features import model_map
-from .forget import comparison_columns, confidences, inside_view, report_with, stage_progress, summary_table
+from .forget import confidences, inside_view, report_with, stage_progress
+from .summary import comparison_columns, summary_table
 from .verdicts import status_line, test_photos
 from .session import Session, on_phone, open_workspace, session_for
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import torch
 
+from unsir.forgetting import moved_in_features
+
 from .. import figures
 from .session import METHOD_LABELS, Request, open_workspace
 
 FORGOTTEN_AT_MOST = 0.01  # a forgotten person named on more of their held-out photos is "still recognised"
 COLLATERAL_SHOWN = 5  # kept people listed under "collateral damage"
+KNN = "feature_knn_forget_acc"
 
 
 def test_photos(checkpoint: str) -> dict[str, int]:
@@ -37,12 +40,16 @@ def verdicts(entry: dict, photos: dict[str, int], original: dict | None = None) 
 
 
 def in_the_features(name: str, entry: dict, original: dict, photos: int) -> str:
-    """'; in the features, nearest neighbours find 21 of 24 (20 before)', or '' where not measured."""
+    """'; in the features, nearest neighbours find 16 of 24 (20 before)', '... 21 of 24 (20 before: not moved)'
+    where they found no fewer than before (the features panel's rule, per person), or '' where not measured."""
     after = (entry.get("feature_knn_forget_per_identity_acc") or {}).get(name)
     before = (original.get("feature_knn_forget_per_identity_acc") or {}).get(name)
     if after is None or after != after:
         return ""
-    was = f" ({round(before * photos)} before)" if before is not None and before == before else ""
+    was = ""
+    if before is not None and before == before:
+        moved = moved_in_features({KNN: before}, {KNN: after})
+        was = f" ({round(before * photos)} before{'' if moved else ': not moved'})"
     return f"; in the features, nearest neighbours find {round(after * photos)} of {photos}{was}"
 
 
