@@ -117,3 +117,34 @@ def test_unsir_verify_checks_a_weights_file_against_the_audit(exported, olivetti
     assert "MISMATCH" in capsys.readouterr().out
     assert main(["verify", "--audit", str(files["card.json"]), "--weights", str(tampered)]) == 2
     assert "is not an unsir-audit/2 audit report" in capsys.readouterr().err
+
+
+def test_unsir_verify_measure_sets_each_number_measured_again_beside_the_audits(exported, tmp_path, capsys):
+    """Anyone with the exported folder and the data can check the claims, not only the file: the model is measured
+    again on the photos its card names, and each number (per person too) is set beside the audit's."""
+    files, audit, _ = exported
+    command = ["verify", "--weights", str(files["model.safetensors"]), "--measure", "--audit"]
+    assert main([*command, str(files["audit.json"])]) == 0
+    out = capsys.readouterr().out
+    assert "OK: every number measured again agrees with the audit's." in out and "DIFFERS" not in out
+    assert "OK: forgotten people: held-out photos named as them (" in out
+    for name in audit["forget"]:
+        assert f"OK: {name}: held-out photos named as them (" in out
+        assert f"OK: {name}: found by nearest neighbours in the features (" in out
+    # An audit that claims more than the model does is caught: here, one person named on every photo fewer.
+    after = audit["forget_per_identity_test_acc"]["after"]
+    claimed = {**after, audit["forget"][0]: after[audit["forget"][0]] - 1.0}
+    forged = tmp_path / "audit.json"
+    forged.write_text(json.dumps({**audit, "forget_per_identity_test_acc": {"before": {}, "after": claimed}}))
+    assert main([*command, str(forged)]) == 1
+    out = capsys.readouterr().out
+    assert f"DIFFERS: {audit['forget'][0]}: held-out photos named as them" in out
+    assert "DIFFERS: some numbers measured again do not agree with the audit's" in out
+    # Another card beside the weights would measure other photos: refused, in one line.
+    folder = tmp_path / "copied"
+    folder.mkdir()
+    shutil.copy(files["model.safetensors"], folder)
+    (folder / "card.json").write_text(files["card.json"].read_text() + "\n")
+    assert main(["verify", "--weights", str(folder / "model.safetensors"), "--measure", "--audit",
+                 str(files["audit.json"])]) == 2
+    assert "is not the card this audit exported" in capsys.readouterr().err

@@ -1,14 +1,33 @@
-"""`unsir verify`: check a weights file against an audit report, with nothing but the two files."""
+"""`unsir verify`: check a weights file against an audit report, with nothing but the two files; with
+`--measure`, also measure the unlearned model again on the data and set every number beside the audit's."""
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
+from .checkpoints import CARD, WEIGHTS
 from .reports import AUDIT_FORMAT, file_sha256
+
+# The audit's numbers measured again, each with the photos it counts: a number agrees when it differs by at most
+# one of them (another CPU may round a borderline photo the other way: bf16 on one, float32 on another), or, for
+# the two that count no photos, by at most AGREES_WITHIN.
+MEASURED_AGAIN = (
+    ("forget_test_acc", "forgotten people: held-out photos named as them", "n_forget_test"),
+    ("retain_test_acc", "kept people: held-out photos named correctly", "n_retain_test"),
+    ("forget_train_acc", "forgotten people: training photos named as them", "n_forget_train"),
+    ("retain_train_acc", "kept people: training photos named correctly", "n_retain_train"),
+    ("mia_forget", "membership attack: forgotten training photos called 'trained on'", "n_forget_train"),
+    ("feature_knn_forget_acc", "forgotten people found by nearest neighbours in the features", "n_forget_test"),
+    ("feature_probe_forget_acc", "forgotten people found by a probe on the features", "n_forget_test"),
+    ("mia_auc_forget", "membership AUC, by the loss (0.5: cannot tell)", None),
+    ("stranger_ks", "distance from strangers (KS)", None),
+)
+AGREES_WITHIN = 0.02
 
 
 class AuditError(ValueError):
@@ -59,3 +78,66 @@ def verify(audit_path, weights_path) -> tuple[bool, list[str]]:
         return False, lines
     lines.append(f"MISMATCH: {name} is neither the exported nor the shipped model.safetensors of this audit.")
     return False, lines
+
+
+def _agrees(recorded, measured, photos: int | None) -> bool:
+    if recorded is None or measured is None or measured != measured:  # not measurable (e.g. no strangers): both
+        return (recorded is None) == (measured is None or measured != measured)
+    tolerance = 1 / photos if photos else AGREES_WITHIN
+    return math.isclose(recorded, measured, abs_tol=tolerance + 1e-9)
+
+
+def _shown(value) -> str:
+    return "not measured" if value is None or value != value else f"{value:.3f}"
+
+
+def compare_measured(audit: dict, measured: dict, photos_of: dict[str, int]) -> tuple[bool, list[str]]:
+    """(whether every number measured again agrees with the audit's, one line per number). `measured`: the
+    core's metrics of the unlearned model on the audit's forget set; `photos_of`: held-out photos per person."""
+    recorded, lines, agree = audit["metrics"]["after"], [], True
+    checks = [(label, recorded.get(key), measured.get(key), measured.get(count) if count else None)
+              for key, label, count in MEASURED_AGAIN]
+    for per_person, label in (("forget_per_identity_test_acc", "held-out photos named as them"),
+                              ("feature_knn_forget_per_identity_acc", "found by nearest neighbours in the features")):
+        for name, value in ((audit.get(per_person) or {}).get("after") or {}).items():
+            checks.append((f"{name}: {label}", value, measured.get(per_person, {}).get(name), photos_of.get(name)))
+    for label, before, now, photos in checks:
+        ok = _agrees(before, now, photos)
+        agree &= ok
+        counted = f" ({photos} photos)" if photos else ""
+        lines.append(f"{'OK' if ok else 'DIFFERS'}: {label}{counted}: audit {_shown(before)}, measured {_shown(now)}")
+    return agree, lines
+
+
+def measure_again(audit_path, weights_path, data_home=None) -> tuple[bool, list[str]]:
+    """Measure the unlearned model in the audit's folder again, on the data its card names (read from the data
+    home, downloaded there by scikit-learn where missing), and compare every number with the audit's. The card
+    beside the weights must be the one the audit exported: it says which photos the numbers were measured on."""
+    import torch
+
+    from .forgetting import ForgetError, Predictions, forgetting_metrics, resolve_identities
+    from .pipeline import load, load_strangers_for
+
+    audit = read_audit(audit_path)
+    folder = Path(weights_path).parent
+    if Path(weights_path).name != WEIGHTS or not (folder / CARD).is_file():
+        raise AuditError(f"--measure reads the exported folder as it was downloaded: {WEIGHTS} and {CARD} side by "
+                         f"side (found {weights_path}, and {'a' if (folder / CARD).is_file() else 'no'} {CARD} beside it).")
+    if file_sha256(folder / CARD) != audit["files_sha256"]["exported"].get(CARD):
+        raise AuditError(f"{folder / CARD} is not the card this audit exported (files_sha256.exported): the numbers "
+                         "would be measured on other photos.")
+    loaded = load(folder, data_home)
+    try:
+        forget_classes = resolve_identities(audit["forget"], loaded.split.names)
+    except ForgetError as error:
+        raise AuditError(str(error)) from error
+    predictions = Predictions.of(loaded.model, loaded.split, load_strangers_for(loaded, data_home))
+    measured = forgetting_metrics(predictions, loaded.split, forget_classes, seed=audit["seed"])
+    measured["n_retain_train"] = len(loaded.split.train) - measured["n_forget_train"]
+    test_photos = torch.bincount(loaded.split.test.labels, minlength=len(loaded.split.names)).tolist()
+    photos_of = {loaded.split.names[c]: test_photos[c] for c in forget_classes}
+    agree, lines = compare_measured(audit, measured, photos_of)
+    verdict = ("OK: every number measured again agrees with the audit's." if agree else
+               "DIFFERS: some numbers measured again do not agree with the audit's (above).")
+    return agree, [f"Measured again on {len(loaded.split.test)} held-out and {len(loaded.split.train)} training "
+                   f"photos of {loaded.card['dataset']['name']}:", *lines, verdict]

@@ -261,13 +261,16 @@ def _seconds_line(report: dict, whole: float) -> str:
 
 
 def cmd_verify(args) -> int:
-    from .audit import AuditError, verify
+    from .audit import AuditError, measure_again, verify
 
     try:
         matches, lines = verify(args.audit, args.weights)
+        print("\n".join(lines))
+        if matches and args.measure:
+            matches, lines = measure_again(args.audit, args.weights, args.data_home)
+            print("\n".join(lines))
     except AuditError as error:
         raise UsageError(str(error)) from error
-    print("\n".join(lines))
     return 0 if matches else 1
 
 
@@ -384,9 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default="benchmarks/RESULTS.md")
     bench.set_defaults(run=cmd_bench)
 
-    verify = sub.add_parser("verify", help="check a weights file against the app's audit.json (exit 1: no match)")
+    verify = sub.add_parser("verify", parents=[data_home],
+                            help="check a weights file against the app's audit.json (exit 1: no match)")
     verify.add_argument("--audit", required=True, help="audit.json from the app's Export")
     verify.add_argument("--weights", required=True, help="the model.safetensors to check")
+    verify.add_argument("--measure", action="store_true",
+                        help="also measure the model again on the data (the card.json exported beside it says "
+                             "which photos) and set every number beside the audit's")
     verify.set_defaults(run=cmd_verify)
     return parser
 

@@ -70,7 +70,8 @@ def plain_summary(report: dict, method: str, requests: list[dict], checkpoint: s
             f"{entry['retain_test_acc']:.0%} after. {verdict}{inside_the_model(report['original'], entry)}"
             f"{zero_glance_statement(entry)} Check the exported "
             "weights with `sha256sum model.safetensors` against files_sha256, or with "
-            "`unsir verify --audit audit.json --weights model.safetensors`.")
+            "`unsir verify --audit audit.json --weights model.safetensors`; add `--measure` to measure the model "
+            "again on the data its card names and set each number beside this audit's.")
 
 
 def inside_the_model(original: dict, entry: dict) -> str:
