@@ -195,6 +195,9 @@ def _page(checkpoint: str) -> None:
     note = gr.Markdown(elem_id="note", label="Verdicts")
 
     gr.Markdown("## 4 · Export")
+    gr.Markdown("Anyone with the three files can check them: `unsir verify --audit audit.json --weights "
+                "model.safetensors --measure` confirms the weights are the ones audited, then measures the model "
+                "again on the photos its card names and sets each number beside the audit's.", elem_id="export-how")
     with gr.Row(elem_classes="stack-on-phone"):
         export_button = gr.Button("Export unlearned weights + audit report", scale=1, min_width=240,
                                   elem_id="export")
