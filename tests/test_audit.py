@@ -97,6 +97,9 @@ def test_the_audit_opens_with_a_plain_summary(exported):
     original = view.report["original"]
     assert (f"a nearest-neighbour search on its features found {original['feature_knn_forget_acc']:.0%} of the "
             f"forgotten people's held-out photos before and {entry['feature_knn_forget_acc']:.0%} after") in summary
+    unmoved = entry["feature_knn_forget_acc"] > original["feature_knn_forget_acc"] - 0.05
+    assert (f"{entry['feature_knn_forget_acc']:.0%} after: not moved, as when they are only hidden at the output"
+            in summary) == unmoved
     assert audit["metrics"]["after"]["feature_knn_forget_acc"] == entry["feature_knn_forget_acc"]
     assert audit["feature_knn_forget_per_identity_acc"] == {
         "before": original["feature_knn_forget_per_identity_acc"], "after": entry["feature_knn_forget_per_identity_acc"]}
@@ -148,3 +151,16 @@ def test_unsir_verify_measure_sets_each_number_measured_again_beside_the_audits(
     assert main(["verify", "--weights", str(folder / "model.safetensors"), "--measure", "--audit",
                  str(files["audit.json"])]) == 2
     assert "is not the card this audit exported" in capsys.readouterr().err
+
+
+def test_the_summary_says_when_the_features_did_not_move():
+    """The app's rule (a kNN less than 5 points below the original's has not moved them), in the audit's words."""
+    from unsir.reports import inside_the_model
+
+    unmoved = inside_the_model({"feature_knn_forget_acc": 0.93}, {"feature_knn_forget_acc": 0.93})
+    assert unmoved.startswith("Inside the model, a nearest-neighbour search on its features found 93% of the "
+                              "forgotten people's held-out photos before and 93% after: not moved, as when they are "
+                              "only hidden at the output")
+    moved = inside_the_model({"feature_knn_forget_acc": 0.93}, {"feature_knn_forget_acc": 0.60})
+    assert "before and 60% after; hiding them at the output alone leaves that number unchanged" in moved
+    assert inside_the_model({"feature_knn_forget_acc": 0.93}, {}) == ""  # not measured: nothing said

@@ -6,6 +6,8 @@ import json
 import math
 from datetime import datetime, timezone
 
+from .forgetting import moved_in_features
+
 AUDIT_FORMAT = "unsir-audit/2"
 METRIC_KEYS = ("retain_test_acc", "forget_test_acc", "retain_train_acc", "forget_train_acc",
                "retain_balanced_test_acc", "mia_forget", "stranger_ks", "mia_auc_forget", "feature_knn_forget_acc",
@@ -79,9 +81,13 @@ def inside_the_model(original: dict, entry: dict) -> str:
     before, after = original.get("feature_knn_forget_acc"), entry.get("feature_knn_forget_acc")
     if before is None or after is None or before != before or after != after:
         return ""
-    return (f"Inside the model, a nearest-neighbour search on its features found {before:.0%} of the forgotten "
-            f"people's held-out photos before and {after:.0%} after; hiding them at the output alone leaves that "
-            "number unchanged, and a model retrained without them still finds some, since faces look alike. ")
+    found = (f"Inside the model, a nearest-neighbour search on its features found {before:.0%} of the forgotten "
+             f"people's held-out photos before and {after:.0%} after")
+    if not moved_in_features(original, entry):
+        return (f"{found}: not moved, as when they are only hidden at the output (a model retrained without them may "
+                "still find some, since faces look alike). ")
+    return (f"{found}; hiding them at the output alone leaves that number unchanged, and a model retrained without "
+            "them still finds some, since faces look alike. ")
 
 
 def audit_report(report: dict, method: str, *, checkpoint: str, requests: list[dict] | None = None,
