@@ -1,11 +1,13 @@
 """How far UNSIR's benchmark numbers move when nothing but the machine changes: UNSIR run once more on every
-ResNet18 forget set of benchmarks/RESULTS.json, with the same settings, and set beside the recorded run, each
-scored against the same recorded retrain. Per size: the worst kept set, the pooled gaps closed and their
-verdicts, recorded and again; then every set. Writes benchmarks/UNSIR_SPREAD.md and .json.
+forget set of one model in benchmarks/RESULTS.json, with the same settings, and set beside the recorded run,
+each scored against the same recorded retrain. Per size: the worst kept set, the pooled gaps closed and their
+verdicts, recorded and again; then every set. Writes benchmarks/UNSIR_SPREAD.md and .json (the ViT:
+UNSIR_SPREAD-vit.md and .json).
 
     unsir bench --checkpoint models/resnet18-lfw100 --methods unsir --retrain-seeds 0 --relearn-seeds 0 \\
         --out runs/repro/A/RESULTS.md --forget-counts 1,2,5,10,20 --seeds 1000,1001,1002   # and 1003,1004
     python benchmarks/unsir_spread.py runs/repro/A/RESULTS.json runs/repro/B/RESULTS.json
+    python benchmarks/unsir_spread.py --checkpoint models/vit-lfw100 runs/repro/vitA/RESULTS.json ...
 
 UNSIR is seeded: on one machine a run repeats itself bit for bit. Another CPU rounds its bf16 and float32
 kernels differently (RESULTS.md's runs and these are the same training up to the order of floating-point
@@ -26,12 +28,12 @@ from unsir.forgetting import moved_in_features
 from unsir.reports import to_json
 
 HERE = Path(__file__).parent
-CHECKPOINT = "models/resnet18-lfw100"
+CHECKPOINTS = {"models/resnet18-lfw100": "UNSIR_SPREAD", "models/vit-lfw100": "UNSIR_SPREAD-vit"}
 METHOD = "unsir"
 
 
-def recorded() -> list[dict]:
-    return [r for r in json.loads((HERE / "RESULTS.json").read_text()) if r["checkpoint"] == CHECKPOINT]
+def recorded(checkpoint: str) -> list[dict]:
+    return [r for r in json.loads((HERE / "RESULTS.json").read_text()) if r["checkpoint"] == checkpoint]
 
 
 def check_same_recipe(records: list[dict], again: list[dict]) -> None:
@@ -55,11 +57,11 @@ def size_summary(reports: list[dict]) -> dict:
             "sets": len(reports)}
 
 
-def verdicts_compared(by_size: dict[int, dict[str, list[dict]]]) -> str:
+def verdicts_compared(arch: str, by_size: dict[int, dict[str, list[dict]]]) -> str:
     """Whether each target RESULTS.md calls met or MISSED is called the same on the run again, in one sentence."""
     changed = []
     for count, runs in sorted(by_size.items()):
-        said = {which: re.findall(r"([^:;]+): (met|MISSED)", verdict("resnet18", count, runs[which], METHOD))
+        said = {which: re.findall(r"([^:;]+): (met|MISSED)", verdict(arch, count, runs[which], METHOD))
                 for which in ("recorded", "again")}
         changed += [f"{count} people, {target.strip()}: {before} → {after}"
                     for (target, before), (_, after) in zip(said["recorded"], said["again"]) if before != after]
@@ -78,6 +80,7 @@ def _found(entry: dict) -> str:
 
 
 def write_markdown(records: list[dict], again: list[dict]) -> str:
+    arch = records[0]["arch"]
     rerun = with_method_rerun(records, again, METHOD)
     by_size = {}
     for which, runs in (("recorded", records), ("again", rerun)):
@@ -87,7 +90,7 @@ def write_markdown(records: list[dict], again: list[dict]) -> str:
     commands = sorted({run["command"] for run in again})
     lines = ["# UNSIR run again: how far its benchmark numbers move with the machine", "",
              "`python benchmarks/unsir_spread.py` over " + " and ".join(f"`{c}`" for c in commands) + f", on "
-             f"{'; '.join(machines)}: UNSIR once more on each of the {len(records)} ResNet18 forget sets of "
+             f"{'; '.join(machines)}: UNSIR once more on each of the {len(records)} forget sets of {records[0]['checkpoint']} in "
              "benchmarks/RESULTS.json, with the settings RESULTS.json recorded, beside that recorded run. Both are "
              "scored against the same recorded retrain (the gold standard's own spread is in RETRAIN_SPREAD.md). "
              "UNSIR is seeded and repeats itself on one machine; another CPU rounds differently, and the training "
@@ -95,7 +98,7 @@ def write_markdown(records: list[dict], again: list[dict]) -> str:
              quietness(again), "",
              "## Per size: what RESULTS.md judges, recorded → again", "",
              f"Kept: change of the kept people's test accuracy against the original, points (target: within 3 on "
-             f"every set). Gap closed: the share of the original→retrain gap, photos pooled over the sets "
+             f"every set; the ViT: within 5). Gap closed: the share of the original→retrain gap, photos pooled over the sets "
              f"(target ≥ {GAP_TARGET}). Unmoved: sets where the kNN on the features found the forgotten as often as "
              "the original did (within 5 points).", "",
              "| people | sets | kept, worst | kept, mean | kNN gap | loss AUC gap | KS gap | unmoved |",
@@ -106,9 +109,9 @@ def write_markdown(records: list[dict], again: list[dict]) -> str:
         lines.append(f"| {count} | {first['sets']} | {first['kept_worst']:+.1f} → {second['kept_worst']:+.1f} | "
                      f"{first['kept_mean']:+.1f} → {second['kept_mean']:+.1f} | " + " | ".join(gaps) +
                      f" | {first['unmoved']} → {second['unmoved']} |")
-    lines += ["", "## The verdicts, run again", "", verdicts_compared(by_size), "",
+    lines += ["", "## The verdicts, run again", "", verdicts_compared(arch, by_size), "",
               "RESULTS.md's verdict lines computed on this run (the controls as recorded):", ""]
-    lines += [verdict("resnet18", count, runs["again"], METHOD) for count, runs in sorted(by_size.items())]
+    lines += [verdict(arch, count, runs["again"], METHOD) for count, runs in sorted(by_size.items())]
     lines += ["", "## Every set, recorded → again", "",
               "kNN: the forgotten people's held-out photos the features' nearest neighbours still name (retrain's "
               "count beside it).", "",
@@ -132,17 +135,18 @@ def write_markdown(records: list[dict], again: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", choices=sorted(CHECKPOINTS), default="models/resnet18-lfw100")
     parser.add_argument("runs", nargs="*", help="RESULTS.json files of `unsir bench --methods unsir` on the sets; "
                         "without them, UNSIR_SPREAD.json's are used")
     args = parser.parse_args()
-    saved = HERE / "UNSIR_SPREAD.json"
+    saved, written = (HERE / f"{CHECKPOINTS[args.checkpoint]}{suffix}" for suffix in (".json", ".md"))
     again = ([run for path in args.runs for run in json.loads(Path(path).read_text())] if args.runs
              else json.loads(saved.read_text()))
-    records = recorded()
+    records = recorded(args.checkpoint)
     check_same_recipe(records, again)
-    (HERE / "UNSIR_SPREAD.md").write_text(write_markdown(records, again))
+    written.write_text(write_markdown(records, again))
     saved.write_text(to_json(again))
-    print(f"wrote {HERE / 'UNSIR_SPREAD.md'} and {saved}")
+    print(f"wrote {written} and {saved}")
 
 
 if __name__ == "__main__":

@@ -42,8 +42,9 @@ REFERENCE_MEANINGS = [  # the summary's columns beside the unlearned model
     ("Retrained models, benchmark", "models trained from scratch without the forgotten people on the benchmark's "
                                      "forget sets of as many people (or the nearest sizes it retrained): other "
                                      "people, so the range the gold standard reached, not this set's number. Its "
-                                     "seconds are one retrain timed beside UNSIR on a quiet 2-core CPU "
-                                     "(benchmarks/SPEEDUP.md), not the benchmark's, which ran beside other work"),
+                                     "seconds, where shown, are one retrain timed beside UNSIR on a quiet 2-core "
+                                     "CPU (benchmarks/SPEEDUP.md), not the benchmark's, which ran beside other "
+                                     "work"),
 ]
 FIGURE_MEANINGS = [  # the measures the charts use
     ("Confidence (max softmax)", "the probability the model gives to its top name for a photo, from 0 to 100 %"),
