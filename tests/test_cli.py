@@ -174,6 +174,10 @@ def test_forget_says_where_the_commands_seconds_went(olivetti_checkpoint, tmp_pa
     assert parts <= seconds["whole"]
     err = capsys.readouterr().err
     assert "startup (imports)" in err and "logit-mask: " in err and "whole command" in err and "\r" not in err
+    lines = err.splitlines()  # in a log, the last stage's line comes before what the command says after it
+    wrote = next(i for i, line in enumerate(lines) if line.startswith("wrote "))
+    assert any(line.strip().startswith("logit-mask: evaluate") for line in lines[:wrote])
+    assert not any(line.strip().startswith("logit-mask: evaluate") for line in lines[wrote:])
 
 
 def test_save_model_writes_each_unlearned_model_with_a_card_saying_what_it_forgot(olivetti_checkpoint, tmp_path):

@@ -224,6 +224,7 @@ def cmd_forget(args) -> None:
                      strangers=strangers, relearn=args.relearn, progress=_print_progress)
     except ForgetError as error:
         raise UsageError(str(error)) from error
+    _print_progress.close()  # the last stage's bar ends before the lines below, not after them in a log
     run.report["checkpoint"] = str(args.checkpoint)
     if args.save_model and distributed.is_main():
         for name, outcome in run.outcomes.items():
@@ -235,7 +236,6 @@ def cmd_forget(args) -> None:
     _write_json(args.report, run.report)
     if not distributed.is_main():
         return
-    _print_progress.close()
     original = run.report["original"]
     print(f"{'original':>10s}: retain {original['retain_test_acc']:.3f} (n={original['n_retain_test']}), "
           f"forget {original['forget_test_acc']:.3f} (n={original['n_forget_test']}), "
