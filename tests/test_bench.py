@@ -20,7 +20,8 @@ def test_bench_writes_a_table_and_resumes(olivetti_checkpoint, tmp_path):
 
 def retrain_record(checkpoint, count, knn, method="retrain", photos=4):
     return {"checkpoint": checkpoint, "count": count, "report": {"methods": {method: {
-        "feature_knn_forget_acc": knn, "forget_test_acc": 0.0, "stranger_ks": float("nan"), "n_forget_test": photos}}}}
+        "feature_knn_forget_acc": knn, "forget_test_acc": 0.0, "stranger_ks": float("nan"), "n_forget_test": photos,
+        "seconds": 600.0}}}}
 
 
 def test_the_retrain_reference_spans_the_retrained_models_of_that_checkpoint_and_size():
@@ -32,7 +33,8 @@ def test_the_retrain_reference_spans_the_retrained_models_of_that_checkpoint_and
                retrain_record("elsewhere/resnet18-olivetti", 2, 0.2)]
     two = retrain_reference(records, "resnet18-lfw100", 2)
     assert (two.sizes, two.sets, two.photos, two.people()) == ((2,), 2, 11, "2 people")
-    # every measured number of the entry; not one that could not be measured (NaN), nor a count
+    # every measured number of the entry; not one that could not be measured (NaN), nor a count, nor the seconds
+    # of a run other than the method's
     assert two.ranges == {"feature_knn_forget_acc": (0.6, 0.7), "forget_test_acc": (0.0, 0.0)}
     # a size the benchmark did not retrain: the nearest sizes it did, on either side
     five = retrain_reference(records, "resnet18-lfw100", 5)

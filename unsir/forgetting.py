@@ -42,14 +42,19 @@ CHANCE = {"mia_auc_forget": 0.5}
 KNN_MOVED_AT_LEAST = 0.05
 
 
+def knn_moved(before: float | None, after: float | None) -> bool | None:
+    """Whether a kNN accuracy on forgotten photos fell at least KNN_MOVED_AT_LEAST from `before` to `after` (for a
+    forget set, or one person); None where either was not measured."""
+    if before is None or after is None or before != before or after != after:
+        return None
+    return after <= before - KNN_MOVED_AT_LEAST
+
+
 def moved_in_features(original: dict, method: dict) -> bool | None:
     """Whether a method moved the forgotten people in the features (its kNN at least KNN_MOVED_AT_LEAST below the
     original's); None where the features were not measured. Not forgetting by itself: a retrained model, which
     never saw them, may find them as often as the original does."""
-    before, after = original.get("feature_knn_forget_acc"), method.get("feature_knn_forget_acc")
-    if before is None or after is None or before != before or after != after:
-        return None
-    return after <= before - KNN_MOVED_AT_LEAST
+    return knn_moved(original.get("feature_knn_forget_acc"), method.get("feature_knn_forget_acc"))
 
 
 FEATURE_VARIANT = ("penultimate features of the frozen model; 5-nearest-neighbours (cosine) and a multinomial "

@@ -83,7 +83,7 @@ def inside_the_model(original: dict, entry: dict) -> str:
         return ""
     found = (f"Inside the model, a nearest-neighbour search on its features found {before:.0%} of the forgotten "
              f"people's held-out photos before and {after:.0%} after")
-    if not moved_in_features(original, entry):
+    if moved_in_features(original, entry) is False:
         return (f"{found}: not moved, as when they are only hidden at the output (a model retrained without them may "
                 "still find some, since faces look alike). ")
     return (f"{found}; hiding them at the output alone leaves that number unchanged, and a model retrained without "

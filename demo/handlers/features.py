@@ -113,17 +113,14 @@ def retrain_seconds_beside_unsir(checkpoint: str, count: int) -> float | None:
 
 def benchmark_reference(checkpoint: str, count: int) -> RetrainReference | None:
     """What the retrained models in benchmarks/RESULTS.json reached on sets of `count` people (or the nearest sizes
-    retrained); None for a checkpoint the benchmark did not measure. Its seconds are not the benchmark's: those
-    retrains ran on one thread, often beside other work (up to 17x a quiet retrain's time), and beside UNSIR's
-    seconds they would overstate its speed-up. The retrain timed beside UNSIR stands in, where there is one."""
+    retrained); None for a checkpoint the benchmark did not measure. Its seconds are not the benchmark's (those
+    retrains ran on one thread, often beside other work, up to 17x a quiet retrain's time, and beside UNSIR's
+    seconds would overstate its speed-up) but the retrain timed beside UNSIR, where there is one."""
     reference = retrain_reference(benchmark_records(), checkpoint, count)
-    if reference is None:
-        return None
-    ranges = {key: values for key, values in reference.ranges.items() if key != "seconds"}
     quiet = retrain_seconds_beside_unsir(checkpoint, count)
-    if quiet is not None:
-        ranges["seconds"] = (quiet, quiet)
-    return replace(reference, ranges=ranges)
+    if reference is None or quiet is None:
+        return reference
+    return replace(reference, ranges={**reference.ranges, "seconds": (quiet, quiet)})
 
 
 def reference_title(reference: RetrainReference, photos: bool = False) -> str:

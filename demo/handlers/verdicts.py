@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from unsir.forgetting import moved_in_features
+from unsir.forgetting import knn_moved
 
 from .. import figures
 from .session import METHOD_LABELS, Request, open_workspace
 
 FORGOTTEN_AT_MOST = 0.01  # a forgotten person named on more of their held-out photos is "still recognised"
 COLLATERAL_SHOWN = 5  # kept people listed under "collateral damage"
-KNN = "feature_knn_forget_acc"
 
 
 def test_photos(checkpoint: str) -> dict[str, int]:
@@ -48,8 +47,7 @@ def in_the_features(name: str, entry: dict, original: dict, photos: int) -> str:
         return ""
     was = ""
     if before is not None and before == before:
-        moved = moved_in_features({KNN: before}, {KNN: after})
-        was = f" ({round(before * photos)} before{'' if moved else ': not moved'})"
+        was = f" ({round(before * photos)} before{'' if knn_moved(before, after) else ': not moved'})"
     return f"; in the features, nearest neighbours find {round(after * photos)} of {photos}{was}"
 
 
