@@ -1,0 +1,82 @@
+"""README's scorecard states what the benchmark measured: a rerun that changes a number fails here until the
+README says the new one, so the front page can never claim more than benchmarks/RESULTS.json holds."""
+import json
+from pathlib import Path
+
+import pytest
+
+from unsir.bench_markdown import ACCURACY_TARGETS, GAP_TARGET, markdown, pooled_measure
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORDS = json.loads((ROOT / "benchmarks" / "RESULTS.json").read_text())
+README = (ROOT / "README.md").read_text()
+PROSE = " ".join(README.split())  # the README's words, however its lines are wrapped
+SIZES = (1, 2, 5, 10, 20)
+# The scorecard's rows of gaps closed toward retrain, by the label they start with.
+GAP_ROWS = {"feature_knn_forget_acc": "| share of the gap to retrain closed, kNN",
+            "mia_auc_forget": "| … membership attack, loss AUC",
+            "stranger_ks": "| … distance from strangers, KS"}
+
+
+def unsir_runs(arch: str, count: int) -> list[dict]:
+    return [r["report"] for r in RECORDS if r["arch"] == arch and r["count"] == count]
+
+
+def kept_change(report: dict) -> float:
+    """UNSIR's change of the kept people's held-out accuracy against the original, in points."""
+    return 100 * (report["methods"]["unsir"]["retain_test_acc"] - report["original"]["retain_test_acc"])
+
+
+def worst_kept(arch: str, count: int) -> float:
+    return min(map(kept_change, unsir_runs(arch, count)))
+
+
+def pooled_gap(arch: str, count: int, key: str) -> float:
+    return pooled_measure(unsir_runs(arch, count), "unsir", key).gap()
+
+
+def row(label: str) -> list[str]:
+    """The cells of the scorecard row that starts with label, bold marks dropped."""
+    [line] = [line for line in README.splitlines() if line.startswith(label)]
+    return [cell.strip().strip("*") for cell in line.split("|")[1:-1]]
+
+
+def minus(text: str) -> str:
+    return text.replace("-", "−")  # the README writes a typographic minus
+
+
+def test_the_benchmark_markdown_is_what_its_json_holds():
+    assert markdown(RECORDS) == (ROOT / "benchmarks" / "RESULTS.md").read_text()
+
+
+def test_the_resnet18_scorecard_states_the_measured_worst_sets_and_pooled_gaps():
+    kept_target = ACCURACY_TARGETS["resnet18"][1]
+    cells = row("| kept people within 3 points")
+    assert cells[1:6] == [minus(f"{worst_kept('resnet18', n):.1f}") for n in SIZES]
+    sets_missed = sum(kept_change(r["report"]) < -kept_target for r in RECORDS if r["arch"] == "resnet18")
+    assert cells[6].startswith(f"missed on {sets_missed} of 25" if sets_missed else "met")
+    for key, label in GAP_ROWS.items():
+        shares = [pooled_gap("resnet18", n, key) for n in SIZES]
+        cells = row(label)
+        assert cells[1:6] == [f"{s:.2f}" for s in shares], key
+        for n, share in zip(SIZES, shares):  # the verdict names every size that missed, and only those
+            people = f"{n} people" if n > 1 else "1 person"
+            assert (f"missed at {people}" in cells[6]) == (share < GAP_TARGET), (key, n)
+
+
+def test_the_resnet18_scorecard_says_no_forgotten_photo_is_named_only_where_none_was():
+    worst = [max(r["methods"]["unsir"]["forget_test_acc"] for r in unsir_runs("resnet18", n)) for n in SIZES]
+    assert row("| forgotten people's held-out photos named")[1:6] == [f"{100 * w:.0f} %" for w in worst]
+    assert max(worst) <= ACCURACY_TARGETS["resnet18"][0]  # the row's verdict says met on all 25
+
+
+@pytest.mark.parametrize("key, words", [("feature_knn_forget_acc", "on the kNN"), ("mia_auc_forget", "on the loss AUC"),
+                                        ("stranger_ks", "on the KS")])
+def test_the_vit_paragraph_states_the_measured_pooled_gaps(key, words):
+    shares = " / ".join(minus(f"{pooled_gap('vit', n, key):.2f}") for n in SIZES)
+    assert f"{shares} {words}" in PROSE
+
+
+def test_the_vit_paragraph_states_the_measured_worst_kept_sets():
+    worst = " / ".join(f"{-worst_kept('vit', n):.1f}" for n in SIZES)
+    assert f"the kept people lose at worst {worst} points" in PROSE
