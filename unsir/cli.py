@@ -341,13 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, help="peak learning rate of the one-cycle schedule")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="seeds the weights' start and the batches' order")
     train.add_argument("--init", choices=["imagenet"], help="start from torchvision's ImageNet weights (internet)")
     train.add_argument("--teacher", help="checkpoint to distil from (DeiT-style soft labels)")
     train.set_defaults(run=cmd_train)
 
     evaluate = sub.add_parser("eval", parents=[data_home], help="test accuracy of a checkpoint")
-    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--checkpoint", required=True, help="checkpoint folder (model.safetensors + card.json), e.g. models/resnet18-lfw100")
     evaluate.add_argument("--report", help="JSON output path (default: stdout)")
     evaluate.set_defaults(run=cmd_eval)
 
@@ -360,12 +360,13 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(run=cmd_prepare)
 
     forget = sub.add_parser("forget", parents=[data_home], help="forget identities with UNSIR and baselines")
-    forget.add_argument("--checkpoint", required=True)
+    forget.add_argument("--checkpoint", required=True, help="checkpoint folder (model.safetensors + card.json), e.g. models/resnet18-lfw100")
     who = forget.add_mutually_exclusive_group()
     who.add_argument("--forget", help='comma-separated identity names, e.g. "Tony_Blair,Colin_Powell"')
     who.add_argument("--forget-random", type=int, metavar="K", help="forget K identities drawn with --seed")
     forget.add_argument("--methods", default="unsir", type=method_list, help=_methods_help())
-    forget.add_argument("--seed", type=int, default=0)
+    forget.add_argument("--seed", type=int, default=0,
+                        help="seeds the --forget-random draw, the retain subset and every method (default 0)")
     forget.add_argument("--preset", default="default",
                         help="UNSIR preset: default, fast (classifier only: forgets the output, not the features) or paper")
     _setting_flags(forget)
@@ -388,7 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=cmd_bench)
 
     verify = sub.add_parser("verify", parents=[data_home],
-                            help="check a weights file against the app's audit.json (exit 1: no match)")
+                            help="check a weights file against the app's audit.json, and with --measure its numbers "
+                                 "(exit 1: no match)")
     verify.add_argument("--audit", required=True, help="audit.json from the app's Export")
     verify.add_argument("--weights", required=True, help="the model.safetensors to check")
     verify.add_argument("--measure", action="store_true",
