@@ -1,6 +1,7 @@
-"""README's scorecard states what the benchmark measured: a rerun that changes a number fails here until the
-README says the new one, so the front page can never claim more than benchmarks/RESULTS.json holds."""
+"""README's scorecard states what the benchmarks measured: a rerun that changes a number fails here until the
+README says the new one, so the front page can never claim more than benchmarks/ holds."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,25 @@ def test_the_vit_paragraph_states_the_measured_pooled_gaps(key, words):
 def test_the_vit_paragraph_states_the_measured_worst_kept_sets():
     worst = " / ".join(f"{-worst_kept('vit', n):.1f}" for n in SIZES)
     assert f"the kept people lose at worst {worst} points" in PROSE
+
+
+def measured(text: str, pattern: str) -> str:
+    """The one number `pattern` (a regular expression with one group) finds in a benchmark file's text."""
+    [number] = re.findall(pattern, text)
+    return number
+
+
+def test_the_speed_scorecard_states_the_measured_seconds():
+    latency = (ROOT / "benchmarks" / "APP_LATENCY.md").read_text()
+    speedup = (ROOT / "benchmarks" / "SPEEDUP.md").read_text()
+    one, twenty = (f"- {who}: first answer ([\\d.]+) s .*?; every result ([\\d.]+) s .*?; UNSIR alone ([\\d.]+) s"
+                   for who in ("1 person, second click", "20 people"))
+    one, twenty = re.search(one, latency).groups(), re.search(twenty, latency).groups()
+    for label, column in (("| first answer", 0), ("| every result", 1), ("| UNSIR alone", 2)):
+        assert row(label)[1] == f"{one[column]} s, {twenty[column]} s", label
+    fold = [measured(speedup, rf"\| {people} \|.*\*\*(\d+)x\*\*") for people in (1, 20)]
+    assert row("| ≥ 50x faster than retraining")[1] == f"{fold[0]}x (1 person), {fold[1]}x (20)"
+    command = measured(latency, r"whole command: ([\d.]+) s \(met")
+    assert row("| `unsir forget`, whole command")[1].startswith(f"{command} s")
+    cold, memory = measured(latency, r"cold start: ([\d.]+) s"), measured(latency, r"over the clicks: ([\d.]+) GB")
+    assert row("| cold start")[1] == f"{cold} s; {memory} GB"
