@@ -214,11 +214,24 @@ def layer_distances(distances: dict[str, float], title: str, narrow: bool = Fals
     figure = _figure(width, 1.1 + 0.24 * len(blocks) + (0.4 if narrow else 0))
     axes = figure.add_subplot()
     rows = np.arange(len(blocks))
-    axes.barh(rows, list(blocks.values()), color=UNLEARNED)
+    values = list(blocks.values())
+    bars = axes.barh(rows, values, color=UNLEARNED)
     axes.set_yticks(rows, [block_label(b) for b in blocks], fontsize=8)
     axes.invert_yaxis()  # input at the top, classifier at the bottom
-    axes.set_xscale("log")  # the classifier moves far more than the rest: a linear axis hides every other block
-    axes.set_xlabel(fitted("L2 distance of the block's weights (log scale)", width / 2, 8, narrow), fontsize=8)
+    moved = [v for v in values if v > 0]
+    if moved:
+        axes.set_xscale("log")  # the classifier can move far more than the rest: a linear axis hides the others
+        axes.set_xlim(min(moved) / 2, max(moved) * 3)  # room for each bar's number
+    axes.tick_params(axis="x", which="both", bottom=False, labelbottom=False)  # the bars say their numbers
+    # A log axis has no bar length to read off: each bar says its distance, and a block left as it was says so
+    # (UNSIR's frozen blocks would otherwise be empty rows that look like a chart drawn wrong).
+    axes.bar_label(bars, [f"{v:.2g}" if v > 0 else "" for v in values], padding=3, fontsize=8)
+    for row, value in zip(rows, values):
+        if value == 0:
+            axes.annotate("unchanged", (0, row), xycoords=("axes fraction", "data"), xytext=(3, 0),
+                          textcoords="offset points", va="center", fontsize=8, color=NEUTRAL)
+    axes.set_xlabel(fitted("L2 distance of the block's weights" + (" (bars on a log scale)" if moved else ""),
+                           width / 2, 8, narrow), fontsize=8)
     _heading(figure, axes, title, 10, narrow)
     axes.spines[["top", "right"]].set_visible(False)
     return figure

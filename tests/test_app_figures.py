@@ -63,6 +63,16 @@ def test_the_layer_chart_groups_layers_into_blocks_with_readable_labels():
         assert len(ticks) <= 16 and not {"oken", "proj"} & set(ticks)
 
 
+def test_each_block_of_the_layer_chart_says_its_distance_or_that_it_is_unchanged():
+    """On a log axis a bar's length reads as nothing: every bar carries its number, and a block that did not move
+    (UNSIR's frozen blocks) says so rather than leaving an empty row."""
+    figure = figures.layer_distances({"conv1.weight": 0.0, "layer3.0.conv1.weight": 6.5, "fc.weight": 21.8}, "title")
+    drawn(figure)
+    texts = [text.get_text() for text in figure.axes[0].texts]
+    assert texts.count("unchanged") == 1 and "6.5" in texts and "22" in texts
+    assert not [tick.get_text() for tick in figure.axes[0].get_xticklabels() if tick.get_text()]
+
+
 def column(stranger_confidence, title="Unlearned"):
     return figures.Column(title, figures.UNLEARNED, {"stranger_ks": 0.3}, [0.5, 0.9], stranger_confidence)
 
