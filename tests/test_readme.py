@@ -106,3 +106,32 @@ def test_the_speed_scorecard_states_the_measured_seconds():
     assert row("| `unsir forget`, whole command")[1].startswith(f"{command} s")
     cold, memory = measured(latency, r"cold start: ([\d.]+) s"), measured(latency, r"over the clicks: ([\d.]+) GB")
     assert row("| cold start")[1] == f"{cold} s; {memory} GB"
+
+
+def numbers(cell: str) -> list[tuple[float, float]]:
+    """Each number a cell shows, with half a unit of its last digit: what rounding may have taken off."""
+    found = re.findall(r"([+-]?\d+(?:\.(\d+))?)", cell.replace("−", "-"))
+    return [(float(value), 0.5 * 10 ** -len(decimals) + 1e-9) for value, decimals in found]
+
+
+def test_the_methods_table_states_what_methods_json_measured_on_the_20_person_sets():
+    records = json.loads((ROOT / "benchmarks" / "METHODS.json").read_text())
+    runs = [r["report"] for r in records if r["arch"] == "resnet18" and r["count"] == 20]
+    for name, label in (("unsir", "**UNSIR**"), ("bad-teacher", "Bad Teacher"), ("scrub", "SCRUB"),
+                        ("random-labels", "Random Labels"), ("salun", "SalUn"), ("ssd", "SSD"), ("neggrad", "NegGrad"),
+                        ("finetune", "Fine-tune"), ("head-only", "head-only (control)"),
+                        ("logit-mask", "logit-mask (control)")):
+        entries = [r["methods"][name] for r in runs]
+        photos = sum(e["n_forget_test"] for e in entries)
+        gaps = [[e["gap_closed"][key] for e in entries] for key in GAP_ROWS]
+        measured_cells = [
+            [100 * max(e["forget_test_acc"] for e in entries)],
+            [min(100 * (r["methods"][name]["retain_test_acc"] - r["original"]["retain_test_acc"]) for r in runs)],
+            [100 * sum(e["feature_knn_forget_acc"] * e["n_forget_test"] for e in entries) / photos],
+            [sum(values) / len(values) for values in gaps],
+            [min(gaps[0])],
+            [sum(e["seconds"] for e in entries) / len(entries)]]
+        shown_cells = row(f"| {label}")[2:8]
+        for shown, measured_values in zip(shown_cells, measured_cells):
+            for (value, rounding), measured_value in zip(numbers(shown), measured_values, strict=True):
+                assert abs(value - measured_value) <= rounding, (label, shown, measured_value)
