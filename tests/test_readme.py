@@ -106,6 +106,8 @@ def test_the_speed_scorecard_states_the_measured_seconds():
     assert row("| `unsir forget`, whole command")[1].startswith(f"{command} s")
     cold, memory = measured(latency, r"cold start: ([\d.]+) s"), measured(latency, r"over the clicks: ([\d.]+) GB")
     assert row("| cold start")[1] == f"{cold} s; {memory} GB"
+    repair = measured(latency, r"UNSIR's stages, 1 person, second click: .*?repair ([\d.]+) s")
+    assert f"of UNSIR's {one[2]} s, the repair takes {repair} s" in PROSE  # where the one-person time goes
 
 
 def numbers(cell: str) -> list[tuple[float, float]]:
