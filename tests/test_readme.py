@@ -137,3 +137,12 @@ def test_the_methods_table_states_what_methods_json_measured_on_the_20_person_se
         for shown, measured_values in zip(shown_cells, measured_cells):
             for (value, rounding), measured_value in zip(numbers(shown), measured_values, strict=True):
                 assert abs(value - measured_value) <= rounding, (label, shown, measured_value)
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/FINDINGS.md", "docs/APP.md", "docs/RELIABILITY.md",
+                                  "docs/SCALE.md", "models/README.md"])
+def test_every_link_to_a_file_of_the_repository_leads_to_one(page):
+    path = ROOT / page
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text())
+    local = [link for link in links if not re.match(r"[a-z]+:", link)]
+    assert [link for link in local if not (path.parent / link).exists()] == []
