@@ -23,9 +23,9 @@ def unsir_runs(arch: str, count: int) -> list[dict]:
     return [r["report"] for r in RECORDS if r["arch"] == arch and r["count"] == count]
 
 
-def kept_change(report: dict) -> float:
-    """UNSIR's change of the kept people's held-out accuracy against the original, in points."""
-    return 100 * (report["methods"]["unsir"]["retain_test_acc"] - report["original"]["retain_test_acc"])
+def kept_change(report: dict, method: str = "unsir") -> float:
+    """A method's change of the kept people's held-out accuracy against the original, in points."""
+    return 100 * (report["methods"][method]["retain_test_acc"] - report["original"]["retain_test_acc"])
 
 
 def worst_kept(arch: str, count: int) -> float:
@@ -66,6 +66,22 @@ def test_the_resnet18_scorecard_states_the_measured_worst_sets_and_pooled_gaps()
         for n, share in zip(SIZES, shares):  # the verdict names every size that missed, and only those
             people = f"{n} people" if n > 1 else "1 person"
             assert (f"missed at {people}" in cells[6]) == (share < GAP_TARGET), (key, n)
+
+
+def test_the_resnet18_scorecard_sets_the_controls_shares_beside_unsirs():
+    labels = {"feature_knn_forget_acc": "| the controls' shares of the kNN gap", "stranger_ks": "| … of the KS gap",
+              "mia_auc_forget": "| … of the loss-AUC gap"}
+    for key, label in labels.items():
+        shares = [[pooled_measure(unsir_runs("resnet18", n), control, key).gap()
+                   for control in ("logit-mask", "head-only")] for n in SIZES]
+        shown = [" / ".join(f"{share:.2f}" if share else "0" for share in controls) for controls in shares]
+        assert row(label)[1:6] == shown, key
+        unsir = [pooled_gap("resnet18", n, key) for n in SIZES]
+        beaten = [n for n, share, controls in zip(SIZES, unsir, shares) if max(controls) > share]
+        verdict = row(label)[6]
+        assert ("UNSIR ahead at every size" in verdict) == (not beaten), key
+        for n in beaten:
+            assert f"than UNSIR at {n} people" in verdict, (key, n)
 
 
 def test_the_resnet18_scorecard_says_no_forgotten_photo_is_named_only_where_none_was():
@@ -128,7 +144,7 @@ def test_the_methods_table_states_what_methods_json_measured_on_the_20_person_se
         gaps = [[e["gap_closed"][key] for e in entries] for key in GAP_ROWS]
         measured_cells = [
             [100 * max(e["forget_test_acc"] for e in entries)],
-            [min(100 * (r["methods"][name]["retain_test_acc"] - r["original"]["retain_test_acc"]) for r in runs)],
+            [min(kept_change(r, name) for r in runs)],
             [100 * sum(e["feature_knn_forget_acc"] * e["n_forget_test"] for e in entries) / photos],
             [sum(values) / len(values) for values in gaps],
             [min(gaps[0])],

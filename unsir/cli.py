@@ -323,6 +323,9 @@ def _methods_help() -> str:
         if any(m.group == group for m in METHODS.values()))
 
 
+CHECKPOINT_HELP = "checkpoint folder (model.safetensors + card.json), e.g. models/resnet18-lfw100"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="unsir", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -347,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=cmd_train)
 
     evaluate = sub.add_parser("eval", parents=[data_home], help="test accuracy of a checkpoint")
-    evaluate.add_argument("--checkpoint", required=True, help="checkpoint folder (model.safetensors + card.json), e.g. models/resnet18-lfw100")
+    evaluate.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     evaluate.add_argument("--report", help="JSON output path (default: stdout)")
     evaluate.set_defaults(run=cmd_eval)
 
@@ -360,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(run=cmd_prepare)
 
     forget = sub.add_parser("forget", parents=[data_home], help="forget identities with UNSIR and baselines")
-    forget.add_argument("--checkpoint", required=True, help="checkpoint folder (model.safetensors + card.json), e.g. models/resnet18-lfw100")
+    forget.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     who = forget.add_mutually_exclusive_group()
     who.add_argument("--forget", help='comma-separated identity names, e.g. "Tony_Blair,Colin_Powell"')
     who.add_argument("--forget-random", type=int, metavar="K", help="forget K identities drawn with --seed")
