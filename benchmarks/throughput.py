@@ -1,7 +1,7 @@
 """Training throughput against the hardware, in one run: the bare training step of the shipped
-ResNet18 (64 px, batch 64, forward + backward + Adam) in each precision and layout, and UNSIR's
-impair and repair loops as they run inside `unsir.training.fit`. Writes benchmarks/THROUGHPUT.md
-and THROUGHPUT.json.
+ResNet18 (64 px, batch 64, forward + backward + Adam) in each precision, layout and way of computing
+the convolutions on tiny maps, and UNSIR's impair and repair loops as they run inside
+`unsir.training.fit`. Writes benchmarks/THROUGHPUT.md and THROUGHPUT.json.
 
     python benchmarks/throughput.py [--rounds 2] [--steps 10] [--no-compile]
 
@@ -29,6 +29,7 @@ import torch
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 
+from unsir.convolutions import pays, tiny_maps_as_matmul  # noqa: E402
 from unsir.data import FaceTensors  # noqa: E402
 from unsir.bench import machine  # noqa: E402
 from unsir.forgetting import build_request, random_identities  # noqa: E402
@@ -42,6 +43,7 @@ from unsir.training import (bf16_helps, cross_entropy, default_device, distillat
 CHECKPOINT = HERE.parent / "models" / "resnet18-lfw100"
 BATCH = 64
 WARM_UP_STEPS = 2
+MATMUL = "tiny maps as matmul"
 TARGET = 0.90  # the loop's share of the bare step's throughput (issue 10)
 
 
@@ -53,6 +55,7 @@ class Step:
     autocast: bool
     channels_last: bool
     compiled: bool = False
+    matmul: bool = False  # convolutions on tiny maps as matrix products (unsir/convolutions.py)
     loss: str = "impair"  # "impair": cross-entropy; "repair": distillation from the original
 
 
@@ -61,21 +64,30 @@ def configurations(device: torch.device, compile_too: bool, learn_from: str) -> 
     steps = [Step("float32", False, False)]
     if bf16:
         steps += [Step("bf16 autocast", True, False), Step("bf16 + channels_last", True, True)]
+        if pays(device, bf16):
+            steps.append(Step(f"bf16 + {MATMUL}", True, False, matmul=True))
         if compile_too:
             steps.append(Step("bf16 + channels_last + torch.compile", True, True, compiled=True))
     # The configuration UNSIR's fit trains in, with repair's loss.
     used = fit_configuration(device, learn_from)
-    steps.append(Step(f"{used.label}, repair's distillation step", used.autocast, used.channels_last, loss="repair"))
+    if used.label not in {step.label for step in steps}:
+        steps.append(used)
+    steps.append(Step(f"{used.label}, repair's distillation step", used.autocast, used.channels_last, matmul=used.matmul,
+                      loss="repair"))
     return steps
 
 
 def fit_configuration(device: torch.device, learn_from: str) -> Step:
     """As fit trains UNSIR: autocast where bf16 helps, channels-last on photos only (`channels_last_pays`:
-    the ResNet18's blocks after learn_from see 8x8 maps)."""
+    the ResNet18's blocks after learn_from see 8x8 maps), tiny maps as matrix products on a CPU in bf16."""
     bf16 = bf16_helps(device)
     if not bf16:
         return Step("float32", False, False)
-    return Step("bf16 autocast", True, False) if learn_from else Step("bf16 + channels_last", True, True)
+    matmul = pays(device, bf16)
+    label = "bf16 autocast" if learn_from else "bf16 + channels_last"
+    if matmul:
+        label = f"{label.replace(' autocast', '')} + {MATMUL}"
+    return Step(label, True, not learn_from, matmul=matmul)
 
 
 def load_average() -> float:
@@ -124,7 +136,8 @@ class Bench:
         trained = torch.compile(learner) if step.compiled else learner
 
         def train_step(batch: torch.Tensor, labels: torch.Tensor) -> None:
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=step.autocast):
+            with (torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=step.autocast),
+                  tiny_maps_as_matmul(learner, enabled=step.matmul)):
                 loss = loss_fn(trained, batch, labels, *targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -126,6 +126,14 @@ def test_the_speed_scorecard_states_the_measured_seconds():
     assert f"of UNSIR's {one[2]} s, the repair takes {repair} s" in PROSE  # where the one-person time goes
 
 
+def test_the_speed_scorecard_states_the_loops_measured_share_of_the_bare_step():
+    ratios = json.loads((ROOT / "benchmarks" / "THROUGHPUT.json").read_text())["ratios"]
+    impair, repair = (min(ratios[f"{stage} / {bare}, same configuration"])
+                      for stage, bare in (("impair", "bare step"), ("repair", "bare distillation step")))
+    assert row("| training loop ≥ 90 %")[1] == f"{impair:.0%} impair, {repair:.0%} repair".replace("%", " %")
+    assert f"at {repair:.0%} of the speed of the bare training step".replace("%", " %") in PROSE
+
+
 def numbers(cell: str) -> list[tuple[float, float]]:
     """Each number a cell shows, with half a unit of its last digit: what rounding may have taken off."""
     found = re.findall(r"([+-]?\d+(?:\.(\d+))?)", cell.replace("−", "-"))

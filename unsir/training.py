@@ -5,7 +5,6 @@ relearn-time measurement all train through `fit`.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import random
@@ -18,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from . import distributed
+from . import convolutions, distributed
 from .data import FaceSet, FaceTensors, normalise
 
 # progress(stage, fraction_done): lets the CLI print and the UI draw a progress bar.
@@ -116,32 +115,33 @@ def fit(
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
     try:
-        for epoch in range(epochs):
-            if group is not None:
-                loader.sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
-            # Summed on the device, in float64 as Python's floats summed it: read once per epoch,
-            # not once per step (a read waits for the GPU to finish every queued step).
-            running, batches = torch.zeros((), dtype=torch.float64, device=device), 0
-            for inputs, *targets in loader:
-                inputs = inputs.to(device, non_blocking=True)
-                targets = [target.to(device, non_blocking=True) for target in targets]
-                if channels_last and inputs.dim() == 4:
-                    inputs = inputs.contiguous(memory_format=torch.channels_last)
-                context = torch.autocast(device.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
-                with context:
-                    loss = loss_fn(trained, inputs, *targets)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                running += loss.detach()
-                batches, step = batches + 1, step + 1
-                if progress:
-                    progress(stage, step / total)
-            losses.append(distributed.mean_across(running.item() / max(1, batches), group))
+        # On a CPU in bf16, convolutions on tiny maps run as matrix products (unsir/convolutions.py).
+        with convolutions.tiny_maps_as_matmul(model, enabled=convolutions.pays(device, autocast)):
+            for epoch in range(epochs):
+                if group is not None:
+                    loader.sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
+                # Summed on the device, in float64 as Python's floats summed it: read once per epoch,
+                # not once per step (a read waits for the GPU to finish every queued step).
+                running, batches = torch.zeros((), dtype=torch.float64, device=device), 0
+                for inputs, *targets in loader:
+                    inputs = inputs.to(device, non_blocking=True)
+                    targets = [target.to(device, non_blocking=True) for target in targets]
+                    if channels_last and inputs.dim() == 4:
+                        inputs = inputs.contiguous(memory_format=torch.channels_last)
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                        loss = loss_fn(trained, inputs, *targets)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if max_grad_norm is not None:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+                    optimizer.step()
+                    if scheduler is not None:
+                        scheduler.step()
+                    running += loss.detach()
+                    batches, step = batches + 1, step + 1
+                    if progress:
+                        progress(stage, step / total)
+                losses.append(distributed.mean_across(running.item() / max(1, batches), group))
         distributed.average_buffers(model, group)
     finally:
         if channels_last:

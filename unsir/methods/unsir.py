@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import ConcatDataset, Dataset, TensorDataset
 
+from ..convolutions import pays, tiny_maps_as_matmul
 from ..data import FaceTensors, WithOutputs
 from ..nets import architecture, classifier, split_at
 from ..training import (LossFn, Progress, bf16_helps, channels_last_pays, cross_entropy, distillation_from_outputs,
@@ -115,7 +116,7 @@ ARCH_DEFAULTS = {"resnet18": {"impair_body_scale": 20.0, "repair_lr": 2e-4, "rep
 #   epoch: on each of 5 twenty-person sets the features forgot more (the kNN 74.4 % on average, not 78.7; KS
 #   0.19, not 0.26) with the same worst kept set (−1.4); the second impair alone cost up to 3.7 points there.
 #   It takes more time: UNSIR alone 31 s for 20 people in the app on the quiet 2-core CPU, not 17.6
-#   (benchmarks/APP_LATENCY.md). At 10 people the same recipe moved the features barely further than the default.
+#   (benchmarks/APP_LATENCY.md; 19.3 s since the convolutions on tiny maps run as matrix products). At 10 people the same recipe moved the features barely further than the default.
 SIZE_DEFAULTS = {"resnet18": ((10, {"cycles": "impair-impair-repair"}),
                               (20, {"cycles": "impair-impair-repair", "retain_per_id": 20, "repair_epochs": 5}))}
 
@@ -140,15 +141,17 @@ def learn_noise(model: nn.Module, forget_classes, shape, config: UnsirConfig, pr
     for p in frozen:
         p.requires_grad_(False)
     try:
-        for step in range(config.noise_steps):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                logits = model(noise)
-            loss = -F.cross_entropy(logits.float(), labels) + config.noise_lambda * noise.square().sum((1, 2, 3)).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if progress:
-                progress("noise", (step + 1) / config.noise_steps)
+        with tiny_maps_as_matmul(model, enabled=pays(device, use_bf16)):  # unsir/convolutions.py
+            for step in range(config.noise_steps):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    logits = model(noise)
+                size = noise.square().sum((1, 2, 3)).mean()
+                loss = -F.cross_entropy(logits.float(), labels) + config.noise_lambda * size
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if progress:
+                    progress("noise", (step + 1) / config.noise_steps)
     finally:
         for p in frozen:
             p.requires_grad_(True)
