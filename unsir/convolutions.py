@@ -3,7 +3,7 @@
 oneDNN's bf16 convolution is slow where the output map is tiny. On the 2-core development CPU (AMX), the
 weight gradient of a ResNet18 layer4 3x3 convolution (64 photos, 2x2 maps) ran at about 80 GFLOP/s, where
 a bf16 matrix product of the same size runs at 1.6 TFLOP/s. Unfolded into columns and multiplied, the
-training step of the blocks from layer3 on (UNSIR's impair and repair) runs about twice as fast
+training step of the blocks from layer3 on (UNSIR's impair and repair) runs 1.8x as fast
 (benchmarks/THROUGHPUT.md). Where the output map is 4x4 or wider, oneDNN's kernels are as fast or faster.
 """
 from __future__ import annotations
@@ -55,9 +55,9 @@ def pays(device: torch.device, bf16: bool) -> bool:
 def tiny_maps_as_matmul(model: nn.Module, enabled: bool = True):
     """Within (where `enabled`): the model's convolutions compute as a matrix product wherever their output
     map is at most MATMUL_UP_TO wide, as the convolution itself elsewhere. Weights and state are untouched."""
-    convs = [module for module in model.modules() if enabled
+    convs = [module for module in model.modules()
              if type(module) is nn.Conv2d and module.groups == 1 and module.padding_mode == "zeros"
-             and "forward" not in vars(module)]  # not already inside this context
+             and "forward" not in vars(module)] if enabled else []  # not already inside this context
     for conv in convs:
         conv.forward = functools.partial(_forward, conv)
     try:
