@@ -22,6 +22,7 @@ from unsir.checkpoints import load_checkpoint, weights_sha256
 from unsir.methods import METHODS, configure
 from unsir.methods.unsir import UnsirConfig
 from unsir.reports import to_json
+from unsir.training import bf16_helps, fit
 
 import photos
 from forget_trap import ForgetTrap
@@ -615,8 +616,13 @@ def test_a_phone_gets_the_charts_drawn_for_its_width(first, names):
 
 
 def test_retrain_is_estimated_on_this_machine_and_can_be_cancelled(first, monkeypatch):
+    timed = []  # the estimate times the retrain's own loop, in the precision the retrain trains in
+    monkeypatch.setattr(handlers.retrain, "fit", lambda *args, **kwargs: timed.append(kwargs) or fit(*args, **kwargs))
     estimate = handlers.measure_retrain(CHECKPOINT, first.session)
     assert re.search(r"estimated \*\*\d+\.\d min\*\* on this machine, from \d+\.\d\d s per batch", estimate)
+    ws = workspace(CHECKPOINT)
+    retrain_autocast = ws.card["recipe"]["autocast"] and bf16_helps(next(ws.model.parameters()).device)
+    assert timed and all(kwargs["autocast"] == retrain_autocast for kwargs in timed)
 
     class Visitor:
         session_hash = "visitor-1"

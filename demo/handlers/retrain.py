@@ -15,9 +15,9 @@ import gradio as gr
 import torch
 from matplotlib.figure import Figure
 
-from unsir.data import normalise
+from unsir.data import FaceTensors
 from unsir.forgetting import forget
-from unsir.training import default_device
+from unsir.training import bf16_helps, default_device, fit, loader
 
 from .. import figures
 from ..gpu import on_gpu
@@ -162,20 +162,16 @@ def measure_retrain(checkpoint: str, session: Session | None) -> str:
     ws = open_workspace(checkpoint)
     kept = ws.split.train.without_classes([ws.names.index(n) for n in session.forgotten])
     batch_size, epochs = ws.card["recipe"]["batch_size"], ws.card["recipe"]["epochs"]
-    model = copy.deepcopy(ws.model).train()
+    model = copy.deepcopy(ws.model)
     optimiser = torch.optim.SGD(model.parameters(), lr=1e-9)
     batch = min(batch_size, len(kept))
-    images, labels = kept.images[:batch], kept.labels[:batch]
-
-    def step() -> None:
-        optimiser.zero_grad()
-        torch.nn.functional.cross_entropy(model(normalise(images)), labels).backward()
-        optimiser.step()
-
-    step()  # warm-up
+    # Through `fit`, as the retrain trains (precision, layout, augmentation): a float32 step of its own estimated
+    # 1.7x the retrain's time on the 2-core CPU.
+    photos = loader(FaceTensors(kept.subset(torch.arange(batch)), augment=True), batch, torch.Generator())
+    autocast = ws.card["recipe"].get("autocast", False) and bf16_helps(next(model.parameters()).device)
+    fit(model, photos, optimiser, autocast=autocast)  # warm-up
     started = time.perf_counter()
-    for _ in range(ESTIMATE_STEPS):
-        step()
+    fit(model, photos, optimiser, epochs=ESTIMATE_STEPS, autocast=autocast)
     per_step = (time.perf_counter() - started) / ESTIMATE_STEPS
     steps = math.ceil(len(kept) / batch_size) * epochs
     teacher = " (and about as long again for its teacher)" if ws.card.get("teacher") else ""
