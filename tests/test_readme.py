@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from unsir.bench_markdown import ACCURACY_TARGETS, GAP_TARGET, markdown, pooled_measure
+from unsir.bench_markdown import markdown
+from unsir.targets import ACCURACY_TARGETS, GAP_TARGET, pooled_measure
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDS = json.loads((ROOT / "benchmarks" / "RESULTS.json").read_text())

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import statistics
 from dataclasses import asdict
-from typing import NamedTuple
 
 from .forgetting import CHANCE, KNN_MOVED_AT_LEAST, moved_in_features
-from .metrics import SMALLEST_GAP, gap_closed
 from .methods import METHODS, configure
 from .methods.unsir import UnsirConfig
+from .targets import (ACCURACY_TARGETS, CLEARLY_MORE, COMPARED_TARGET, GAP_TARGET, POOLED_MEASURES,
+                      pooled_measure)
 
 
 COLUMNS = [("retain_test_acc", "A_Dr test"), ("retain_change", "Δ A_Dr"), ("forget_test_acc", "A_Df test"),
@@ -149,17 +149,6 @@ def worst_sets(groups: dict[tuple, list[dict]]) -> list[str]:
     return lines + ["", *verdicts(groups, judged), ""]
 
 
-# The deep-forgetting issue's targets, per set: (forgotten test accuracy at most, kept accuracy lost at most in
-# points) per architecture (the ViT, weaker to start with, is held to less), and the gap closed toward retrain.
-ACCURACY_TARGETS = {"resnet18": (0.01, 3.0), "vit": (0.02, 5.0)}
-
-
-GAP_TARGET = 0.8
-
-
-CLEARLY_MORE = 0.05  # how much more of a gap UNSIR must close than a control to count as telling them apart
-
-
 def verdicts(groups: dict[tuple, list[dict]], methods: list[str]) -> list[str]:
     """Plain-words verdicts per model, size and method against the targets, each method against the controls."""
     accuracy = "; ".join(f"{arch}: forgotten test accuracy ≤ {100 * forget:.0f} % and kept within {kept:.0f} points"
@@ -196,51 +185,6 @@ def verdict(arch: str, count: int, reports: list[dict], method: str) -> str:
     return f"- {arch}, {count} forgotten, {label(method, reports)}, {sets}: " + "; ".join(said) + "."
 
 
-# The measures whose gap to the retrained model is judged, with their names and how a value reads.
-POOLED_MEASURES = {"feature_knn_forget_acc": ("kNN", lambda v: f"{100 * v:.1f} %"),
-                   "mia_auc_forget": ("loss AUC", lambda v: f"{v:.3f}"),
-                   "stranger_ks": ("KS", lambda v: f"{v:.3f}")}
-
-
-class Pooled(NamedTuple):
-    """One measure of the original, a method and the retrained model, pooled over the sets with a retrain."""
-    original: float
-    method: float
-    retrain: float
-    photos: int
-    paired: list[dict]  # the sets with a retrain
-
-    def gap(self) -> float | None:
-        """The share of the original→retrain gap closed; None where the retrains score as the original does."""
-        return None if abs(self.original - self.retrain) < SMALLEST_GAP else gap_closed(self.original, self.method,
-                                                                                         self.retrain)
-
-
-def pooled_measure(runs: list[dict], method: str, key: str = "feature_knn_forget_acc") -> Pooled | None:
-    """Pooled over photos, not averaged over sets: a set of one person may hold 3 held-out photos, where one photo
-    moves the share closed by a third. The kNN's accuracy pools exactly; a loss AUC or a KS distance, measured per
-    set, is weighted by the set's held-out photos, the AUC by its distance from chance (one set at 0.3 and one at 0.7
-    do not pool to chance). None without a retrain."""
-    chance = CHANCE.get(key)
-    def measured(model: dict) -> bool:
-        return model.get(key) is not None and model[key] == model[key]  # unmeasured: None in JSON, NaN in memory
-
-    paired = [r for r in runs if "retrain" in r["methods"] and r["methods"][method].get("n_forget_test")
-              and all(map(measured, (r["original"], r["methods"][method], r["methods"]["retrain"])))]
-    if not paired:
-        return None
-    photos = sum(r["methods"][method]["n_forget_test"] for r in paired)
-
-    def value(measured: float) -> float:
-        return measured if chance is None else abs(measured - chance)
-
-    def pooled(model) -> float:
-        return sum(value(model(r)[key]) * r["methods"][method]["n_forget_test"] for r in paired) / photos
-
-    return Pooled(pooled(lambda r: r["original"]), pooled(lambda r: r["methods"][method]),
-                  pooled(lambda r: r["methods"]["retrain"]), photos, paired)
-
-
 def gap_verdict(runs: list[dict], method: str, key: str) -> str:
     """A gap target judged on the photos pooled over the sets with a retrain (the deep-forgetting issue's rule for
     small sets), with each set's share beside it and how many of them fall short: the worst set stays in sight."""
@@ -261,11 +205,6 @@ def gap_verdict(runs: list[dict], method: str, key: str) -> str:
     per_set_text = ", ".join("–" if v is None or v != v else f"{v:.3f}" for v in per_set)
     return (f"{name} gap ≥ {GAP_TARGET}, photos pooled: {'met' if share >= GAP_TARGET else 'MISSED'} ({share:.2f}: "
             f"{found}; {sets}; per set {per_set_text}: {short} of {len(defined)} below {GAP_TARGET})")
-
-
-# The methods issue's bar for a compared method, on every set: forgotten test accuracy at most, kept accuracy lost at
-# most in points.
-COMPARED_TARGET = (0.05, 5.0)
 
 
 def which_method_when(groups: dict[tuple, list[dict]]) -> list[str]:
