@@ -112,7 +112,7 @@ def worst_sets(groups: dict[tuple, list[dict]]) -> list[str]:
              "(worst / mean, points), and the feature evidence pooled over the photos of all sets of that size. "
              "Gap closed: the share of the original→retrain gap that the method closes on the sets with a retrain "
              "(1 = like retrain, 0 = like the original); a retrain is one draw of the gold standard, and two retrains "
-             "of one person can disagree by almost half the gap (benchmarks/RETRAIN_SPREAD.md). Features not moved: "
+             "of one person can disagree by more than the whole gap (benchmarks/RETRAIN_SPREAD.md). Features not moved: "
              f"the sets where the kNN found the forgotten people's held-out photos less than {100 * KNN_MOVED_AT_LEAST:.0f} "
              "points less often than the original did (on a set of one or two people, a photo or two). Controls only "
              "hide the output; they are not unlearning.", "",
