@@ -3,7 +3,7 @@
 oneDNN's bf16 convolution is slow where the output map is tiny. On the 2-core development CPU (AMX), the
 weight gradient of a ResNet18 layer4 3x3 convolution (64 photos, 2x2 maps) ran at about 80 GFLOP/s, where
 a bf16 matrix product of the same size runs at 1.6 TFLOP/s. Unfolded into columns and multiplied, the
-training step of the blocks from layer3 on (UNSIR's impair and repair) runs 1.8x as fast
+training step of the blocks from layer3 on (UNSIR's impair and repair) runs 1.75x as fast
 (benchmarks/THROUGHPUT.md). Where the output map is 4x4 or wider, oneDNN's kernels are as fast or faster.
 """
 from __future__ import annotations
