@@ -116,7 +116,8 @@ ARCH_DEFAULTS = {"resnet18": {"impair_body_scale": 20.0, "repair_lr": 2e-4, "rep
 #   epoch: on each of 5 twenty-person sets the features forgot more (the kNN 74.4 % on average, not 78.7; KS
 #   0.19, not 0.26) with the same worst kept set (−1.4); the second impair alone cost up to 3.7 points there.
 #   It takes more time: UNSIR alone 31 s for 20 people in the app on the quiet 2-core CPU, not 17.6
-#   (benchmarks/APP_LATENCY.md; 19.3 s since the convolutions on tiny maps run as matrix products). At 10 people the same recipe moved the features barely further than the default.
+#   (benchmarks/APP_LATENCY.md; 19.3 s since the convolutions on tiny maps run as matrix products). At 10 people
+#   the same recipe moved the features barely further than the default.
 SIZE_DEFAULTS = {"resnet18": ((10, {"cycles": "impair-impair-repair"}),
                               (20, {"cycles": "impair-impair-repair", "retain_per_id": 20, "repair_epochs": 5}))}
 
