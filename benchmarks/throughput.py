@@ -153,12 +153,16 @@ class Bench:
             smaller = synchronised_clock(self.device) - started - full
             self.compiled_first_steps = {"first step (compiles)": full,
                                          f"first step on a batch of {last} (recompiles)": smaller}
+        return self.images_per_second(lambda: train_step(inputs, self.labels), BATCH, steps)
+
+    def images_per_second(self, step, images: int, steps: int) -> float:
+        """`step` (a training step on `images` images) timed over `steps` steps after the warm-up."""
         for _ in range(WARM_UP_STEPS):
-            train_step(inputs, self.labels)
+            step()
         started = synchronised_clock(self.device)
         for _ in range(steps):
-            train_step(inputs, self.labels)
-        return steps * BATCH / (synchronised_clock(self.device) - started)
+            step()
+        return steps * images / (synchronised_clock(self.device) - started)
 
     def elsewhere(self, steps: int) -> dict[str, float]:
         """Images per second of the whole model's training step at full size (what retraining runs; fit's layout)
@@ -190,13 +194,7 @@ class Bench:
         for label, step, images in (("whole model", whole_step, len(photos)), ("noise", noise_step, len(noise))):
             for matmul in (False, True):
                 with tiny_maps_as_matmul(model, enabled=matmul):
-                    for _ in range(WARM_UP_STEPS):
-                        step()
-                    started = synchronised_clock(self.device)
-                    for _ in range(steps):
-                        step()
-                    seconds = synchronised_clock(self.device) - started
-                measured[f"{label}{', ' + MATMUL if matmul else ''}"] = steps * images / seconds
+                    measured[f"{label}{', ' + MATMUL if matmul else ''}"] = self.images_per_second(step, images, steps)
         return measured
 
     def loop(self) -> dict[str, float]:
