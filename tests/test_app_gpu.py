@@ -7,6 +7,7 @@ import multiprocessing
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from demo import handlers
@@ -41,7 +42,12 @@ def test_unlearn_runs_in_a_spawned_process_and_returns_picklable_cpu_results(oli
     config = configure("unsir", card, QUICK)
     *first, result = in_spawned_process(every_step, handlers.unlearn, CHECKPOINT, ["person_03"], "unsir", config, 0,
                                         None, [], ignore_progress)
-    assert [type(step) for step in first] == [HeldOut]  # the first answer travels on its own, before the rest
+    # UNSIR part-way (its noise, then the impaired model's held-out accuracies), then the first answer, each
+    # travelling on its own before the rest
+    assert [type(step) for step in first] == [handlers.Underway, handlers.Underway, HeldOut]
+    noise, impaired, _ = first
+    assert noise.noise.dtype == np.uint8 and noise.noise.shape[:2] == (1, noise.noise_per_person)
+    assert impaired.held_out["n_forget_test"] == impaired.original["n_forget_test"] == 3  # Olivetti: 3 each
     assert isinstance(result, handlers.Unlearned)
     assert result.report["forget"] == ["person_03"] and result.cams and result.noise is not None
     assert all(tensor.device.type == "cpu" for tensor in result.weights.values())

@@ -413,9 +413,9 @@ def test_the_apps_forget_reads_no_photo_of_the_forgotten_and_its_audit_says_so(n
     monkeypatch.setattr(ws.loaded, "split", replace(ws.split, train=trap))
     unsir = METHODS["unsir"]
 
-    def unlearn_then_disarm(*args):
+    def unlearn_then_disarm(*args):  # UNSIR runs as a generator: armed until it returns, pauses included
         try:
-            return unsir.run(*args)
+            return (yield from unsir.run(*args))
         finally:
             trap.armed = False
 
@@ -445,11 +445,29 @@ def with_accuracy(request: handlers.Request, accuracies: dict[str, float]) -> ha
     return replace(request, report={**request.report, "methods": {request.method: entry}})
 
 
+def test_forget_shows_unsir_under_way_before_its_first_answer_and_says_it_is_not_a_result(streamed, names):
+    noise, impaired, early, final = streamed
+    people = [figures.readable(n) for n in (names[3], names[7])]
+    for stage in (noise, impaired):
+        assert "is running" in stage.status and "A stage, not the result" in stage.status
+        assert stage.summary is None and stage.report is None and "no longer named" not in stage.status
+        assert not stage.session.history and stage.results_area.visible  # earlier results cleared, session unchanged
+        assert all(getattr(stage, figure) is None for figure in FIGURES if figure != "noise")
+    # the noise, drawn once learned, for each person asked, and kept on screen (not drawn again) until the end
+    assert isinstance(noise.noise, Figure) and "noise is learned" in noise.status
+    assert all(person in noise.status for person in people)
+    assert impaired.noise == gr.skip() and early.noise == gr.skip() and isinstance(final.noise, Figure)
+    # the impaired model's held-out accuracies beside the original's: what the repair then starts from
+    assert re.search(r"the model is impaired\*\* \(\d+\.\d s\)\. Damaged on purpose, it now names \d+% of the "
+                     r"forgotten people's 6 held-out photos \(the original: \d+%\) and \d+% of the kept people's "
+                     r"\(the original: \d+%\)", impaired.status), impaired.status
+
+
 def test_forget_streams_the_verdicts_and_held_out_accuracies_before_the_rest(streamed, names):
-    early, final = streamed
+    *_, early, final = streamed
     assert "Still measuring" in early.status and "Still measuring" not in final.status
     assert all(figures.readable(n) in early.status for n in (names[3], names[7]))  # a verdict per person already
-    assert all(getattr(early, figure) is None for figure in FIGURES) and early.report is None
+    assert all(getattr(early, figure) is None for figure in FIGURES if figure != "noise") and early.report is None
     assert "Membership attack" not in early.summary  # the slower evidence follows
     # the first numbers already stand beside the control, which names nobody either
     assert early.summary.splitlines()[0] == "| Measure | Original | Unlearned · UNSIR | Control: output hidden |"
@@ -484,7 +502,7 @@ def test_the_status_gives_a_verdict_per_person_and_warns_when_one_is_still_recog
 def test_each_persons_verdict_says_what_the_features_still_hold_once_measured(streamed, first):
     """Not named at the output is not the whole claim: once the features are measured, each person's line
     counts the held-out photos a nearest-neighbour search there finds, after and before."""
-    early, _ = streamed
+    *_, early, _ = streamed
     assert "in the features" not in early.status  # the first answer has only the output's evidence
     report = first.report
     assert set(report["methods"]["unsir"]["feature_knn_forget_per_identity_acc"]) == set(report["forget"])

@@ -76,7 +76,7 @@ def test_a_zero_glance_method_never_reads_a_forgotten_photo(name, olivetti, reco
         trap.of_classes(forget_classes)  # the trap does fire
     request = build_request(trap, forget_classes, len(olivetti.split.names), seed=0, zero_glance=True)
     assert request.forget_train is None
-    outcome = METHODS[name].run(olivetti.model, request, quick_config(name, olivetti.card), None)
+    outcome = METHODS[name].outcome(olivetti.model, request, quick_config(name, olivetti.card), None)
     assert "photos of the forgotten" not in outcome.data_read
 
 
@@ -153,8 +153,8 @@ def test_ssd_computes_the_training_importance_once_per_model(olivetti, tmp_path,
     monkeypatch.setenv("UNSIR_CACHE_DIR", str(tmp_path))  # not the cache the other tests filled
     request = build_request(olivetti.split.train, classes_of(olivetti, recognised_pair[:1]), len(olivetti.split.names),
                             seed=0, zero_glance=False)
-    first = METHODS["ssd"].run(olivetti.model, request, configure("ssd", olivetti.card), None)
-    again = METHODS["ssd"].run(olivetti.model, request, configure("ssd", olivetti.card), None)
+    first = METHODS["ssd"].outcome(olivetti.model, request, configure("ssd", olivetti.card), None)
+    again = METHODS["ssd"].outcome(olivetti.model, request, configure("ssd", olivetti.card), None)
     assert "computed once per model" in first.data_read and "(cache)" in again.data_read
     assert weights_sha256(first.model) == weights_sha256(again.model)
 

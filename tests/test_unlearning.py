@@ -348,6 +348,35 @@ def test_each_methods_held_out_answer_comes_first_and_matches_the_final_report(o
             assert first.control[key] == run.report["methods"]["logit-mask"][key], key
 
 
+def test_unsir_shows_its_noise_then_its_impaired_model_and_measuring_them_changes_nothing(olivetti, recognised_pair):
+    """The stream shows UNSIR part-way (its noise, then its model after impair) before its first answer; measuring
+    the impaired model there leaves the run exactly as the command line's, which measures nothing part-way."""
+    from unsir.features import FrozenStart
+    from unsir.forgetting import ForgetRun, HeldOut, forget_stream, held_out_metrics, midway_held_out
+    from unsir.methods.base import Midway
+
+    config = dataclasses.replace(configure("unsir", olivetti.card), retain_per_id=2, noise_steps=3)
+    forget_classes = [olivetti.split.names.index(name) for name in recognised_pair]
+    start = FrozenStart.of(olivetti.model, config.learn_from, {"test": olivetti.split.test})
+    steps, measured = [], []
+    for step in forget_stream(olivetti.model, olivetti.card, olivetti.split, recognised_pair, methods={"unsir": config}):
+        steps.append(step)
+        if isinstance(step, Midway) and step.model is not None:
+            measured.append(midway_held_out(step, olivetti.split, forget_classes, start))
+            # served from the frozen blocks' outputs, it scores what the whole model scores
+            assert measured[-1] == midway_held_out(step, olivetti.split, forget_classes)
+    assert [type(step) for step in steps] == [Midway, Midway, HeldOut, ForgetRun]
+    noise, impaired, run = steps[0], steps[1], steps[-1]
+    assert (noise.method, noise.stage, impaired.stage) == ("unsir", "noise", "impair")
+    assert noise.model is None and torch.equal(noise.noise, run.outcomes["unsir"].noise)
+    assert noise.seconds <= impaired.seconds <= run.report["methods"]["unsir"]["seconds"]
+    # the impaired model, measured then: a stage the repair goes on from, not the answer
+    assert measured[0].keys() == held_out_metrics(run.predictions["unsir"].test, olivetti.split, forget_classes).keys()
+    assert measured[0]["n_forget_test"] == run.report["methods"]["unsir"]["n_forget_test"]
+    quiet = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair, methods={"unsir": config})
+    assert quiet.report["sha256"]["unsir"] == run.report["sha256"]["unsir"]
+
+
 def test_the_originals_predictions_come_back_from_the_disk_cache_bit_for_bit(olivetti):
     other = copy.deepcopy(olivetti.model)
     with torch.no_grad():

@@ -21,7 +21,7 @@ from .checkpoints import weights_sha256
 from .data import FaceSet, Split, cache_dir
 from .features import FrozenStart, predict_with_features
 from .methods import METHODS, configure
-from .methods.base import ForgetRequest, Outcome, RetainOutputs
+from .methods.base import ForgetRequest, Midway, Outcome, RetainOutputs
 from .training import Progress, bf16_helps, device_name, predict_outputs
 
 METHOD_SHARE = 0.85
@@ -319,6 +319,15 @@ class HeldOut:
     control: dict
 
 
+def midway_held_out(midway: Midway, split: Split, forget_classes, start: FrozenStart | None = None) -> dict:
+    """The held-out accuracies (`held_out_metrics`) of a method's model part-way (UNSIR's after impair): a
+    stage's state, not its answer, which comes once every stage has run."""
+    model = midway.model
+    logits = (start.predict(model, "test")[0] if start is not None and start.serves(model)
+              else predict_outputs(model, split.test))
+    return held_out_metrics(logits, split, forget_classes)
+
+
 def forget(original: nn.Module, card: dict, split: Split, forget_names, **options) -> ForgetRun:
     """Run each method (name -> config, None for its default) on a copy of `original` and measure it
     (`forget_stream`'s options; its last step)."""
@@ -340,9 +349,10 @@ def forget_stream(
     start: FrozenStart | None = None,
     relearn: bool = False,
     progress: Progress | None = None,
-) -> Iterator[HeldOut | ForgetRun]:
-    """Run each method on a copy of `original`; yield each method's `HeldOut` first answer as soon as
-    its held-out photos are scored, and the whole `ForgetRun` last.
+) -> Iterator[Midway | HeldOut | ForgetRun]:
+    """Run each method on a copy of `original`; yield what it shows part-way (`Midway`: UNSIR's noise, then
+    its model after each impair), its `HeldOut` first answer as soon as its held-out photos are scored, and
+    the whole `ForgetRun` last.
 
     Zero-glance methods receive only the kept identities' training photos; the forgotten
     identities' photos are handed to a method only if it is declared not zero-glance (NegGrad).
@@ -390,7 +400,7 @@ def forget_stream(
         declared = METHODS[name]
         request = build_request(split.train, forget_classes, len(split.names), seed, zero_glance=declared.zero_glance,
                                 start=original_start, train_logits=original_logits)
-        outcome = declared.run(original, request, config or configure(name, card), method_progress)
+        outcome = yield from declared.steps(original, request, config or configure(name, card), method_progress)
         outcome.zero_glance, outcome.control = declared.zero_glance, declared.control
         started = time.perf_counter()
         if progress:

@@ -13,8 +13,8 @@ from ..workspace import CPU
 from .compare import CompareView, check_compare, compare_methods, comparison_view, plain_words
 from .choose import ModelView, identity_choices, known_only, pick_random, selection_summary, switch_model, toggle_identity
 from .exports import AUDIT, check_export, export
-from .forget import (MODEL_DEFAULT, ForgetView, ResetView, Unlearned, check_more, check_request, forget_faces, forget_more,
-                     method_config, reset, results_view, undo, unlearn)
+from .forget import (MODEL_DEFAULT, ForgetView, ResetView, Underway, Unlearned, check_more, check_request, forget_faces,
+                     forget_more, method_config, reset, results_view, undo, unlearn)
 from .recognition import (SAMPLE_SIZE, TOP_PREDICTIONS, RecogniseView, SampleView, calibrate, check_forgotten, check_photo,
                           forgotten_test_photo, recognise)
 from .retrain import (RetrainView, cancel_retrain, check_retrain, measure_retrain, retrain_column, retrain_estimate,

@@ -16,7 +16,9 @@ from matplotlib.figure import Figure
 
 from unsir import metrics
 from unsir.data import denormalise
-from unsir.forgetting import ForgetError, HeldOut, Predictions, forget_stream, resolve_identities
+from unsir.forgetting import (ForgetError, HeldOut, Predictions, forget_stream, held_out_metrics, midway_held_out,
+                              resolve_identities)
+from unsir.methods.base import Midway
 from unsir.methods import METHODS, configure, settings
 from unsir.reports import METRIC_KEYS
 from unsir.training import default_device
@@ -137,6 +139,29 @@ def kept_accuracy(original: Predictions, unlearned: Predictions, split, forget_c
 
 
 @dataclass
+class Underway:
+    """What a method shows part-way, before its first answer (picklable, as Unlearned is): UNSIR's learned noise,
+    then the held-out accuracies after its impair beside the original's."""
+
+    stage: str
+    seconds: float
+    noise: np.ndarray | None = None
+    noise_per_person: int | None = None
+    held_out: dict | None = None
+    original: dict | None = None
+
+
+def underway(step: Midway, ws: Workspace, forget_names: list[str], forget_classes: list[int], device, start
+             ) -> Underway:
+    """A method's midway step made picklable: its noise as images, its model measured on the held-out photos."""
+    if step.model is None:
+        per_person = len(step.noise) // len(forget_names) if step.noise is not None else None
+        return Underway(step.stage, step.seconds, noise_images(step.noise, len(forget_names)), per_person)
+    return Underway(step.stage, step.seconds, held_out=midway_held_out(step, ws.split, forget_classes, start),
+                    original=held_out_metrics(ws.predictions(device).test, ws.split, forget_classes))
+
+
+@dataclass
 class Unlearned:
     """What the device function returns: picklable CPU data only (ZeroGPU runs it in another process)."""
 
@@ -152,18 +177,21 @@ class Unlearned:
 
 @on_gpu(duration=180)
 def unlearn(checkpoint: str, names: list[str], method: str, config, seed: int,
-            weights: dict[str, torch.Tensor] | None, earlier: list[dict], progress) -> Iterator[HeldOut | Unlearned]:
-    """Forget `names` (on top of the session's earlier requests when `weights` is given): the held-out
-    accuracies as soon as they are known, then everything else."""
+            weights: dict[str, torch.Tensor] | None, earlier: list[dict], progress
+            ) -> Iterator[Underway | HeldOut | Unlearned]:
+    """Forget `names` (on top of the session's earlier requests when `weights` is given): what the method shows
+    part-way, the held-out accuracies as soon as they are known, then everything else."""
     ws = workspace(checkpoint)
     device = default_device()
     start = ws.model_with(weights, device)
     forget_names = [*(r for request in earlier for r in request["forget"]), *names]
+    frozen_start = ws.frozen_start(device)
     for step in forget_stream(start, ws.card, ws.split, forget_names, methods={method: config}, seed=seed,
                               strangers=ws.strangers, original_predictions=ws.predictions(device),
-                              start=ws.frozen_start(device),
-                              progress=stage_progress(progress, 0.0, 0.85)):
-        if isinstance(step, HeldOut):
+                              start=frozen_start, progress=stage_progress(progress, 0.0, 0.85)):
+        if isinstance(step, Midway):
+            yield underway(step, ws, forget_names, resolve_identities(forget_names, ws.names), device, frozen_start)
+        elif isinstance(step, HeldOut):
             yield step
     run = step
     model, forget_classes = run.outcomes[method].model, run.report["forget_classes"]
@@ -301,11 +329,15 @@ def forget_faces(
     warn_untuned([method], checkpoint)
     history = session.history if on_top else ()
     earlier = history[-1].report["requests"] if history else []
+    forgotten = [*(n for request in earlier for n in request["forget"]), *names]
+    noise_shown = False
     for step in unlearn(checkpoint, names, method, config, int(seed), session.weights if history else None,
                         earlier, progress):
-        if isinstance(step, HeldOut):
-            forgotten = [*(n for request in earlier for n in request["forget"]), *names]
-            yield first_answer(checkpoint, names, step, forgotten, session)
+        if isinstance(step, Underway):
+            yield underway_view(method, step, forgotten, session, noise_shown, narrow=on_phone(page))
+            noise_shown = noise_shown or step.noise is not None
+        elif isinstance(step, HeldOut):
+            yield first_answer(checkpoint, names, step, forgotten, session, noise_shown)
     result = step
     progress(0.97, desc="drawing the results")
     finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -320,11 +352,39 @@ def forget_faces(
     yield results_view(checkpoint, session, narrow=on_phone(page))
 
 
-def first_answer(checkpoint: str, names: list[str], held_out: HeldOut, forgotten: list[str], session: Session
-                 ) -> ForgetView:
+def underway_view(method: str, step: Underway, forgotten: list[str], session: Session, noise_shown: bool,
+                  narrow: bool = False) -> ForgetView:
+    """A stage of the method as it runs, said to be one (not a result): UNSIR's noise once learned, the held-out
+    accuracies after its impair. The earlier results are cleared (they describe another model); the noise stays
+    on screen once shown; the session is unchanged until the request completes."""
+    label = METHOD_LABELS.get(method, method)
+    people = ", ".join(figures.readable(n) for n in forgotten)
+    if step.held_out is None:
+        noise = figures.noise_grid(step.noise, forgotten[-len(step.noise):], len(forgotten), step.noise_per_person,
+                                   narrow=narrow)
+        status = (f"**{label} is running: its noise is learned** ({step.seconds:.1f} s). For {people}: "
+                  f"{step.noise_per_person} images per person that maximise the model's error on them, learned from "
+                  "the model alone, without reading a photo of them (below). Next it impairs the model on this "
+                  "noise, then repairs it on photos of the kept people.")
+    else:
+        noise = gr.skip() if noise_shown else None
+        after, before = step.held_out, step.original
+        whose = f"{people}'s" if len(forgotten) == 1 else "the forgotten people's"
+        status = (f"**{label} is running: the model is impaired** ({step.seconds:.1f} s). Damaged on purpose, it "
+                  f"now names {after['forget_test_acc']:.0%} of {whose} "
+                  f"{after['n_forget_test']} held-out photos (the original: {before['forget_test_acc']:.0%}) and "
+                  f"{after['retain_test_acc']:.0%} of the kept people's (the original: "
+                  f"{before['retain_test_acc']:.0%}). Next the repair, on photos of the kept people only, restores "
+                  "them.")
+    status += "\n\n*A stage, not the result: the verdicts follow when every stage has run.*"
+    return ForgetView(status, *[None] * 11, session, gr.Column(visible=True))._replace(noise=noise)
+
+
+def first_answer(checkpoint: str, names: list[str], held_out: HeldOut, forgotten: list[str], session: Session,
+                 noise_shown: bool = False) -> ForgetView:
     """The verdicts and the held-out rows of the summary (beside the output-hiding control, as the final table)
-    while the rest is measured; the earlier results are cleared (they describe another model) and the session is
-    unchanged until the request completes."""
+    while the rest is measured; the earlier results are cleared (they describe another model), a noise the
+    method showed while it ran stays, and the session is unchanged until the request completes."""
     columns = [figures.Column("Original", figures.ORIGINAL, held_out.original, [], []),
                figures.Column(f"Unlearned · {METHOD_LABELS.get(held_out.method, held_out.method)}", figures.UNLEARNED,
                               held_out.entry, [], []),
@@ -333,7 +393,7 @@ def first_answer(checkpoint: str, names: list[str], held_out: HeldOut, forgotten
     return ForgetView(verdict_lines(held_out.method, names, held_out.entry, held_out.device, forgotten,
                                     test_photos(checkpoint), measuring=True),
                       summary_table(columns, rows), *[None] * 10, session,
-                      gr.Column(visible=True))
+                      gr.Column(visible=True))._replace(noise=gr.skip() if noise_shown else None)
 
 
 forget_more = partial(forget_faces, on_top=True)

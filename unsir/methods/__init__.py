@@ -1,8 +1,9 @@
 """Unlearning methods side by side, each a small module over the shared training loop.
 
 Every method takes (original model, ForgetRequest, config, progress) and returns an Outcome
-holding a new model; the original is never modified. A module declares its method once, as
-`METHOD = Method(...)`; adding a method is adding its file here (and its tests).
+holding a new model (UNSIR first yields what it shows part-way: `Method.steps`); the original is
+never modified. A module declares its method once, as `METHOD = Method(...)`; adding a method is
+adding its file here (and its tests).
 """
 from __future__ import annotations
 

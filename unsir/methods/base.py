@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from numbers import Real
@@ -141,7 +141,9 @@ class Method:
 
     name: str  # as typed: --methods NAME, the report's key
     label: str  # as shown
-    run: Callable[..., "Outcome"]  # (original, ForgetRequest, config, progress) -> Outcome
+    # (original, ForgetRequest, config, progress) -> Outcome, or a generator that yields what it shows part-way
+    # (`Midway`) and returns the Outcome: call it through `steps` or `outcome`.
+    run: Callable[..., "Outcome | Generator[Midway, None, Outcome]"]
     config: type  # a frozen dataclass; its `setting` fields are what a person may change
     zero_glance: bool  # never reads a photo of a forgotten identity
     control: bool = False  # only hides the output: shown beside the methods, not unlearning
@@ -167,6 +169,24 @@ class Method:
             return None
         return (f"{self.label} has no settings tested safe for the {arch}: {self.untuned[arch]} "
                 f"(benchmarks/SWEEP-methods-{arch}.md). It runs with its default settings.")
+
+    def steps(self, original: nn.Module, request: ForgetRequest, config, progress: Progress | None = None
+              ) -> Generator[Midway, None, Outcome]:
+        """Run the method, yielding what it shows part-way (UNSIR does), each step named with the method;
+        returns its Outcome."""
+        run = self.run(original, request, config, progress)
+        if not isinstance(run, Generator):
+            return run
+        while True:
+            try:
+                step = next(run)
+            except StopIteration as finished:
+                return finished.value
+            yield replace(step, method=self.name)
+
+    def outcome(self, original: nn.Module, request: ForgetRequest, config, progress: Progress | None = None) -> Outcome:
+        """Run the method to its end."""
+        return to_the_end(self.steps(original, request, config, progress))
 
     def defaults(self, card: dict, forget_count: int | None = None):
         """The settings for this model (and for that many people forgotten, where the count is known)."""
@@ -195,6 +215,28 @@ class Outcome:
     @property
     def seconds(self) -> float:
         return sum(self.stages.values())
+
+
+@dataclass
+class Midway:
+    """What a method has made part-way, worth showing before it ends: UNSIR's learned noise, then its model
+    after each impair. The model is the method's own and goes on training at the next step: measure it (in
+    eval mode, as `predict_outputs` does) before asking for that step."""
+
+    stage: str  # the stage just finished
+    seconds: float  # the method's own seconds so far
+    noise: torch.Tensor | None = None
+    model: nn.Module | None = None
+    method: str = ""  # filled in by `Method.steps`
+
+
+def to_the_end(steps: Generator[Midway, None, Outcome]) -> Outcome:
+    """The Outcome of a method's `midway` run, its steps passed over."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as finished:
+            return finished.value
 
 
 @contextmanager

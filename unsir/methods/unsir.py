@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Generator
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -20,8 +21,8 @@ from ..data import FaceTensors, WithOutputs
 from ..nets import architecture, classifier, split_at
 from ..training import (LossFn, Progress, bf16_helps, channels_last_pays, cross_entropy, distillation_from_outputs,
                         fit, fused_step, loader, predict_outputs, seed_everything)
-from .base import (ForgetRequest, Method, Outcome, check_learn_from, check_settings, learn_from_setting, scaled, setting,
-                   timed)
+from .base import (ForgetRequest, Method, Midway, Outcome, check_learn_from, check_settings, learn_from_setting, scaled,
+                   setting, timed, to_the_end)
 
 
 MIN_NOISE_PER_IDENTITY = 4  # enough once 20 or more identities are forgotten together (benchmarks/SWEEP.md)
@@ -213,6 +214,12 @@ def distilled_repair(teacher: nn.Module, retain_data: Dataset, teacher_inputs, f
 def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = UnsirConfig(),
           progress: Progress | None = None) -> Outcome:
     """Forget `request.forget_classes` from a copy of `original` (which is left untouched)."""
+    return to_the_end(unsir_midway(original, request, config, progress))
+
+
+def unsir_midway(original: nn.Module, request: ForgetRequest, config: UnsirConfig = UnsirConfig(),
+                 progress: Progress | None = None) -> Generator[Midway, None, Outcome]:
+    """`unsir`, showing its noise once learned and its model after each impair (what the repair then restores)."""
     check_settings(config, architecture(original))
     generator = seed_everything(request.seed)
     retain_indices = request.retain_indices(config.retain_per_id)
@@ -229,6 +236,7 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
         noise, labels = learn_noise(model, request.forget_classes, tuple(retain.images.shape[1:]), config,
                                     scaled(progress, 0, shares[0]))
     outcome.noise = noise.cpu()
+    yield Midway("noise", outcome.seconds, noise=outcome.noise)
     learner, teacher, noise_inputs, retain_data, retain_inputs = model, original, noise, FaceTensors(retain), retain
     if config.learn_from:
         # The blocks before learn_from do not learn, so they give an input the same output at every
@@ -266,6 +274,8 @@ def unsir(original: nn.Module, request: ForgetRequest, config: UnsirConfig = Uns
                 autocast=autocast, channels_last=channels_last, frozen_norm=frozen_norm, stage=stage,
                 progress=scaled(progress, done, done + shares[1]))
         done += shares[1]
+        if stage == "impair":
+            yield Midway(stage, outcome.seconds, model=model)
     model.eval()
     return outcome
 
@@ -282,6 +292,6 @@ def fast_for(arch: str) -> UnsirConfig:
     return replace(UnsirConfig(), **{k: v for k, v in ARCH_DEFAULTS.get(arch, {}).items() if k == "classifier_lr_scale"})
 
 
-METHOD = Method("unsir", "UNSIR", unsir, UnsirConfig, zero_glance=True, order=0, arch_defaults=ARCH_DEFAULTS,
+METHOD = Method("unsir", "UNSIR", unsir_midway, UnsirConfig, zero_glance=True, order=0, arch_defaults=ARCH_DEFAULTS,
                 size_defaults=SIZE_DEFAULTS, presets={"fast": fast_for, "paper": lambda arch: PAPER},
                 summary="learned error-maximising noise, impair, then repair on a few kept photos")
