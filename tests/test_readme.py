@@ -125,6 +125,8 @@ def test_the_speed_scorecard_states_the_measured_seconds():
     assert row("| cold start")[1] == f"{cold} s; {memory} GB"
     repair = measured(latency, r"UNSIR's stages, 1 person, second click: .*?repair ([\d.]+) s")
     assert f"of UNSIR's {one[2]} s, the repair takes {repair} s" in PROSE  # where the one-person time goes
+    shown = [measured(latency, rf"\| {who} \| ([\d.]+) \|") for who in ("1 person, second click", "20 people")]
+    assert f"its learned noise {shown[0]} s after the click ({shown[1]} s for 20 people)" in PROSE
 
 
 def test_the_speed_scorecard_states_the_loops_measured_share_of_the_bare_step():
