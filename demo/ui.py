@@ -116,6 +116,9 @@ def _page(checkpoint: str) -> None:
         more_button = gr.Button("Forget them too (keep earlier deletions)", scale=1, min_width=160, elem_id="more")
         undo_button = gr.Button("Undo last request", scale=1, min_width=120, elem_id="undo")
         reset_button = gr.Button("Reset to the original", scale=1, min_width=120, elem_id="reset")
+    # The Forget events' progress bar has a place of its own, above the status: the status streams the
+    # method's stages and the verdicts while the bar runs, and stays readable under it.
+    forget_progress = gr.Markdown(elem_id="forget-progress", label="Progress")
     status = gr.Markdown(elem_id="status", label="Status")
     gallery = gr.Gallery(start.gallery, columns=10, height=260, allow_preview=False, object_fit="cover",
                          show_label=False, buttons=[], elem_id="faces", label="Faces (one training photo per person)")
@@ -245,7 +248,7 @@ def _page(checkpoint: str) -> None:
              "Forget these people too, on top of this session's unlearned model (earlier requests are kept).")):
         button.click(check_fn, forget_inputs, None, api_visibility="private", queue=False, show_progress="hidden"
                      ).success(run, forget_inputs, forget_outputs, api_name=name, api_description=description,
-                               show_progress_on=[status], **ON_DEVICE
+                               show_progress_on=[forget_progress], **ON_DEVICE
                      ).success(cleared, None, stale, api_visibility="private", queue=False)
     undo_button.click(handlers.undo, [model, session], forget_outputs, api_name="undo",
                       api_description="Step back one request: the model before the last Forget.",

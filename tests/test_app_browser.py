@@ -88,6 +88,8 @@ def test_pick_two_faces_forget_them_and_see_the_results(which, olivetti_checkpoi
         assert "Forgotten people · test accuracy" in page.locator("#summary").inner_text()
         page.wait_for_function(ALL_RESULTS, timeout=RESULTS_SECONDS * 1000)
         assert "Control: output hidden" in page.locator("#inside").inner_text()  # the panel that looks inside
+        # The progress bar's own place (above the status, never over it) takes no room once the run has ended.
+        page.wait_for_function("getComputedStyle(document.querySelector('#forget-progress')).display === 'none'")
         page.wait_for_timeout(1000)  # let the figures paint
         # Third-party photos never enter the repository, not even in a screenshot: blur them.
         page.add_style_tag(content="#faces img { filter: blur(8px); } #gradcam img { filter: blur(18px); }")
@@ -145,7 +147,8 @@ def test_on_a_phone_the_page_reads_without_sideways_scrolling(olivetti_checkpoin
         other.locator("#forget").click()
         other.wait_for_function("document.querySelector('#status').innerText.trim().length > 0")
         page.locator("#forget").click()
-        page.locator("#status").get_by_text("Waiting for another visitor's run to finish").wait_for()
+        # where the progress bar will run (above the status)
+        page.locator("#forget-progress").get_by_text("Waiting for another visitor's run to finish").wait_for()
         other.wait_for_function(ALL_RESULTS, timeout=RESULTS_SECONDS * 1000)
         page.wait_for_function(ALL_RESULTS, timeout=RESULTS_SECONDS * 1000)
         page.wait_for_timeout(1000)
