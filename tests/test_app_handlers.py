@@ -463,6 +463,27 @@ def test_forget_shows_unsir_under_way_before_its_first_answer_and_says_it_is_not
                      r"\(the original: \d+%\)", impaired.status), impaired.status
 
 
+def test_a_request_that_fails_after_showing_a_stage_says_so_and_keeps_nothing(names, monkeypatch):
+    unsir = METHODS["unsir"]
+
+    def fails_after_its_noise(original, request, config, progress=None):
+        steps = unsir.run(original, request, config, progress)
+        yield next(steps)  # the noise, shown
+        raise RuntimeError("the device went away")
+
+    monkeypatch.setitem(METHODS, "unsir", replace(unsir, run=fails_after_its_noise))
+    views = []
+    with pytest.raises(RuntimeError, match="the device went away"):
+        for view in handlers.forget_faces([names[1]], CHECKPOINT, session=handlers.Session(CHECKPOINT), **QUICK):
+            views.append(view)
+    noise, stopped = views
+    assert "noise is learned" in noise.status
+    # not left saying it runs: it stopped, and the session holds no request
+    assert stopped.status.startswith("**UNSIR stopped before it ended.** Nothing was kept")
+    assert not stopped.session.history and not stopped.results_area.visible
+    assert stopped.summary is None and all(getattr(stopped, figure) is None for figure in FIGURES)
+
+
 def test_forget_streams_the_verdicts_and_held_out_accuracies_before_the_rest(streamed, names):
     *_, early, final = streamed
     assert "Still measuring" in early.status and "Still measuring" not in final.status

@@ -330,14 +330,20 @@ def forget_faces(
     history = session.history if on_top else ()
     earlier = history[-1].report["requests"] if history else []
     forgotten = [*(n for request in earlier for n in request["forget"]), *names]
-    noise_shown = False
-    for step in unlearn(checkpoint, names, method, config, int(seed), session.weights if history else None,
-                        earlier, progress):
-        if isinstance(step, Underway):
-            yield underway_view(method, step, forgotten, session, noise_shown, narrow=on_phone(page))
-            noise_shown = noise_shown or step.noise is not None
-        elif isinstance(step, HeldOut):
-            yield first_answer(checkpoint, names, step, forgotten, session, noise_shown)
+    noise_shown = shown = False
+    try:
+        for step in unlearn(checkpoint, names, method, config, int(seed), session.weights if history else None,
+                            earlier, progress):
+            if isinstance(step, Underway):
+                yield underway_view(method, step, forgotten, session, noise_shown, narrow=on_phone(page))
+                noise_shown = noise_shown or step.noise is not None
+            elif isinstance(step, HeldOut):
+                yield first_answer(checkpoint, names, step, forgotten, session, noise_shown)
+            shown = True
+    except Exception:
+        if shown:  # the page shows a run that will not end: it says so, and that nothing was kept
+            yield stopped_view(method, session)
+        raise
     result = step
     progress(0.97, desc="drawing the results")
     finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -350,6 +356,14 @@ def forget_faces(
     session = replace(session, weights=result.weights, previous_weights=session.weights if history else None,
                       history=(*history, request), samples_shown=0)
     yield results_view(checkpoint, session, narrow=on_phone(page))
+
+
+def stopped_view(method: str, session: Session) -> ForgetView:
+    """What the page says when a request fails after showing some of its stages or answers."""
+    label = METHOD_LABELS.get(method, method)
+    return ForgetView(f"**{label} stopped before it ended.** Nothing was kept: the model is as it was before this "
+                      "request. Try again; if it stops again, ask for fewer people at a time.", *[None] * 11, session,
+                      gr.Column(visible=False))
 
 
 def underway_view(method: str, step: Underway, forgotten: list[str], session: Session, noise_shown: bool,
