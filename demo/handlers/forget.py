@@ -18,8 +18,8 @@ from unsir import metrics
 from unsir.data import denormalise
 from unsir.forgetting import (ForgetError, HeldOut, Predictions, forget_stream, held_out_metrics, midway_held_out,
                               resolve_identities)
-from unsir.methods.base import Midway
 from unsir.methods import METHODS, configure, settings
+from unsir.methods.base import Midway
 from unsir.reports import METRIC_KEYS
 from unsir.training import default_device
 
