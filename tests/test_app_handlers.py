@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -16,6 +17,7 @@ from PIL import Image
 
 from demo import figures, handlers
 from demo.handlers import verdicts
+from demo.handlers.forget import underway_view
 from demo.workspace import MODELS_DIR_VARIABLE, available_checkpoints, workspace
 from unsir.bench import RetrainReference
 from unsir.checkpoints import load_checkpoint, weights_sha256
@@ -461,6 +463,13 @@ def test_forget_shows_unsir_under_way_before_its_first_answer_and_says_it_is_not
     assert re.search(r"the model is impaired\*\* \(\d+\.\d s\)\. Damaged on purpose, it now names \d+% of the "
                      r"forgotten people's 6 held-out photos \(the original: \d+%\) and \d+% of the kept people's "
                      r"\(the original: \d+%\)", impaired.status), impaired.status
+
+
+def test_a_stage_of_a_large_request_counts_the_people_rather_than_listing_them(names):
+    noise = handlers.Underway("noise", 4.5, np.zeros((4, 4, 8, 8, 3), dtype=np.uint8), noise_per_person=4)
+    view = underway_view("unsir", noise, names[:20], handlers.Session(CHECKPOINT), False)
+    assert "For the 20 people asked: 4 images per person" in view.status
+    assert figures.readable(names[0]) not in view.status and isinstance(view.noise, Figure)
 
 
 def test_a_request_that_fails_after_showing_a_stage_says_so_and_keeps_nothing(names, monkeypatch):

@@ -35,6 +35,7 @@ from .verdicts import collateral_damage, status_line, test_photos, verdict_lines
 
 CAM_PHOTOS_PER_GROUP = 3  # GradCAM for this many forgotten and this many kept people
 NOISE_SHOWN = (4, 8)  # identities x images of UNSIR's noise on screen
+NAMED_WHILE_RUNNING = 5  # a stage's status names this many people at most (the verdicts then name each)
 
 
 # An Advanced-panel setting a caller leaves out: the core's default for the model's architecture.
@@ -372,7 +373,8 @@ def underway_view(method: str, step: Underway, forgotten: list[str], session: Se
     accuracies after its impair. The earlier results are cleared (they describe another model); the noise stays
     on screen once shown; the session is unchanged until the request completes."""
     label = METHOD_LABELS.get(method, method)
-    people = ", ".join(figures.readable(n) for n in forgotten)
+    people = (", ".join(figures.readable(n) for n in forgotten) if len(forgotten) <= NAMED_WHILE_RUNNING
+              else f"the {len(forgotten)} people asked")
     if step.held_out is None:
         noise = figures.noise_grid(step.noise, forgotten[-len(step.noise):], len(forgotten), step.noise_per_person,
                                    narrow=narrow)
