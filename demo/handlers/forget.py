@@ -390,8 +390,8 @@ def underway_view(method: str, step: Underway, forgotten: list[str], session: Se
                   f"now names {after['forget_test_acc']:.0%} of {whose} "
                   f"{after['n_forget_test']} held-out photos (the original: {before['forget_test_acc']:.0%}) and "
                   f"{after['retain_test_acc']:.0%} of the kept people's (the original: "
-                  f"{before['retain_test_acc']:.0%}). Next the repair, on photos of the kept people only, restores "
-                  "them.")
+                  f"{before['retain_test_acc']:.0%}). Next the repair trains it on photos of the kept people only, "
+                  "to restore them.")
     status += "\n\n*A stage, not the result: the verdicts follow when every stage has run.*"
     return ForgetView(status, *[None] * 11, session, gr.Column(visible=True))._replace(noise=noise)
 
