@@ -23,6 +23,9 @@ RESULTS_SECONDS = 600  # the shipped model on a busy 2-core CPU
 PHONE_AGENT = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 "
                "Mobile Safari/537.36")
 SHOWN_AT_LEAST = 0.85  # a phone's chart shown at >= 85 % of its drawn width: 8-point text stays >= 10 px
+IMPAIRED_STAGE = ("(text => text.includes('the model is impaired') && text.includes('A stage, not the result'))"
+                  "(document.querySelector('#status').innerText)"
+                  " && document.querySelectorAll('#results .chart img').length === 1")  # the noise alone
 FIRST_ANSWER = "document.querySelector('#status').innerText.includes('Still measuring')"
 ALL_RESULTS = ("(text => text.includes('ran on') && !text.includes('Still measuring'))"
                "(document.querySelector('#status').innerText)")
@@ -83,7 +86,9 @@ def test_pick_two_faces_forget_them_and_see_the_results(which, olivetti_checkpoi
         page.goto(app.url)
         pick(page)
         page.locator("#forget").click()
-        # The verdicts and held-out accuracies arrive first (the results area opens with them), then the rest.
+        # UNSIR's stages come first, said to be stages, the noise drawn once learned (and kept while the repair
+        # runs); then the verdicts and held-out accuracies, then the rest.
+        page.wait_for_function(IMPAIRED_STAGE, timeout=RESULTS_SECONDS * 1000)
         page.wait_for_function(FIRST_ANSWER, timeout=RESULTS_SECONDS * 1000)
         assert "Forgotten people · test accuracy" in page.locator("#summary").inner_text()
         page.wait_for_function(ALL_RESULTS, timeout=RESULTS_SECONDS * 1000)
