@@ -66,6 +66,11 @@ class FrozenStart:
         return predict_with_features(split_at(model, self.block)[1], self.outputs[name], head=classifier(model))
 
 
+def serving(start: FrozenStart | None, model: nn.Module) -> FrozenStart | None:
+    """`start` where it serves `model` (`FrozenStart.serves`), else None."""
+    return start if start is not None and start.serves(model) else None
+
+
 def feature_map(features: torch.Tensor, seed: int = 0) -> np.ndarray:
     """2-D coordinates of feature vectors (t-SNE on cosine distances) for a scatter plot.
 

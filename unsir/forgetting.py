@@ -19,7 +19,7 @@ from torch import nn
 from . import metrics
 from .checkpoints import weights_sha256
 from .data import FaceSet, Split, cache_dir
-from .features import FrozenStart, predict_with_features
+from .features import FrozenStart, predict_with_features, serving
 from .methods import METHODS, configure
 from .methods.base import ForgetRequest, Midway, Outcome, RetainOutputs
 from .training import Progress, bf16_helps, device_name, predict_outputs
@@ -136,7 +136,7 @@ class Predictions:
         """Every prediction the metrics need; `test` (logits, features) when already computed. From
         `start`'s outputs (the same numbers, bit for bit) when it serves the model. `weights_hash`: the
         model's `weights_sha256`, kept with them so that a method may take the original's logits as given."""
-        start = start if start is not None and start.serves(model) else None
+        start = serving(start, model)
         empty = torch.zeros(0, len(split.names))
         train, train_features = start.predict(model, "train") if start else predict_with_features(model, split.train)
         test, test_features = test or (start.predict(model, "test") if start else predict_with_features(model, split.test))
@@ -322,10 +322,13 @@ class HeldOut:
 def midway_held_out(midway: Midway, split: Split, forget_classes, start: FrozenStart | None = None) -> dict:
     """The held-out accuracies (`held_out_metrics`) of a method's model part-way (UNSIR's after impair): a
     stage's state, not its answer, which comes once every stage has run."""
-    model = midway.model
-    logits = (start.predict(model, "test")[0] if start is not None and start.serves(model)
-              else predict_outputs(model, split.test))
+    logits, _ = held_out_predictions(midway.model, split, serving(start, midway.model))
     return held_out_metrics(logits, split, forget_classes)
+
+
+def held_out_predictions(model: nn.Module, split: Split, served: FrozenStart | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits, features) on the held-out photos; from `served`'s outputs where given (`features.serving`)."""
+    return served.predict(model, "test") if served else predict_with_features(model, split.test)
 
 
 def forget(original: nn.Module, card: dict, split: Split, forget_names, **options) -> ForgetRun:
@@ -385,7 +388,7 @@ def forget_stream(
         "sha256": {"original": original_hash},
     }
     run = ForgetRun(report, predictions={"original": original_predictions})
-    original_start = start if start is not None and start.serves(original) else None
+    original_start = serving(start, original)
     # Predictions passed in may be another model's (the app passes its base model's for a chained request).
     original_logits = original_predictions.train if original_predictions.weights_sha256 == original_hash else None
     # The logit-mask control's held-out accuracies, derived from the original's: beside every first answer.
@@ -412,8 +415,8 @@ def forget_stream(
             "control": outcome.control,
             "data_read": outcome.data_read,
         }
-        served = start if start is not None and start.serves(outcome.model) else None
-        test = served.predict(outcome.model, "test") if served else predict_with_features(outcome.model, split.test)
+        served = serving(start, outcome.model)
+        test = held_out_predictions(outcome.model, split, served)
         yield HeldOut(name, {**held_out_metrics(test[0], split, forget_classes), **described,
                              "stages": dict(described["stages"])}, dict(report["original"]), report["device"],
                       dict(control_held_out))

@@ -186,16 +186,17 @@ def unlearn(checkpoint: str, names: list[str], method: str, config, seed: int,
     device = default_device()
     start = ws.model_with(weights, device)
     forget_names = [*(r for request in earlier for r in request["forget"]), *names]
+    forget_classes = resolve_identities(forget_names, ws.names)
     frozen_start = ws.frozen_start(device)
     for step in forget_stream(start, ws.card, ws.split, forget_names, methods={method: config}, seed=seed,
                               strangers=ws.strangers, original_predictions=ws.predictions(device),
                               start=frozen_start, progress=stage_progress(progress, 0.0, 0.85)):
         if isinstance(step, Midway):
-            yield underway(step, ws, forget_names, resolve_identities(forget_names, ws.names), device, frozen_start)
+            yield underway(step, ws, forget_names, forget_classes, device, frozen_start)
         elif isinstance(step, HeldOut):
             yield step
     run = step
-    model, forget_classes = run.outcomes[method].model, run.report["forget_classes"]
+    model = run.outcomes[method].model
     report = chain_requests(run.report, method, names, earlier, lambda: metrics.layer_distances(model, ws.model))
     progress(0.87, desc="features: mapping what the model holds inside")
     evidence = feature_evidence(run, ws.split, method, seed)

@@ -172,17 +172,11 @@ class Method:
 
     def steps(self, original: nn.Module, request: ForgetRequest, config, progress: Progress | None = None
               ) -> Generator[Midway, None, Outcome]:
-        """Run the method, yielding what it shows part-way (UNSIR does), each step named with the method;
-        returns its Outcome."""
+        """Run the method, yielding what it shows part-way (UNSIR does); returns its Outcome."""
         run = self.run(original, request, config, progress)
         if not isinstance(run, Generator):
             return run
-        while True:
-            try:
-                step = next(run)
-            except StopIteration as finished:
-                return finished.value
-            yield replace(step, method=self.name)
+        return (yield from run)
 
     def outcome(self, original: nn.Module, request: ForgetRequest, config, progress: Progress | None = None) -> Outcome:
         """Run the method to its end."""
@@ -227,7 +221,6 @@ class Midway:
     seconds: float  # the method's own seconds so far
     noise: torch.Tensor | None = None
     model: nn.Module | None = None
-    method: str = ""  # filled in by `Method.steps`
 
 
 def to_the_end(steps: Generator[Midway, None, Outcome]) -> Outcome:
