@@ -62,11 +62,9 @@ def _panel(figure: Figure, index: int, count: int, narrow: bool, **kwargs):
     return figure.add_subplot(rows, columns, index + 1, **kwargs)
 
 
-def fitted(text: str, inches: float, fontsize: float, narrow: bool) -> str:
-    """`text` broken into lines that fit `inches` at `fontsize` on a phone (an average glyph is about
-    0.6 em wide, with a margin); unchanged on a wide screen, where matplotlib's own layout has room."""
-    if not narrow:
-        return text
+def fitted(text: str, inches: float, fontsize: float) -> str:
+    """`text` broken into lines that fit `inches` at `fontsize` (an average glyph is about 0.6 em wide,
+    with a margin): matplotlib neither wraps a title nor makes its figure wider for one."""
     per_line = max(8, int(inches * 72 / (fontsize * 0.6)))
     return "\n".join(textwrap.fill(line, per_line) for line in text.split("\n"))
 
@@ -75,7 +73,7 @@ def _heading(figure: Figure, axes, title: str, fontsize: float, narrow: bool) ->
     """A one-axes chart's title: over its axes on a wide screen; on a phone across the whole figure,
     since the name labels on the left leave the axes about half of it."""
     if narrow:
-        figure.suptitle(fitted(title, figure.get_figwidth(), fontsize, narrow), fontsize=fontsize, x=0.01, ha="left")
+        figure.suptitle(fitted(title, figure.get_figwidth(), fontsize), fontsize=fontsize, x=0.01, ha="left")
     else:
         axes.set_title(title, fontsize=fontsize, loc="left")
 
@@ -131,11 +129,11 @@ def prediction_histograms(columns: list[Column], forgotten: list[str], top: int 
         axes.set_xlim(0, 1)
         axes.xaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
         still_theirs = sum(n for name, n in histogram.items() if name in forgotten_set) / total
-        axes.set_title(fitted(f"{column.title}\n{still_theirs:.0%} named as a forgotten person", width / 2, 9, narrow),
+        axes.set_title(fitted(f"{column.title}\n{still_theirs:.0%} named as a forgotten person", width / 2, 9),
                        fontsize=9, color=column.colour, loc="left")
         axes.spines[["top", "right"]].set_visible(False)
     figure.suptitle(fitted("Who the forgotten people's test photos are taken for "
-                           "(red: a forgotten person, grey: someone kept)", width, 10, narrow),
+                           "(red: a forgotten person, grey: someone kept)", width, 10),
                     fontsize=10, x=0.01, ha="left")
     return figure
 
@@ -180,7 +178,7 @@ def stranger_confidence(columns: list[Column], narrow: bool = False) -> Figure:
         figure.supxlabel(stranger_spike_note(spikes), fontsize=7, x=0.01, ha="left", color="#495057", wrap=True)
     title = "Like a stranger? Confidence on forgotten people vs people never seen (0 KS = indistinguishable)"
     title = title if has_strangers else f"Confidence on forgotten people. {MISSING_STRANGERS}"
-    figure.suptitle(fitted(title, width, 9, narrow), fontsize=9, x=0.01, ha="left")
+    figure.suptitle(fitted(title, width, 9), fontsize=9, x=0.01, ha="left")
     return figure
 
 
@@ -231,7 +229,7 @@ def layer_distances(distances: dict[str, float], title: str, narrow: bool = Fals
             axes.annotate("unchanged", (0, row), xycoords=("axes fraction", "data"), xytext=(3, 0),
                           textcoords="offset points", va="center", fontsize=8, color=NEUTRAL)
     axes.set_xlabel(fitted("L2 distance of the block's weights" + (" (bars on a log scale)" if moved else ""),
-                           width / 2, 8, narrow), fontsize=8)
+                           width / 2, 8), fontsize=8)
     _heading(figure, axes, title, 10, narrow)
     axes.spines[["top", "right"]].set_visible(False)
     return figure
@@ -271,16 +269,16 @@ def gradcam_grid(photos: list[CamPhoto], rows: list[tuple[str, list]] | None = N
             axes.imshow(image)
             axes.set_xticks([])
             axes.set_yticks([])
-            axes.set_xlabel(fitted(caption, panel, 8, narrow), fontsize=8, color=colour)
+            axes.set_xlabel(fitted(caption, panel, 8), fontsize=8, color=colour)
     for axes in grid.flat:  # the last line's empty places, when the photos do not fill it
         if not axes.images:
             axes.axis("off")
     for line in range(lines):
         for row, label in enumerate(["Photo", "Original", *(label for label, _ in rows)]):
-            grid[line * depth + row][0].set_ylabel(fitted(label, 1.6, 10, narrow), fontsize=10, fontweight="bold")
+            grid[line * depth + row][0].set_ylabel(fitted(label, 1.6, 10), fontsize=10, fontweight="bold")
     title = ("GradCAM: where each model looks, and whom it names\n(unlearned row: green as it should be, a kept "
              "person named or a forgotten one not; red: a forgotten person still named, or a kept one misnamed)")
-    figure.suptitle(fitted(title, panel * per_line + 0.9, 9, narrow), fontsize=9, x=0.01, ha="left")
+    figure.suptitle(fitted(title, panel * per_line + 0.9, 9), fontsize=9, x=0.01, ha="left")
     return figure
 
 
@@ -309,7 +307,7 @@ def noise_grid(noise: np.ndarray, names: list[str], people: int | None = None, p
         shown.append(f"{columns} of {per_person} images each")
     title = ("The noise UNSIR learned: inputs that maximise the model's error on each forgotten person"
              + (f"\n(showing {' and '.join(shown)})" if shown else ""))
-    figure.suptitle(fitted(title, cell * columns + 1.6, 10, narrow), fontsize=10, x=0.01, ha="left")
+    figure.suptitle(fitted(title, cell * columns + 1.6, 10), fontsize=10, x=0.01, ha="left")
     return figure
 
 
@@ -328,6 +326,6 @@ def feature_maps(maps: dict[str, np.ndarray], titles: dict[str, str], forgotten:
         axes.set_xticks([])
         axes.set_yticks([])
     figure.axes[0].legend(loc="lower left", fontsize=8, frameon=True)
-    figure.suptitle(fitted("The model's features of held-out photos, mapped to 2-D (t-SNE)", width, 11, narrow),
+    figure.suptitle(fitted("The model's features of held-out photos, mapped to 2-D (t-SNE)", width, 11),
                     fontsize=11)
     return figure

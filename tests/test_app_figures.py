@@ -108,7 +108,15 @@ def phone_legibility(figure) -> list[str]:
         on_phone = text.get_fontsize() * figure.dpi / 72 * scale
         if text.get_visible() and text.get_text().strip() and on_phone < SMALLEST_TEXT_PX:
             problems.append(f"{text.get_text()!r} is {on_phone:.1f} px on a phone")
-    # Only what is drawn counts at the edges: an axes' bounding box holds its ticks in view and its labels.
+    return problems + past_the_edge(figure)
+
+
+def past_the_edge(figure) -> list[str]:
+    """What `figure` draws outside itself, where the page would cut it off. Only what is drawn counts:
+    an axes' bounding box holds its ticks in view and its labels."""
+    drawn(figure)
+    renderer = figure.canvas.get_renderer()
+    problems = []
     for artist in [*figure.axes, *figure.legends, *figure.texts]:  # figure.texts holds the suptitle
         box = artist.get_tightbbox(renderer)
         if box is not None and (box.x0 < -1 or box.x1 > figure.bbox.width + 1):
@@ -150,3 +158,10 @@ def test_on_a_phone_every_chart_keeps_its_text_readable_and_inside():
     wide = every_chart(narrow=False)
     assert all(phone_legibility(wide[name]) for name in ("histograms", "strangers", "gradcam", "features"))
     assert "3 of 8 images each" in every_chart(narrow=True)["noise"].get_suptitle().replace("\n", " ")
+
+
+def test_on_a_wide_screen_no_chart_runs_past_its_edge():
+    """matplotlib neither wraps a title nor widens the figure for it: GradCAM's colour key once ran a
+    third of its width past a four-photo grid on a laptop, cut off mid-sentence."""
+    for name, figure in every_chart(narrow=False).items():
+        assert past_the_edge(figure) == [], name
