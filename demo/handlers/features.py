@@ -183,6 +183,11 @@ def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict 
                 f"which only hides them at the output.{elsewhere} Retrain from scratch to see it on this very set.")
     was = f" ({before:.0%} before)" if before is not None else ""
     found = f"nearest neighbours find {knn:.0%} of the forgotten people's held-out photos{was}"
+    if retrains and knn > reached[1]:
+        # Colin Powell, the app's first face: 100 % -> 94 % against retrained models' 25 % - 92 %. Moved, by three
+        # photos, yet not to where a model that never saw them would be: "moved" alone would overstate it.
+        return (f"**Moved a little in the features, not as far as a retrained model:** {found}; models {retrains}, "
+                "none as many. Retrain from scratch to compare on this very set.")
     if retrains:
         return f"**Moved in the features:** {found}; models {retrains}."
     return f"**Moved in the features:** {found}. Retrain from scratch to see how far a model that never saw them goes."
