@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from demo import figures, handlers
-from demo.handlers import verdicts
+from demo.handlers import recognition, verdicts
 from demo.handlers.forget import underway_view
 from demo.workspace import MODELS_DIR_VARIABLE, available_checkpoints, workspace
 from unsir.bench import RetrainReference
@@ -613,6 +613,17 @@ def test_the_held_out_photo_button_says_whose_photo_and_moves_through_them(first
     assert captions[3].startswith("Held-out photo 4 of 6: **person 07**")
     assert captions[6] == captions[0]  # then round again
     assert len(set(captions[:6])) == 6
+
+
+def test_the_held_out_photos_offered_first_are_those_the_original_named_most_surely(first):
+    """A photo the original already missed shows nothing about forgetting: each person's come surest first."""
+    ws = handlers.open_workspace(CHECKPOINT)
+    probabilities = ws.predictions().test.softmax(1)
+    photos = recognition.held_out_photos(ws, first.session.forgotten)
+    for name in first.session.forgotten:
+        person = ws.names.index(name)
+        sureness = [float(probabilities[i, person]) for who, i in photos if who == name]
+        assert sureness == sorted(sureness, reverse=True) and len(sureness) == int((ws.split.test.labels == person).sum())
 
 
 def test_only_the_models_people_can_be_selected(names):

@@ -94,9 +94,17 @@ def original_calibration(checkpoint: str) -> dict:
 
 
 def held_out_photos(ws, forgotten: list[str]) -> list[tuple[str, int]]:
-    """(person, test index) of every held-out photo of the forgotten people, person by person."""
+    """(person, test index) of every held-out photo of the forgotten people, person by person, those the
+    original named most surely first: a photo it already missed would show nothing about the forgetting."""
     labels = ws.split.test.labels
-    return [(name, int(i)) for name in forgotten for i in (labels == ws.names.index(name)).nonzero().flatten()]
+    probabilities = ws.predictions().test.softmax(1)
+    photos = []
+    for name in forgotten:
+        person = ws.names.index(name)
+        indices = (labels == person).nonzero().flatten()
+        order = probabilities[indices, person].argsort(descending=True, stable=True)
+        photos += [(name, int(i)) for i in indices[order]]
+    return photos
 
 
 class SampleView(NamedTuple):
@@ -117,7 +125,8 @@ def forgotten_test_photo(checkpoint: str, session: Session | None) -> SampleView
     pixels = ws.split.test.images[index].permute(1, 2, 0).numpy()
     photo = Image.fromarray(pixels).resize((SAMPLE_SIZE, SAMPLE_SIZE), Image.BICUBIC)
     caption = (f"Held-out photo {number + 1} of {len(photos)}: **{figures.readable(name)}** (forgotten; no model "
-               "trained on this photo). Click again for the next one.")
+               "trained on this photo; the photos the original named most surely come first). Click again for the next "
+               "one.")
     return SampleView(photo, caption, replace(session, samples_shown=session.samples_shown + 1))
 
 
