@@ -229,7 +229,7 @@ def layer_distances(distances: dict[str, float], title: str, narrow: bool = Fals
             axes.annotate("unchanged", (0, row), xycoords=("axes fraction", "data"), xytext=(3, 0),
                           textcoords="offset points", va="center", fontsize=8, color=NEUTRAL)
     axes.set_xlabel(fitted("L2 distance of the block's weights" + (" (bars on a log scale)" if moved else ""),
-                           width / 2, 8), fontsize=8)
+                           width - 1.2, 8), fontsize=8)  # 1.2 in: the block names
     _heading(figure, axes, title, 10, narrow)
     axes.spines[["top", "right"]].set_visible(False)
     return figure
