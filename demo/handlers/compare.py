@@ -19,7 +19,7 @@ from .. import figures
 from ..gpu import on_gpu
 from ..workspace import workspace
 from .features import MEASURES, benchmark_reference, reference_title
-from .forget import cam_photos, confidences, stage_progress
+from .unlearning import cam_photos, confidences, stage_progress
 from .summary import SUMMARY_ROWS, Row, summary_table
 from .verdicts import FORGOTTEN_AT_MOST, test_photos
 from .session import METHOD_LABELS, on_phone, open_workspace, warn_untuned

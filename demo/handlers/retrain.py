@@ -23,10 +23,11 @@ from .. import figures
 from ..gpu import on_gpu
 from ..workspace import ARCH_NAMES, workspace
 from .features import model_map
-from .forget import confidences, inside_view, report_with, stage_progress
-from .summary import comparison_columns, summary_table
-from .verdicts import status_line, test_photos
+from .forget import inside_view, report_with
 from .session import Session, on_phone, open_workspace, session_for
+from .summary import comparison_columns, summary_table
+from .unlearning import confidences, stage_progress
+from .verdicts import status_line, test_photos
 
 ESTIMATE_STEPS = 2  # training steps timed (after one to warm up) to estimate a retrain on this machine
 # Cancel is a file, not a variable: under ZeroGPU the retrain trains in a process forked before the visitor pressed
