@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 import unsir.methods.unsir as unsir_method
 from unsir.bench import machine
-from unsir.forgetting import Predictions, build_request, forgetting_metrics, frozen_start, random_identities
+from unsir.evaluation import Predictions, forgetting_metrics, frozen_start
+from unsir.forgetting import build_request, random_identities
 from unsir.pipeline import load, load_strangers_for
 
 HERE = Path(__file__).parent

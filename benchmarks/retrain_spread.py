@@ -24,7 +24,7 @@ from pathlib import Path
 
 from speedup import CHECKPOINT, forget_command  # this folder's: the same `unsir forget` run
 from unsir.bench import QUIET_LOAD, machine
-from unsir.forgetting import gaps_closed
+from unsir.evaluation import gaps_closed
 
 HERE = Path(__file__).parent
 COMPARED = {"feature_knn_forget_acc": "kNN on the forgotten", "mia_auc_forget": "loss AUC",

@@ -27,7 +27,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from unsir.bench import machine
-from unsir.forgetting import Predictions, forget, random_identities
+from unsir.evaluation import Predictions
+from unsir.forgetting import forget, random_identities
 from unsir.methods import configure
 from unsir.nets import blocks
 from unsir.pipeline import load

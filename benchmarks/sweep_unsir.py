@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 
 from unsir.bench import machine
-from unsir.forgetting import GAP_METRICS, gap_closed_on, Predictions, build_request, forget, random_identities
+from unsir.evaluation import GAP_METRICS, Predictions, gap_closed_on
+from unsir.forgetting import build_request, forget, random_identities
 from unsir.methods import configure
 from unsir.methods.retrain import cached_model_dir
 from unsir.methods.unsir import PAPER, UnsirConfig

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from unsir.bench import with_method_rerun
 from unsir.bench_markdown import quietness, verdict
-from unsir.forgetting import moved_in_features
+from unsir.evaluation import moved_in_features
 from unsir.targets import GAP_TARGET, POOLED_MEASURES, pooled_measure
 from unsir.reports import to_json
 

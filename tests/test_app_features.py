@@ -110,7 +110,7 @@ def test_for_one_person_the_share_is_called_rough(run, olivetti):
 def test_the_model_hint_counts_the_benchmark_sets_where_unsir_moved_the_features():
     """The page's one-line promise per model is the benchmark's count, not a hope."""
     from demo.ui import MODEL_HINT
-    from unsir.forgetting import moved_in_features
+    from unsir.evaluation import moved_in_features
 
     records = features.benchmark_records()
     for arch, label in (("resnet18", "ResNet18"), ("vit", "ViT")):

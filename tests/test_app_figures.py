@@ -101,7 +101,6 @@ def phone_legibility(figure) -> list[str]:
     """What a phone showing `figure` PHONE_CHART_PX wide would not read: text drawn smaller than
     SMALLEST_TEXT_PX once scaled down, or a panel or text running past the figure's edge."""
     drawn(figure)
-    renderer = figure.canvas.get_renderer()
     scale = min(1.0, PHONE_CHART_PX / figure.bbox.width)
     problems = []
     for text in figure.findobj(lambda artist: isinstance(artist, figures_text.Text)):

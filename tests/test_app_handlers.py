@@ -571,7 +571,7 @@ def test_collateral_damage_lists_the_kept_people_who_lost_the_most(first, names)
 def test_not_recognised_uses_a_threshold_calibrated_honestly_and_states_its_false_rejects(first, lfw_photo, names):
     import torch
 
-    from unsir.forgetting import Predictions
+    from unsir.evaluation import Predictions
 
     ws = workspace(CHECKPOINT)
     kept = [c for c in range(len(names)) if c not in (3, 7)]
@@ -757,7 +757,7 @@ def test_the_base_models_predictions_come_from_its_frozen_start_computed_once_an
     """The warm-up's predictions run the blocks before UNSIR's learn_from once, and keep those outputs for the
     clicks (UNSIR's retain inputs, every evaluation): the same numbers as the whole model gives."""
     import demo.workspace as workspace_module
-    from unsir.forgetting import Predictions, frozen_start
+    from unsir.evaluation import Predictions, frozen_start
 
     calls = []
     monkeypatch.setattr(workspace_module, "frozen_start", lambda *args: calls.append(args) or frozen_start(*args))

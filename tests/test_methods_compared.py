@@ -12,7 +12,8 @@ from unsir import forgetting
 from unsir.checkpoints import weights_sha256
 from unsir.cli import main
 from unsir.data import FaceSet, normalise
-from unsir.forgetting import Predictions, build_request, forget
+from unsir.evaluation import Predictions
+from unsir.forgetting import build_request, forget
 from unsir.methods import METHODS, base, configure, settings
 from unsir.methods.salun import SalunConfig, saliency_mask, salun
 from unsir.methods.ssd import dampen, summed_importance

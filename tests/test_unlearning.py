@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from unsir.checkpoints import weights_sha256
 from unsir.data import FaceSet, FaceTensors
-from unsir.forgetting import Predictions, build_request, forget
+from unsir.evaluation import Predictions
+from unsir.forgetting import build_request, forget
 from unsir.methods import configure
 from unsir.methods.finetune import FinetuneConfig
 from unsir.methods.neggrad import NeggradConfig
@@ -57,7 +58,7 @@ def test_unsir_takes_what_the_evaluation_computed_on_the_retain_photos_and_learn
     reads its retain subset's outputs of the frozen blocks and the repair teacher's logits there (~1.3 s of
     a one-person request on the 2-core CPU), but only from predictions of this very original."""
     import unsir.methods.unsir as unsir_module
-    from unsir.forgetting import frozen_start
+    from unsir.evaluation import frozen_start
 
     card = {**olivetti.card, "arch": "resnet18"}
     start = frozen_start(olivetti.model, card, olivetti.split, None)
@@ -308,7 +309,7 @@ def test_configure_refuses_an_unknown_method_preset_setting_or_value():
 
 
 def test_the_logit_mask_control_can_be_derived_from_the_originals_predictions(olivetti, recognised_pair):
-    from unsir.forgetting import forgetting_metrics
+    from unsir.evaluation import forgetting_metrics
 
     forget_classes = classes_of(olivetti, recognised_pair)
     run = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair, methods={"logit-mask": None})
@@ -352,7 +353,8 @@ def test_unsir_shows_its_noise_then_its_impaired_model_and_measuring_them_change
     """The stream shows UNSIR part-way (its noise, then its model after impair) before its first answer; measuring
     the impaired model there leaves the run exactly as the command line's, which measures nothing part-way."""
     from unsir.features import FrozenStart
-    from unsir.forgetting import ForgetRun, HeldOut, forget_stream, held_out_metrics, midway_held_out
+    from unsir.evaluation import held_out_metrics, midway_held_out
+    from unsir.forgetting import ForgetRun, HeldOut, forget_stream
     from unsir.methods.base import Midway
 
     config = dataclasses.replace(configure("unsir", olivetti.card), retain_per_id=2, noise_steps=3)
@@ -394,7 +396,7 @@ def test_the_feature_probe_is_fit_once_per_model_however_many_forget_sets_it_sco
     """The k-NN and the probe depend on the features alone: the original's serve every forget set (and its
     logit-mask view) of a benchmark or of the app's clicks, with the numbers of a fresh fit."""
     from unsir import metrics
-    from unsir.forgetting import forgetting_metrics
+    from unsir.evaluation import forgetting_metrics
 
     fits = []
     probe = metrics.probe_predictions
@@ -431,7 +433,7 @@ def test_a_model_sharing_the_early_blocks_is_predicted_from_their_outputs_bit_fo
 
 
 def test_a_forget_run_reports_the_same_numbers_with_or_without_the_frozen_start(olivetti, recognised_pair):
-    from unsir.forgetting import frozen_start
+    from unsir.evaluation import frozen_start
 
     card = {**olivetti.card, "arch": "resnet18"}
     start = frozen_start(olivetti.model, card, olivetti.split, None)

@@ -115,7 +115,8 @@ def measure_again(audit_path, weights_path, data_home=None) -> tuple[bool, list[
     beside the weights must be the one the audit exported: it says which photos the numbers were measured on."""
     import torch
 
-    from .forgetting import ForgetError, Predictions, forgetting_metrics, resolve_identities
+    from .evaluation import Predictions, forgetting_metrics
+    from .forgetting import ForgetError, resolve_identities
     from .pipeline import load, load_strangers_for
 
     audit = read_audit(audit_path)

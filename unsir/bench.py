@@ -18,7 +18,8 @@ import torch
 
 from . import distributed
 from .checkpoints import weights_sha256
-from .forgetting import Predictions, forget, frozen_start, gaps_closed, random_identities
+from .evaluation import Predictions, frozen_start, gaps_closed
+from .forgetting import forget, random_identities
 from .methods import configure
 from .pipeline import load, load_strangers_for
 from .reports import to_json

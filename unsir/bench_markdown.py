@@ -6,7 +6,7 @@ import os
 import statistics
 from dataclasses import asdict
 
-from .forgetting import CHANCE, KNN_MOVED_AT_LEAST, moved_in_features
+from .evaluation import CHANCE, KNN_MOVED_AT_LEAST, moved_in_features
 from .methods import METHODS, configure
 from .methods.unsir import UnsirConfig
 from .targets import (ACCURACY_TARGETS, CLEARLY_MORE, COMPARED_TARGET, GAP_TARGET, POOLED_MEASURES,

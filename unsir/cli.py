@@ -199,7 +199,8 @@ def _method_configs(args, card: dict, forget_count: int) -> dict:
 
 def cmd_forget(args) -> None:
     from . import STARTED
-    from .forgetting import ForgetError, forget, moved_in_features, random_identities
+    from .evaluation import moved_in_features
+    from .forgetting import ForgetError, forget, random_identities
     from .methods import METHODS
     from .pipeline import load, load_strangers_for, save_unlearned
 

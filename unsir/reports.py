@@ -6,7 +6,7 @@ import json
 import math
 from datetime import datetime, timezone
 
-from .forgetting import moved_in_features
+from .evaluation import moved_in_features
 
 AUDIT_FORMAT = "unsir-audit/2"
 METRIC_KEYS = ("retain_test_acc", "forget_test_acc", "retain_train_acc", "forget_train_acc",

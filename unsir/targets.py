@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .forgetting import CHANCE
+from .evaluation import CHANCE
 from .metrics import SMALLEST_GAP, gap_closed
 
 # The deep-forgetting issue's targets, per set: (forgotten test accuracy at most, kept accuracy lost at most in

@@ -11,7 +11,8 @@ from typing import NamedTuple
 import gradio as gr
 from matplotlib.figure import Figure
 
-from unsir.forgetting import ForgetError, forget, moved_in_features, resolve_identities
+from unsir.evaluation import moved_in_features
+from unsir.forgetting import ForgetError, forget, resolve_identities
 from unsir.methods import METHODS, configure
 from unsir.training import default_device
 

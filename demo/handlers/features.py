@@ -18,7 +18,8 @@ import numpy as np
 
 from unsir.bench import RetrainReference, retrain_reference
 from unsir.features import feature_map, map_sample
-from unsir.forgetting import ForgetRun, forgetting_metrics, gap_closed_on, moved_in_features
+from unsir.evaluation import forgetting_metrics, gap_closed_on, moved_in_features
+from unsir.forgetting import ForgetRun
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.json"
 SPEEDUP = BENCHMARK.with_name("SPEEDUP.json")  # a retrain timed beside UNSIR, in one run on a quiet machine

@@ -13,7 +13,7 @@ from PIL import Image
 
 from unsir import metrics
 from unsir.faces import DetectedFace, PhotoError, largest_face, read_photo
-from unsir.forgetting import Predictions
+from unsir.evaluation import Predictions
 from unsir.training import predict_outputs
 
 from .. import figures

@@ -10,7 +10,8 @@ import torch
 
 from unsir import metrics
 from unsir.data import denormalise
-from unsir.forgetting import HeldOut, Predictions, forget_stream, held_out_metrics, midway_held_out, resolve_identities
+from unsir.evaluation import Predictions, held_out_metrics, midway_held_out
+from unsir.forgetting import HeldOut, forget_stream, resolve_identities
 from unsir.methods.base import Midway
 from unsir.training import default_device
 

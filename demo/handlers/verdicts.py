@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from unsir.forgetting import knn_moved
+from unsir.evaluation import knn_moved
 
 from .. import figures
 from .session import METHOD_LABELS, Request, open_workspace
