@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from demo import figures, handlers
-from demo.handlers import recognition, verdicts
+from demo.handlers import features, recognition, verdicts
 from demo.handlers.forget import underway_view
 from demo.workspace import MODELS_DIR_VARIABLE, available_checkpoints, workspace
 from unsir.bench import RetrainReference
@@ -550,6 +550,20 @@ def test_each_persons_verdict_says_what_the_features_still_hold_once_measured(st
         "; in the features, nearest neighbours find 14 of 15 (14 before: not moved)"
     assert verdicts.in_the_features("a", {per_person: {"a": 9 / 15}}, {per_person: {"a": 14 / 15}}, 15) == \
         "; in the features, nearest neighbours find 9 of 15 (14 before)"
+
+
+def test_the_status_at_the_top_carries_the_features_verdict(streamed, first):
+    """A person no longer named may still be found in the features: the top of the page says what the features
+    panel found, in its own words, once it is measured (not with the first answer)."""
+    *_, early, _ = streamed
+    assert "Inside the model:" not in early.status
+    headline = re.search(r"\*\*((?:Moved|Not moved|Still findable)[^*]*?):\*\*", first.inside).group(1)
+    assert f"Inside the model: **{headline}** (the evidence below" in first.status
+    unlearned = first.report["methods"]["unsir"]
+    verdict = features.verdict(first.report["original"], {**unlearned, "feature_knn_forget_acc": 0.4}, "UNSIR",
+                               {**unlearned, "feature_knn_forget_acc": 0.2}, None)
+    assert verdict.short.startswith("Of the way from the original to the retrained model, UNSIR went Found by nearest "
+                                    "neighbours in the features: ")
 
 
 def test_the_zero_glance_statement_is_said_once(first):

@@ -145,11 +145,34 @@ def evidence_table(original: dict, unlearned: dict, method_label: str, evidence:
     rows = [f"| {measure.label} | " + " | ".join(measure.show(entry.get(measure.key)) for _, entry in columns) + " |"
             for measure in MEASURES]
     return "\n".join(["### Can the forgotten people still be found inside the model?", "", EXPLANATION, "",
-                      *header, *rows, "", verdict(original, unlearned, method_label, retrained, reference)])
+                      *header, *rows, "", str(verdict(original, unlearned, method_label, retrained, reference))])
+
+
+def inside_verdict(original: dict, unlearned: dict, method_label: str, retrained: dict | None,
+                   checkpoint: str) -> Verdict:
+    """`verdict` against the retrained model, or else the benchmark's retrained models for this many people."""
+    reference = benchmark_reference(checkpoint, len(unlearned.get("forget_per_identity_test_acc") or {}))
+    return verdict(original, unlearned, method_label, retrained, reference)
+
+
+class Verdict(NamedTuple):
+    """The panel's verdict: `headline` (bold, its first words) and `detail` follow each other in the panel;
+    `short` (the headline, unless given) goes to the top of the page, beside the per-person lines."""
+
+    headline: str
+    detail: str
+    given_short: str = ""
+
+    def __str__(self) -> str:
+        return f"**{self.headline}** {self.detail}" if self.headline else self.detail
+
+    @property
+    def short(self) -> str:
+        return self.given_short or self.headline.rstrip(":")
 
 
 def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict | None,
-            reference: RetrainReference | None) -> str:
+            reference: RetrainReference | None) -> Verdict:
     """In plain words: how far the method went from the original toward a retrained model, or (without a retrain)
     whether it moved the forgotten people in the features at all, beside what retrained models reach."""
     knn = unlearned.get("feature_knn_forget_acc")
@@ -163,32 +186,35 @@ def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict 
         one_person = len(unlearned.get("forget_per_identity_test_acc") or {}) == 1
         rough = (" For one person these shares are rough: two retrains of the same person can disagree by "
                  "more than the whole gap." if one_person else "")
-        return (f"**Of the way from the original to the retrained model, {method_label} went** {closed or 'no measurable way'} "
-                "(100 % = as if retrained, 0 % = no change; the control's kNN share is 0 %: it changes nothing inside)."
-                + rough)
+        went = f"Of the way from the original to the retrained model, {method_label} went"
+        return Verdict(went, f"{closed or 'no measurable way'} (100 % = as if retrained, 0 % = no change; the "
+                       "control's kNN share is 0 %: it changes nothing inside)." + rough,
+                       f"{went} {closed or 'no measurable way'}")
     reached = reference.ranges.get("feature_knn_forget_acc") if reference is not None else None
     if knn is None:
-        return "Retrain from scratch to see the gold standard beside these numbers."
+        return Verdict("", "Retrain from scratch to see the gold standard beside these numbers.")
     before = original.get("feature_knn_forget_acc")
     # "models retrained without the forgotten found 29% – 92% on the benchmark's sets of 2 people ...", where the
     # benchmark measured this model
     retrains = "" if reached is None else (f"retrained without the forgotten found {MEASURES[0].show(reached)} on the "
                                            f"benchmark's sets of {reference.people()} (see the column's counts)")
     if retrains and knn > reached[1] + STILL_FINDABLE:
-        return (f"**Still findable in the features:** nearest neighbours find {knn:.0%} of the forgotten people's "
-                f"held-out photos; models {retrains}. Retrain from scratch to compare on this very set.")
+        return Verdict("Still findable in the features:", f"nearest neighbours find {knn:.0%} of the forgotten "
+                       f"people's held-out photos; models {retrains}. Retrain from scratch to compare on this very set.")
     if moved_in_features(original, unlearned) is False:
         elsewhere = f" Models {retrains}, so a model that never saw these people may find as many." if retrains else ""
-        return (f"**Not moved in the features:** nearest neighbours find {knn:.0%} of the forgotten people's held-out "
-                f"photos ({before:.0%} before {method_label} ran): on this measure it did no more than the control, "
-                f"which only hides them at the output.{elsewhere} Retrain from scratch to see it on this very set.")
+        return Verdict("Not moved in the features:", f"nearest neighbours find {knn:.0%} of the forgotten people's "
+                       f"held-out photos ({before:.0%} before {method_label} ran): on this measure it did no more than "
+                       f"the control, which only hides them at the output.{elsewhere} Retrain from scratch to see it "
+                       "on this very set.")
     was = f" ({before:.0%} before)" if before is not None else ""
     found = f"nearest neighbours find {knn:.0%} of the forgotten people's held-out photos{was}"
     if retrains and knn > reached[1]:
         # Colin Powell, the app's first face: 100 % -> 94 % against retrained models' 25 % - 92 %. Moved, by three
         # photos, yet not to where a model that never saw them would be: "moved" alone would overstate it.
-        return (f"**Moved a little in the features, not as far as a retrained model:** {found}; models {retrains}, "
-                "none as many. Retrain from scratch to compare on this very set.")
+        return Verdict("Moved a little in the features, not as far as a retrained model:",
+                       f"{found}; models {retrains}, none as many. Retrain from scratch to compare on this very set.")
     if retrains:
-        return f"**Moved in the features:** {found}; models {retrains}."
-    return f"**Moved in the features:** {found}. Retrain from scratch to see how far a model that never saw them goes."
+        return Verdict("Moved in the features:", f"{found}; models {retrains}.")
+    return Verdict("Moved in the features:",
+                   f"{found}. Retrain from scratch to see how far a model that never saw them goes.")

@@ -18,7 +18,7 @@ from unsir.reports import METRIC_KEYS
 
 from .. import figures
 from ..compute import computes
-from .features import CONTROL, evidence_table
+from .features import CONTROL, evidence_table, inside_verdict
 from .session import METHOD_LABELS, Request, Session, on_phone, open_workspace, session_for, warn_untuned
 from .summary import SUMMARY_ROWS, comparison_columns, reference_columns, summary_table
 from .unlearning import Underway, unlearn  # looked up here at each click: the app tests wrap it
@@ -274,7 +274,7 @@ def results_view(checkpoint: str, session: Session, narrow: bool = False) -> For
     distance_from = "the original" + (" (all requests together)" if len(session.history) > 1 else "")
     references = reference_columns(request, retrain, checkpoint)
     return ForgetView(
-        status_line(request, forgotten, test_photos(checkpoint)),
+        status_line(request, forgotten, test_photos(checkpoint), inside_short(checkpoint, request, retrain)),
         summary_table(columns + references),
         collateral_damage(request.kept),
         figures.per_identity_accuracy(columns, forgotten, narrow=narrow),
@@ -305,6 +305,16 @@ def inside_view(checkpoint: str, request: Request, retrain: dict | None, narrow:
     if retrain:
         maps["retrain"], titles["retrain"] = retrain["map"], "Retrained (gold standard)"
     return table, figures.feature_maps(maps, titles, request.features.forgotten, narrow=narrow)
+
+
+def inside_short(checkpoint: str, request: Request, retrain: dict | None) -> str:
+    """The features panel's verdict in a few words, for the status at the top ("" where the features were not
+    measured)."""
+    if request.features is None:
+        return ""
+    return inside_verdict(request.report["original"], request.report["methods"][request.method],
+                          METHOD_LABELS.get(request.method, request.method), retrain["entry"] if retrain else None,
+                          checkpoint).short
 
 
 def reset(checkpoint: str, session: Session | None) -> ResetView:

@@ -51,14 +51,17 @@ def in_the_features(name: str, entry: dict, original: dict, photos: int) -> str:
     return f"; in the features, nearest neighbours find {round(after * photos)} of {photos}{was}"
 
 
-def status_line(request: Request, forgotten: list[str], photos: dict[str, int]) -> str:
-    """What the request ran, and a verdict per person asked for so far."""
+def status_line(request: Request, forgotten: list[str], photos: dict[str, int], inside: str = "") -> str:
+    """What the request ran, a verdict per person asked for so far, and `inside`, the features panel's verdict in
+    a few words (a person no longer named may still be found in the features)."""
     return verdict_lines(request.method, request.names, request.report["methods"][request.method],
-                         request.report["device"], forgotten, photos, original=request.report["original"])
+                         request.report["device"], forgotten, photos, original=request.report["original"],
+                         inside=inside)
 
 
 def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgotten: list[str],
-                  photos: dict[str, int], measuring: bool = False, original: dict | None = None) -> str:
+                  photos: dict[str, int], measuring: bool = False, original: dict | None = None,
+                  inside: str = "") -> str:
     """What ran, and a verdict per person asked for so far: never more than the held-out photos show."""
     asked = ", ".join(figures.readable(n) for n in names)
     if entry["zero_glance"]:
@@ -73,6 +76,9 @@ def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgo
                    "their held-out photos.", ""]
     follows = ["", "*Still measuring: the membership attack, strangers, the features, GradCAM and the charts "
                    "follow below.*"] if measuring else []
+    if inside:
+        follows = ["", f"Inside the model: **{inside}** (the evidence below, under *Can the forgotten people still be "
+                       "found inside the model?*)."]
     return "\n".join([
         *warning,
         f"**{METHOD_LABELS.get(method, method)} ran on {asked}** in {entry['seconds']:.1f} s on {device}. {read}",
