@@ -187,10 +187,12 @@ def _page(checkpoint: str) -> None:
         photo = gr.Image(sources=["upload", "webcam"], type="filepath", label="A photo of someone", height=260,
                          min_width=200, elem_id="photo")
         face = gr.Image(label="Face found (MTCNN)", interactive=False, height=260, min_width=160)
+        # No heading: a Label heads its bars with the top guess in large type, even one below the threshold that
+        # the verdict under them then calls "not recognised" (the unlearned model "naming" a stranger at 7 %).
         original_top = gr.Label(label="Original model's top guesses", num_top_classes=handlers.TOP_PREDICTIONS,
-                                min_width=160)
+                                min_width=160, show_heading=False)
         unlearned_top = gr.Label(label="Unlearned model's top guesses", num_top_classes=handlers.TOP_PREDICTIONS,
-                                 min_width=160)
+                                 min_width=160, show_heading=False)
     with gr.Row(elem_classes="stack-on-phone", equal_height=True):
         check = gr.Button("Who is this?", variant="primary", scale=1, min_width=140)
         sample = gr.Button("Try a held-out photo of a forgotten person", scale=1, min_width=160)

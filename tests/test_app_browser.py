@@ -184,6 +184,10 @@ def test_on_a_phone_the_page_reads_without_sideways_scrolling(olivetti_checkpoin
         page.wait_for_function("document.querySelector('#sample-caption').innerText.includes('Held-out photo 1 of 6')")
         page.wait_for_function("document.querySelector('#note').innerText.includes('Unlearned')",
                                timeout=RESULTS_SECONDS * 1000)
+        # the guesses come as bars, with no top name in large type over them: the verdict under them says whether
+        # it counts as recognised
+        page.locator("#recognition .confidence-set").first.wait_for()
+        assert page.locator("#recognition [data-testid=label-output-value]").count() == 0
         # a photo without a face: a toast; the answer on screen stays, with no "Error" badge over it
         Image.new("RGB", (200, 200), "grey").save(tmp_path / "wall.png")
         page.locator("#photo input[type=file]").set_input_files(str(tmp_path / "wall.png"))
