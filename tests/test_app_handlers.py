@@ -743,6 +743,9 @@ def test_compare_runs_each_method_on_the_same_people_as_columns_with_a_plain_lin
     assert "| Found by nearest neighbours in the features (kNN) |" in view.compare_summary  # what is still inside
     measures = [line.split("|")[1] for line in view.compare_summary.splitlines()[2:] if line.startswith("| ")]
     assert len(measures) == len(set(measures))  # each measure once, though the summary and the features share one
+    for measure in measures:  # and each explained under the table in words
+        meaning = re.search(rf"^- \*{re.escape(measure.strip())}\*: (.*)$", view.compare_summary, re.M)
+        assert meaning and len(meaning.group(1)) > 20, measure
     lines = {line.split("**")[1]: line for line in view.compare_status.splitlines() if line.startswith("- **")}
     assert set(lines) == {"UNSIR", "Logit mask (control)", "NegGrad"}
     assert "read forgotten photos: no" in lines["UNSIR"] and "read forgotten photos: yes" in lines["NegGrad"]

@@ -28,7 +28,7 @@ from .session import METHOD_LABELS, on_phone, open_workspace, warn_untuned
 # Columns by colour: the original (blue) and the retrained (green) keep theirs, the methods take these in turn.
 METHOD_COLOURS = [figures.UNLEARNED, "#862e9c", "#0b7285", "#c2255c", "#5f3dc4", "#e8590c", "#1864ab", "#868e96"]
 # The features panel's measures, less those the summary already has a row for (the stranger distance).
-INSIDE_ROWS = [Row(m.label, m.key, "{:.0%}" if m.percent else "{:.2f}", "") for m in MEASURES
+INSIDE_ROWS = [Row(m.label, m.key, "{:.0%}" if m.percent else "{:.2f}", m.meaning) for m in MEASURES
                if m.key not in {row.key for row in SUMMARY_ROWS}]
 
 

@@ -33,11 +33,13 @@ def span(low: str, high: str) -> str:
 
 
 class Measure(NamedTuple):
-    """One row of the panel: a report key, its label, and how to show it."""
+    """One row of the panel: a report key, its label, how to show it, and one line on what it means (where a
+    table has no room for the panel's explanation)."""
 
     key: str
     label: str
     percent: bool
+    meaning: str
 
     def show(self, value) -> str:
         """A value, or a (low, high) range over several models."""
@@ -49,10 +51,19 @@ class Measure(NamedTuple):
 
 
 MEASURES = [
-    Measure("feature_knn_forget_acc", "Found by nearest neighbours in the features (kNN)", True),
-    Measure("feature_probe_forget_acc", "Found by a new classifier trained on the features (probe)", True),
-    Measure("mia_auc_forget", "Membership attack, AUC (0.50 = cannot tell trained-on photos; below tells too)", False),
-    Measure("stranger_ks", "Distance from strangers (KS; 0 = like a stranger)", False),
+    Measure("feature_knn_forget_acc", "Found by nearest neighbours in the features (kNN)", True,
+            "the share of the forgotten people's held-out photos that a nearest-neighbour search on the model's "
+            "features (what its last layer reads) names as them; a retrained model still finds some, since faces "
+            "look alike, so the goal is the retrained model's number, not 0"),
+    Measure("feature_probe_forget_acc", "Found by a new classifier trained on the features (probe)", True,
+            "the same share for a classifier freshly trained on those features (the forgotten people's training "
+            "photos are used here only to measure, never to unlearn)"),
+    Measure("mia_auc_forget", "Membership attack, AUC (0.50 = cannot tell trained-on photos; below tells too)", False,
+            "how well the model's loss tells the forgotten people's training photos from their held-out ones: "
+            "0.50 when it cannot, as for photos a model never trained on"),
+    Measure("stranger_ks", "Distance from strangers (KS; 0 = like a stranger)", False,
+            "the Kolmogorov-Smirnov distance between the model's confidence on the forgotten people and on "
+            "people it never saw"),
 ]
 EXPLANATION = (
     "Naming nobody is not the same as forgetting. These tests look *inside* the model, at the features its "
