@@ -79,6 +79,9 @@ def test_pick_two_faces_forget_them_and_see_the_results(which, olivetti_checkpoi
         forget = first_load.locator("#forget").bounding_box()
         assert forget["y"] + forget["height"] <= 768  # Forget is above the fold of a laptop screen
         assert not first_load.locator("#results").is_visible()  # no empty chart placeholders before results
+        # nor an empty status between the buttons and the faces: it takes room once it has something to say
+        actions, faces = (first_load.locator(place).bounding_box() for place in ("#actions", "#faces"))
+        assert not first_load.locator("#status").is_visible() and faces["y"] - actions["y"] - actions["height"] < 40
         first_load.close()
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         requested = []
