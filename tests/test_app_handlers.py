@@ -560,6 +560,16 @@ def test_the_status_at_the_top_carries_the_features_verdict(streamed, first):
     headline = re.search(r"\*\*((?:Moved|Not moved|Still findable)[^*]*?):\*\*", first.inside).group(1)
     assert f"Inside the model: **{headline}** (the evidence below" in first.status
     unlearned = first.report["methods"]["unsir"]
+    # the panel pools the photos of everyone forgotten: a person who did not move is named beside "moved"
+    per_person, request = "feature_knn_forget_per_identity_acc", first.session.history[-1]
+    before = first.report["original"][per_person]
+    moved_one = {**unlearned, per_person: {name: before[name] - (0.5 if index == 0 else 0.0)
+                                            for index, name in enumerate(before)}}
+    still_there = figures.readable(list(before)[1])
+    line = verdicts.verdict_lines("unsir", request.names, moved_one, "CPU", first.session.forgotten,
+                                  verdicts.test_photos(CHECKPOINT), original=first.report["original"],
+                                  inside="Moved in the features")
+    assert f"Inside the model: **Moved in the features, though not for {still_there}**" in line
     verdict = features.verdict(first.report["original"], {**unlearned, "feature_knn_forget_acc": 0.4}, "UNSIR",
                                {**unlearned, "feature_knn_forget_acc": 0.2}, None)
     assert verdict.short.startswith("Of the way from the original to the retrained model, UNSIR went Found by nearest "

@@ -77,6 +77,12 @@ def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgo
     follows = ["", "*Still measuring: the membership attack, strangers, the features, GradCAM and the charts "
                    "follow below.*"] if measuring else []
     if inside:
+        # The panel pools every forgotten photo: a set that moved may hold a person who did not.
+        unmoved = [figures.readable(name) for name in entry.get("feature_knn_forget_per_identity_acc") or {}
+                   if knn_moved((original or {}).get("feature_knn_forget_per_identity_acc", {}).get(name),
+                                entry["feature_knn_forget_per_identity_acc"][name]) is False]
+        if unmoved and inside.startswith("Moved"):
+            inside += f", though not for {', '.join(unmoved)}"
         follows = ["", f"Inside the model: **{inside}** (the evidence below, under *Can the forgotten people still be "
                        "found inside the model?*)."]
     return "\n".join([
