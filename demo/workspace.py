@@ -18,8 +18,8 @@ from torch import nn
 
 from unsir.checkpoints import CARD, CARD_FIELDS, WEIGHTS, read_card, weights_sha256
 from unsir.nets import ModelError
-from unsir.features import FrozenStart
 from unsir.evaluation import Predictions, frozen_start
+from unsir.features import FrozenStart
 from unsir.pipeline import Loaded, load, load_strangers_for
 
 from .compute import call, computes, submit

@@ -352,8 +352,8 @@ def test_each_methods_held_out_answer_comes_first_and_matches_the_final_report(o
 def test_unsir_shows_its_noise_then_its_impaired_model_and_measuring_them_changes_nothing(olivetti, recognised_pair):
     """The stream shows UNSIR part-way (its noise, then its model after impair) before its first answer; measuring
     the impaired model there leaves the run exactly as the command line's, which measures nothing part-way."""
-    from unsir.features import FrozenStart
     from unsir.evaluation import held_out_metrics, midway_held_out
+    from unsir.features import FrozenStart
     from unsir.forgetting import ForgetRun, HeldOut, forget_stream
     from unsir.methods.base import Midway
 

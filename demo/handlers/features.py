@@ -17,8 +17,8 @@ from typing import NamedTuple
 import numpy as np
 
 from unsir.bench import RetrainReference, retrain_reference
-from unsir.features import feature_map, map_sample
 from unsir.evaluation import forgetting_metrics, gap_closed_on, moved_in_features
+from unsir.features import feature_map, map_sample
 from unsir.forgetting import ForgetRun
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.json"

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from unsir import metrics
-from unsir.faces import DetectedFace, PhotoError, largest_face, read_photo
 from unsir.evaluation import Predictions
+from unsir.faces import DetectedFace, PhotoError, largest_face, read_photo
 from unsir.training import predict_outputs
 
 from .. import figures
