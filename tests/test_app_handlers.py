@@ -639,8 +639,18 @@ def test_the_held_out_photo_button_says_whose_photo_and_moves_through_them(first
     assert len(set(captions[:6])) == 6
 
 
-def test_the_held_out_photos_offered_first_are_those_the_original_named_most_surely(first):
-    """A photo the original already missed shows nothing about forgetting: each person's come surest first."""
+def test_the_held_out_photos_offered_first_are_those_the_original_named_most_surely(first, monkeypatch):
+    """A photo the original already missed shows nothing about forgetting: each person's come surest first,
+    ordered on the app's compute thread (torch work elsewhere would start a second OpenMP team)."""
+    from demo import compute
+
+    ordered_on = []
+    ordering = recognition.held_out_photos
+    monkeypatch.setattr(recognition, "held_out_photos",
+                        lambda *args: ordered_on.append(compute.on_compute_thread()) or ordering(*args))
+    handlers.forgotten_test_photo(CHECKPOINT, first.session)
+    assert ordered_on == [True]
+    monkeypatch.undo()
     ws = handlers.open_workspace(CHECKPOINT)
     probabilities = ws.predictions().test.softmax(1)
     photos = recognition.held_out_photos(ws, first.session.forgotten)

@@ -96,13 +96,12 @@ def original_calibration(checkpoint: str) -> dict:
 def held_out_photos(ws, forgotten: list[str]) -> list[tuple[str, int]]:
     """(person, test index) of every held-out photo of the forgotten people, person by person, those the
     original named most surely first: a photo it already missed would show nothing about the forgetting."""
-    labels = ws.split.test.labels
-    probabilities = ws.predictions().test.softmax(1)
+    labels, logits = ws.split.test.labels, ws.predictions().test
     photos = []
     for name in forgotten:
         person = ws.names.index(name)
         indices = (labels == person).nonzero().flatten()
-        order = probabilities[indices, person].argsort(descending=True, stable=True)
+        order = logits[indices].softmax(1)[:, person].argsort(descending=True, stable=True)
         photos += [(name, int(i)) for i in indices[order]]
     return photos
 
@@ -113,6 +112,7 @@ class SampleView(NamedTuple):
     session: Session
 
 
+@computes  # orders the photos by the original's predictions: torch work, on the app's one compute thread
 def forgotten_test_photo(checkpoint: str, session: Session | None) -> SampleView:
     """The next held-out test photo of a forgotten person (the model never trained on it), named, for
     visitors without a photo at hand; each click moves to the next one, through every forgotten person."""

@@ -18,11 +18,15 @@ def test_photos(checkpoint: str) -> dict[str, int]:
     return dict(zip(ws.names, torch.bincount(ws.split.test.labels, minlength=len(ws.names)).tolist()))
 
 
-def verdicts(entry: dict, photos: dict[str, int], original: dict | None = None) -> tuple[list[str], list[str]]:
-    """(one verdict per forgotten person, the people still recognised on more than 1 % of their photos).
-    Not being named is what the output shows; where the features were measured, each line adds how many of
-    the person's held-out photos a nearest-neighbour search there still finds, and found before."""
+def verdicts(entry: dict, photos: dict[str, int], original: dict | None = None
+             ) -> tuple[list[str], list[str], list[str]]:
+    """(one verdict per forgotten person, the people still recognised on more than 1 % of their photos, those
+    whose features did not move). Not being named is what the output shows; where the features were measured,
+    each line adds how many of the person's held-out photos a nearest-neighbour search there still finds, and
+    found before."""
     lines, still = [], []
+    unmoved = [name for name in entry["forget_per_identity_test_acc"]
+               if knn_moved(*person_knn(name, entry, original or {})) is False]
     for name, accuracy in entry["forget_per_identity_test_acc"].items():
         if accuracy is None or accuracy != accuracy:  # no held-out photo: nothing shows they are gone
             still.append(name)
@@ -35,14 +39,19 @@ def verdicts(entry: dict, photos: dict[str, int], original: dict | None = None) 
         else:
             line = f"- {figures.readable(name)}: no longer named ({counted})"
         lines.append(line + in_the_features(name, entry, original or {}, photos[name]))
-    return lines, still
+    return lines, still, unmoved
+
+
+def person_knn(name: str, entry: dict, original: dict) -> tuple[float | None, float | None]:
+    """The kNN's share of one forgotten person's held-out photos (before, after); None where not measured."""
+    key = "feature_knn_forget_per_identity_acc"
+    return (original.get(key) or {}).get(name), (entry.get(key) or {}).get(name)
 
 
 def in_the_features(name: str, entry: dict, original: dict, photos: int) -> str:
     """'; in the features, nearest neighbours find 16 of 24 (20 before)', '... 21 of 24 (20 before: not moved)'
     where they found no fewer than before (the features panel's rule, per person), or '' where not measured."""
-    after = (entry.get("feature_knn_forget_per_identity_acc") or {}).get(name)
-    before = (original.get("feature_knn_forget_per_identity_acc") or {}).get(name)
+    before, after = person_knn(name, entry, original)
     if after is None or after != after:
         return ""
     was = ""
@@ -68,7 +77,7 @@ def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgo
         read = f"Zero-glance: it read only {entry['data_read']}."
     else:
         read = f"NOT zero-glance: it read {entry['data_read']}."
-    lines, still = verdicts(entry, photos, original)
+    lines, still, unmoved = verdicts(entry, photos, original)
     warning = []
     if still:
         warning = [f"⚠️ **Not fully forgotten:** {', '.join(figures.readable(n) for n in still)} "
@@ -78,11 +87,8 @@ def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgo
                    "follow below.*"] if measuring else []
     if inside:
         # The panel pools every forgotten photo: a set that moved may hold a person who did not.
-        unmoved = [figures.readable(name) for name in entry.get("feature_knn_forget_per_identity_acc") or {}
-                   if knn_moved((original or {}).get("feature_knn_forget_per_identity_acc", {}).get(name),
-                                entry["feature_knn_forget_per_identity_acc"][name]) is False]
         if unmoved and inside.startswith("Moved"):
-            inside += f", though not for {', '.join(unmoved)}"
+            inside += f", though not for {', '.join(figures.readable(n) for n in unmoved)}"
         follows = ["", f"Inside the model: **{inside}** (the evidence below, under *Can the forgotten people still be "
                        "found inside the model?*)."]
     return "\n".join([
