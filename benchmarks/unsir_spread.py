@@ -1,6 +1,6 @@
 """How far UNSIR's benchmark numbers move when nothing but the machine changes: UNSIR run once more on every
 forget set of one model in benchmarks/RESULTS.json, with the same settings, and set beside the recorded run,
-each scored against the same recorded retrain. Per size: the worst kept set, the pooled gaps closed and their
+each scored against the same recorded retrain. Per size: the worst kept set, the pooled closeness to retrain and its
 verdicts, recorded and again; then every set. Writes benchmarks/UNSIR_SPREAD.md and .json (the ViT:
 UNSIR_SPREAD-vit.md and .json).
 
@@ -24,7 +24,8 @@ from pathlib import Path
 
 from unsir.bench import with_method_rerun
 from unsir.bench_markdown import quietness, verdict
-from unsir.evaluation import moved_in_features
+from unsir.evaluation import CHANCE, moved_in_features
+from unsir.metrics import retrain_closeness
 from unsir.targets import GAP_TARGET, POOLED_MEASURES, pooled_measure
 from unsir.reports import to_json
 
@@ -47,12 +48,13 @@ def check_same_recipe(records: list[dict], again: list[dict]) -> None:
 
 
 def size_summary(reports: list[dict]) -> dict:
-    """The numbers RESULTS.md judges UNSIR by, for one size: kept change worst / mean, pooled gaps, unmoved sets."""
+    """The numbers RESULTS.md judges UNSIR by, for one size: kept change worst / mean, pooled closeness to retrain,
+    unmoved sets."""
     kept = [100 * (r["methods"][METHOD]["retain_test_acc"] - r["original"]["retain_test_acc"]) for r in reports]
     gaps = {}
     for key in POOLED_MEASURES:
         pooled = pooled_measure(reports, METHOD, key)
-        gaps[key] = None if pooled is None else pooled.gap()
+        gaps[key] = None if pooled is None else pooled.closeness()
     unmoved = sum(moved_in_features(r["original"], r["methods"][METHOD]) is False for r in reports)
     return {"kept_worst": min(kept), "kept_mean": statistics.fmean(kept), "gaps": gaps, "unmoved": unmoved,
             "sets": len(reports)}
@@ -73,7 +75,11 @@ def verdicts_compared(arch: str, by_size: dict[int, dict[str, list[dict]]]) -> s
 
 
 def _gap(value) -> str:
-    return "–" if value is None or value != value else f"{value:.2f}"
+    return "–" if value is None or value != value else f"{value:.2f}".replace("-0.00", "0.00")
+
+
+def _closeness(original: dict, method: dict, retrain: dict | None, key: str) -> str:
+    return "–" if retrain is None else _gap(retrain_closeness(original[key], method[key], retrain[key], CHANCE.get(key)))
 
 
 def _found(entry: dict) -> str:
@@ -99,10 +105,11 @@ def write_markdown(records: list[dict], again: list[dict]) -> str:
              quietness(again), "",
              "## Per size: what RESULTS.md judges, recorded → again", "",
              f"Kept: change of the kept people's test accuracy against the original, points (target: within 3 on "
-             f"every set; the ViT: within 5). Gap closed: the share of the original→retrain gap, photos pooled over the sets "
-             f"(target ≥ {GAP_TARGET}). Unmoved: sets where the kNN on the features found the forgotten as often as "
+             f"every set; the ViT: within 5). Closeness to retrain: 1 − the distance to each set's retrain over the "
+             f"original's, photos pooled over the sets (1 = where retrain is; past it counts as distance; target ≥ "
+             f"{GAP_TARGET}). Unmoved: sets where the kNN on the features found the forgotten as often as "
              "the original did (within 5 points).", "",
-             "| people | sets | kept, worst | kept, mean | kNN gap | loss AUC gap | KS gap | unmoved |",
+             "| people | sets | kept, worst | kept, mean | kNN closeness | loss AUC closeness | KS closeness | unmoved |",
              "|---|---|---|---|---|---|---|---|"]
     for count, runs in sorted(by_size.items()):
         first, second = size_summary(runs["recorded"]), size_summary(runs["again"])
@@ -116,7 +123,7 @@ def write_markdown(records: list[dict], again: list[dict]) -> str:
     lines += ["", "## Every set, recorded → again", "",
               "kNN: the forgotten people's held-out photos the features' nearest neighbours still name (retrain's "
               "count beside it).", "",
-              "| set | kept | kNN found (retrain) | loss AUC (retrain) | KS (retrain) | gap closed: kNN / AUC / KS |",
+              "| set | kept | kNN found (retrain) | loss AUC (retrain) | KS (retrain) | closeness to retrain: kNN / AUC / KS |",
               "|---|---|---|---|---|---|"]
     again_by_set = {(r["count"], r["seed"]): r["report"] for r in rerun}
     for record in sorted(records, key=lambda r: (r["count"], r["seed"])):
@@ -125,7 +132,7 @@ def write_markdown(records: list[dict], again: list[dict]) -> str:
         first, second = report["methods"][METHOD], later["methods"][METHOD]
         kept = [100 * (e["retain_test_acc"] - original["retain_test_acc"]) for e in (first, second)]
         of_retrain = {key: f" ({retrain[key]:.3f})" if retrain else "" for key in ("mia_auc_forget", "stranger_ks")}
-        gaps = " / ".join(f"{_gap(first.get('gap_closed', {}).get(k))} → {_gap(second.get('gap_closed', {}).get(k))}"
+        gaps = " / ".join(f"{_closeness(original, first, retrain, k)} → {_closeness(original, second, retrain, k)}"
                           for k in POOLED_MEASURES)
         lines.append(f"| {record['count']}@{record['seed']} | {kept[0]:+.1f} → {kept[1]:+.1f} | "
                      f"{_found(first)} → {_found(second)}{f' ({_found(retrain)})' if retrain else ''} | "

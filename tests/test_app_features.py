@@ -95,6 +95,25 @@ def test_with_retrain_the_verdict_gives_the_share_of_the_gap_closed(run, olivett
     assert "rough" not in table  # not one person: nothing to caveat
 
 
+def test_with_retrain_the_verdict_sets_the_control_beside_and_calls_an_overshoot_one(run, olivetti):
+    """A share the control reaches too is the output hidden, not forgetting; past 100 % is not 'as if retrained'."""
+    evidence = features.feature_evidence(run, olivetti.split, "head-only")
+    original = {"feature_knn_forget_acc": 0.9, "feature_probe_forget_acc": 0.9, "mia_auc_forget": 0.8, "stranger_ks": 0.9}
+    unlearned = {"feature_knn_forget_acc": 0.5, "feature_probe_forget_acc": 0.9, "mia_auc_forget": 0.65, "stranger_ks": 0.5}
+    retrained = {"feature_knn_forget_acc": 0.7, "feature_probe_forget_acc": 0.85, "mia_auc_forget": 0.5, "stranger_ks": 0.1}
+    evidence.control = {**original, "mia_auc_forget": 0.6, "stranger_ks": 0.7}
+    table = features.evidence_table(original, unlearned, "UNSIR", evidence, retrained, SHIPPED)
+    assert "Found by nearest neighbours in the features: 200% (past the retrained model), the control 0%" in table
+    assert "Past 100 %, the model went further than one that never saw them" in table
+    assert "Membership attack, AUC: 50%, the control 67%" in table
+    assert ("On the membership attack, the control, which only hides the output, goes as far: there the number shows "
+            "the output hidden, not the person forgotten.") in table
+    assert "the stranger distance" not in table  # UNSIR 50 %, the control 25 %: not as far
+    short = features.inside_verdict(original, unlearned, "UNSIR", retrained, SHIPPED, evidence.control).short
+    assert short.startswith("Of the way from the original to the retrained model, UNSIR went Found by nearest "
+                            "neighbours in the features: 200% (past the retrained model);")
+
+
 def test_for_one_person_the_share_is_called_rough(run, olivetti):
     evidence = features.feature_evidence(run, olivetti.split, "head-only")
     original = {"feature_knn_forget_acc": 0.75, "feature_probe_forget_acc": 0.75, "mia_auc_forget": 0.8, "stranger_ks": 0.9}

@@ -95,6 +95,18 @@ def test_a_membership_auc_closes_the_gap_by_its_distance_from_chance():
     assert math.isnan(metrics.gap_closed(0.6, 0.5, 0.4, chance=0.5))  # as far from chance on either side
 
 
+def test_closeness_to_retrain_counts_going_past_it_as_distance():
+    # kNN 80 % → retrain 40 %: UNSIR at 20 % closed 1.5 of the gap, signed, yet sits as far from the retrain (20
+    # points) as one at 60 %, which closed half of it.
+    assert metrics.gap_closed(0.8, 0.2, 0.4) == pytest.approx(1.5)
+    assert metrics.retrain_closeness(0.8, 0.2, 0.4) == pytest.approx(0.5)
+    assert metrics.retrain_closeness(0.8, 0.6, 0.4) == pytest.approx(0.5)
+    assert metrics.retrain_closeness(0.8, 0.4, 0.4) == pytest.approx(1.0)
+    assert metrics.retrain_closeness(0.8, 0.0, 0.4) == pytest.approx(0.0)  # as far past as the original is short
+    assert metrics.retrain_closeness(0.94, 0.47, 0.53, chance=0.5) == pytest.approx(1.0)
+    assert math.isnan(metrics.retrain_closeness(0.5, 0.4, 0.51))
+
+
 def test_gap_closed_is_undefined_when_retrain_matches_the_original():
     assert math.isnan(metrics.gap_closed(0.5, 0.4, 0.51))
     assert math.isnan(metrics.gap_closed(0.5, float("nan"), 0.1))

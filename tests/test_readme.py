@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from unsir.bench_markdown import markdown
+from unsir.metrics import retrain_closeness
 from unsir.targets import ACCURACY_TARGETS, GAP_TARGET, pooled_measure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -14,8 +15,8 @@ RECORDS = json.loads((ROOT / "benchmarks" / "RESULTS.json").read_text())
 README = (ROOT / "README.md").read_text()
 PROSE = " ".join(README.split())  # the README's words, however its lines are wrapped
 SIZES = (1, 2, 5, 10, 20)
-# The scorecard's rows of gaps closed toward retrain, by the label they start with.
-GAP_ROWS = {"feature_knn_forget_acc": "| share of the gap to retrain closed, kNN",
+# The scorecard's rows of closeness to retrain, by the label they start with.
+GAP_ROWS = {"feature_knn_forget_acc": "| closeness to retrain, kNN",
             "mia_auc_forget": "| … membership attack, loss AUC",
             "stranger_ks": "| … distance from strangers, KS"}
 
@@ -33,8 +34,12 @@ def worst_kept(arch: str, count: int) -> float:
     return min(map(kept_change, unsir_runs(arch, count)))
 
 
-def pooled_gap(arch: str, count: int, key: str) -> float:
-    return pooled_measure(unsir_runs(arch, count), "unsir", key).gap()
+def pooled_closeness(arch: str, count: int, key: str, method: str = "unsir") -> float:
+    return pooled_measure(unsir_runs(arch, count), method, key).closeness()
+
+
+def people(count: int) -> str:
+    return f"{count} people" if count > 1 else "1 person"
 
 
 def row(label: str) -> list[str]:
@@ -54,35 +59,38 @@ def test_the_benchmark_markdown_is_what_its_json_holds(name):
     assert markdown(records) == (ROOT / "benchmarks" / f"{name}.md").read_text()
 
 
-def test_the_resnet18_scorecard_states_the_measured_worst_sets_and_pooled_gaps():
+def test_the_resnet18_scorecard_states_the_measured_worst_sets_and_pooled_closeness():
     kept_target = ACCURACY_TARGETS["resnet18"][1]
     cells = row("| kept people within 3 points")
     assert cells[1:6] == [minus(f"{worst_kept('resnet18', n):.1f}") for n in SIZES]
     sets_missed = sum(kept_change(r["report"]) < -kept_target for r in RECORDS if r["arch"] == "resnet18")
     assert cells[6].startswith(f"missed on {sets_missed} of 25" if sets_missed else "met")
     for key, label in GAP_ROWS.items():
-        shares = [pooled_gap("resnet18", n, key) for n in SIZES]
-        cells = row(label)
-        assert cells[1:6] == [f"{s:.2f}" for s in shares], key
-        for n, share in zip(SIZES, shares):  # the verdict names every size that missed, and only those
-            people = f"{n} people" if n > 1 else "1 person"
-            assert (f"missed at {people}" in cells[6]) == (share < GAP_TARGET), (key, n)
+        pooled = [pooled_measure(unsir_runs("resnet18", n), "unsir", key) for n in SIZES]
+        cells = [cell.replace("*", "") for cell in row(label)]
+        assert cells[1:6] == [f"{p.closeness():.2f} ({p.gap():.2f})" for p in pooled], key
+        if all(p.closeness() < GAP_TARGET for p in pooled):
+            assert "missed at every size" in cells[6], key
+        else:  # the verdict names every size that missed, and only those
+            for n, p in zip(SIZES, pooled):
+                assert (f"at {people(n)}" in cells[6]) == (p.closeness() < GAP_TARGET), (key, n)
 
 
-def test_the_resnet18_scorecard_sets_the_controls_shares_beside_unsirs():
-    labels = {"feature_knn_forget_acc": "| the controls' shares of the kNN gap", "stranger_ks": "| … of the KS gap",
-              "mia_auc_forget": "| … of the loss-AUC gap"}
+def test_the_resnet18_scorecard_sets_the_controls_closeness_beside_unsirs():
+    labels = {"feature_knn_forget_acc": "| the controls' closeness on the kNN", "stranger_ks": "| … on the KS",
+              "mia_auc_forget": "| … on the loss AUC"}
     for key, label in labels.items():
-        shares = [[pooled_measure(unsir_runs("resnet18", n), control, key).gap()
-                   for control in ("logit-mask", "head-only")] for n in SIZES]
-        shown = [" / ".join(f"{share:.2f}" if share else "0" for share in controls) for controls in shares]
+        closeness = [[pooled_closeness("resnet18", n, key, control) for control in ("logit-mask", "head-only")]
+                     for n in SIZES]
+        shown = [" / ".join(f"{value:.2f}" if round(value, 2) else "0" for value in controls)
+                 for controls in closeness]
         assert row(label)[1:6] == shown, key
-        unsir = [pooled_gap("resnet18", n, key) for n in SIZES]
-        beaten = [n for n, share, controls in zip(SIZES, unsir, shares) if max(controls) > share]
+        unsir = [pooled_closeness("resnet18", n, key) for n in SIZES]
+        beaten = [n for n, ours, controls in zip(SIZES, unsir, closeness) if max(controls) > ours]
         verdict = row(label)[6]
         assert ("UNSIR ahead at every size" in verdict) == (not beaten), key
         for n in beaten:
-            assert f"than UNSIR at {n} people" in verdict, (key, n)
+            assert "closer than UNSIR" in verdict and f"at {people(n)}" in verdict, (key, n)
 
 
 def test_the_resnet18_scorecard_says_no_forgotten_photo_is_named_only_where_none_was():
@@ -93,8 +101,8 @@ def test_the_resnet18_scorecard_says_no_forgotten_photo_is_named_only_where_none
 
 @pytest.mark.parametrize("key, words", [("feature_knn_forget_acc", "on the kNN"), ("mia_auc_forget", "on the loss AUC"),
                                         ("stranger_ks", "on the KS")])
-def test_the_vit_paragraph_states_the_measured_pooled_gaps(key, words):
-    shares = " / ".join(minus(f"{pooled_gap('vit', n, key):.2f}") for n in SIZES)
+def test_the_vit_paragraph_states_the_measured_pooled_closeness(key, words):
+    shares = " / ".join(minus(f"{pooled_closeness('vit', n, key):.2f}") for n in SIZES)
     assert f"{shares} {words}" in PROSE
 
 
@@ -152,13 +160,14 @@ def test_the_methods_table_states_what_methods_json_measured_on_the_20_person_se
                         ("logit-mask", "logit-mask (control)")):
         entries = [r["methods"][name] for r in runs]
         photos = sum(e["n_forget_test"] for e in entries)
-        gaps = [[e["gap_closed"][key] for e in entries] for key in GAP_ROWS]
+        knn = "feature_knn_forget_acc"
         measured_cells = [
             [100 * max(e["forget_test_acc"] for e in entries)],
             [min(kept_change(r, name) for r in runs)],
-            [100 * sum(e["feature_knn_forget_acc"] * e["n_forget_test"] for e in entries) / photos],
-            [sum(values) / len(values) for values in gaps],
-            [min(gaps[0])],
+            [100 * sum(e[knn] * e["n_forget_test"] for e in entries) / photos],
+            [pooled_measure(runs, name, key).closeness() for key in GAP_ROWS],
+            [min(retrain_closeness(r["original"][knn], r["methods"][name][knn], r["methods"]["retrain"][knn])
+                 for r in runs)],
             [sum(e["seconds"] for e in entries) / len(entries)]]
         shown_cells = row(f"| {label}")[2:8]
         for shown, measured_values in zip(shown_cells, measured_cells):

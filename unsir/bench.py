@@ -82,6 +82,7 @@ def run_benchmark(checkpoints, counts, seeds, methods, *, retrain_seeds: int = 1
                                  relearn=seed_index < relearn_seeds, progress=progress)
                 own.append({"checkpoint": str(checkpoint), "arch": loaded.card["arch"], "count": count,
                                 "seed": seed, "machine": machine(), "load_average": round(os.getloadavg()[0], 2),
+                                "cores": os.cpu_count(),
                                 "command": command,
                                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                 "report": run.report})

@@ -202,7 +202,7 @@ def forget_stream(
         if relearn:
             target = report["original"]["forget_test_acc"]
             entry["relearn_epochs"] = metrics.relearn_epochs(
-                outcome.model, split.train, split.test.of_classes(forget_classes), forget_classes, target, seed=seed)
+                outcome.model, split.train, split.test.of_classes(forget_classes), target, seed=seed)
         entry["stages"]["evaluate"] = round(time.perf_counter() - started, 3)
         report["methods"][name] = entry
         report["sha256"][name] = entry["sha256"]

@@ -91,8 +91,11 @@ def layer_distances(model_a: nn.Module, model_b: nn.Module) -> dict[str, float]:
     return {layer: value**0.5 for layer, value in squared.items()}
 
 
-def relearn_epochs(model: nn.Module, train_faces, forget_test_faces, forget_classes, target_accuracy: float,
-                   *, max_epochs: int = 10, sample_size: int = 500, lr: float = 1e-3, seed: int = 0) -> int | None:
+RELEARN_CAP = 10  # epochs
+
+
+def relearn_epochs(model: nn.Module, train_faces, forget_test_faces, target_accuracy: float,
+                   *, max_epochs: int = RELEARN_CAP, sample_size: int = 500, lr: float = 1e-3, seed: int = 0) -> int | None:
     """Relearn time (the paper's): epochs of training, each on a fresh random draw of `sample_size`
     training photos (all identities), until forget-set test accuracy is back to `target_accuracy`.
     Trains a copy; returns None if the cap is reached first."""
@@ -176,3 +179,12 @@ def gap_closed(original: float, method: float, retrain: float, chance: float | N
     if abs(gap) < SMALLEST_GAP:
         return float("nan")
     return (original - method) / gap
+
+
+def retrain_closeness(original: float, method: float, retrain: float, chance: float | None = None) -> float:
+    """How near a method ends to the retrained model, against how far the original was: 1 = where retrain is,
+    0 = as far as the original, below 0 = further. Unlike `gap_closed`, going past retrain counts as distance: a
+    model that forgets more than one that never saw the person stands out from it as surely as one that forgets
+    less. NaN where `gap_closed` is; `chance` as there."""
+    share = gap_closed(original, method, retrain, chance)
+    return share if share != share else 1 - abs(1 - share)

@@ -32,11 +32,20 @@ class Pooled(NamedTuple):
     retrain: float
     photos: int
     paired: list[dict]  # the sets with a retrain
+    original_off: float  # the original's distance to each set's retrain, pooled as the values are
+    method_off: float
 
     def gap(self) -> float | None:
-        """The share of the original→retrain gap closed; None where the retrains score as the original does."""
-        return None if abs(self.original - self.retrain) < SMALLEST_GAP else gap_closed(self.original, self.method,
-                                                                                         self.retrain)
+        """The share of the original→retrain gap closed, signed: above 1 where the method went past the retrains
+        overall. None where the retrains score as the original does."""
+        share = gap_closed(self.original, self.method, self.retrain)
+        return None if share != share else share
+
+    def closeness(self) -> float | None:
+        """`metrics.retrain_closeness`, pooled: 1 − the method's distance to each set's retrain over the original's.
+        A set where the method overshoots its retrain, or moves where its retrain did not, counts against it, where
+        the signed share lets it cancel a set that fell short. None where the original sits at the retrains."""
+        return None if self.original_off < SMALLEST_GAP else 1 - self.method_off / self.original_off
 
 
 def pooled_measure(runs: list[dict], method: str, key: str = "feature_knn_forget_acc") -> Pooled | None:
@@ -58,8 +67,15 @@ def pooled_measure(runs: list[dict], method: str, key: str = "feature_knn_forget
     def value(measured: float) -> float:
         return measured if chance is None else abs(measured - chance)
 
-    def pooled(model) -> float:
-        return sum(value(model(r)[key]) * r["methods"][method]["n_forget_test"] for r in paired) / photos
+    def pooled(distance) -> float:
+        return sum(distance(r) * r["methods"][method]["n_forget_test"] for r in paired) / photos
 
-    return Pooled(pooled(lambda r: r["original"]), pooled(lambda r: r["methods"][method]),
-                  pooled(lambda r: r["methods"]["retrain"]), photos, paired)
+    def at(model):
+        return lambda r: value(model(r)[key])
+
+    def off(model):
+        return lambda r: abs(at(model)(r) - at(lambda run: run["methods"]["retrain"])(r))
+
+    original, unlearned = (lambda r: r["original"]), (lambda r: r["methods"][method])
+    return Pooled(pooled(at(original)), pooled(at(unlearned)), pooled(at(lambda r: r["methods"]["retrain"])), photos,
+                  paired, pooled(off(original)), pooled(off(unlearned)))

@@ -156,14 +156,15 @@ def evidence_table(original: dict, unlearned: dict, method_label: str, evidence:
     rows = [f"| {measure.label} | " + " | ".join(measure.show(entry.get(measure.key)) for _, entry in columns) + " |"
             for measure in MEASURES]
     return "\n".join(["### Can the forgotten people still be found inside the model?", "", EXPLANATION, "",
-                      *header, *rows, "", str(verdict(original, unlearned, method_label, retrained, reference))])
+                      *header, *rows, "", str(verdict(original, unlearned, method_label, retrained, reference,
+                                                        evidence.control))])
 
 
 def inside_verdict(original: dict, unlearned: dict, method_label: str, retrained: dict | None,
-                   checkpoint: str) -> Verdict:
+                   checkpoint: str, control: dict | None = None) -> Verdict:
     """`verdict` against the retrained model, or else the benchmark's retrained models for this many people."""
     reference = benchmark_reference(checkpoint, len(unlearned.get("forget_per_identity_test_acc") or {}))
-    return verdict(original, unlearned, method_label, retrained, reference)
+    return verdict(original, unlearned, method_label, retrained, reference, control)
 
 
 class Verdict(NamedTuple):
@@ -182,25 +183,19 @@ class Verdict(NamedTuple):
         return self.given_short or self.headline.rstrip(":")
 
 
+IN_A_SENTENCE = {"Found by nearest neighbours in the features": "the nearest neighbours",
+                 "Membership attack, AUC": "the membership attack", "Distance from strangers": "the stranger distance"}
+PAST_RETRAIN = 1.05  # a share of the way this far above 100 %: past the retrained model, not at it
+
+
 def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict | None,
-            reference: RetrainReference | None) -> Verdict:
-    """In plain words: how far the method went from the original toward a retrained model, or (without a retrain)
-    whether it moved the forgotten people in the features at all, beside what retrained models reach."""
+            reference: RetrainReference | None, control: dict | None = None) -> Verdict:
+    """In plain words: how far the method went from the original toward a retrained model (beside how far the
+    control, which only hides the output, goes), or (without a retrain) whether it moved the forgotten people in the
+    features at all, beside what retrained models reach."""
     knn = unlearned.get("feature_knn_forget_acc")
     if retrained is not None:
-        shares = {m.label.split(" (")[0]: gap_closed_on(m.key, original, unlearned, retrained)
-                  for m in MEASURES[:1] + MEASURES[2:]}
-        closed = "; ".join(f"{name}: {share:.0%}" for name, share in shares.items() if share == share)
-        # Two retrains of one person (same seed) moved UNSIR's shares by up to 2 (the kNN on 3 photos: one photo)
-        # and far more on a small loss-AUC gap; of 20 people, trained on two code paths, by up to 0.06
-        # (benchmarks/RETRAIN_SPREAD.md).
-        one_person = len(unlearned.get("forget_per_identity_test_acc") or {}) == 1
-        rough = (" For one person these shares are rough: two retrains of the same person can disagree by "
-                 "more than the whole gap." if one_person else "")
-        went = f"Of the way from the original to the retrained model, {method_label} went"
-        return Verdict(went, f"{closed or 'no measurable way'} (100 % = as if retrained, 0 % = no change; the "
-                       "control's kNN share is 0 %: it changes nothing inside)." + rough,
-                       f"{went} {closed or 'no measurable way'}")
+        return way_to_retrain(original, unlearned, method_label, retrained, control)
     reached = reference.ranges.get("feature_knn_forget_acc") if reference is not None else None
     if knn is None:
         return Verdict("", "Retrain from scratch to see the gold standard beside these numbers.")
@@ -229,3 +224,39 @@ def verdict(original: dict, unlearned: dict, method_label: str, retrained: dict 
         return Verdict("Moved in the features:", f"{found}; models {retrains}.")
     return Verdict("Moved in the features:",
                    f"{found}. Retrain from scratch to see how far a model that never saw them goes.")
+
+
+def way_to_retrain(original: dict, unlearned: dict, method_label: str, retrained: dict,
+                   control: dict | None) -> Verdict:
+    """The share of the way from the original to the retrained model, per measure, the control's beside it: where
+    the control goes as far, the number shows the output hidden, not the person forgotten; past 100 % the model went
+    further than one that never saw them, which sets it apart from one too."""
+    measures = MEASURES[:1] + MEASURES[2:]
+    shares = {m.label.split(" (")[0]: gap_closed_on(m.key, original, unlearned, retrained) for m in measures}
+    controls = {m.label.split(" (")[0]: gap_closed_on(m.key, original, control, retrained) if control else float("nan")
+                for m in measures}
+
+    def said(name: str, share: float, with_control: bool) -> str:
+        past = " (past the retrained model)" if share > PAST_RETRAIN else ""
+        beside = f", the control {controls[name]:.0%}" if with_control and controls[name] == controls[name] else ""
+        return f"{name}: {share:.0%}{past}{beside}"
+
+    measured = {name: share for name, share in shares.items() if share == share}
+    closed = "; ".join(said(name, share, True) for name, share in measured.items()) or "no measurable way"
+    matched = [name for name, share in measured.items() if controls[name] == controls[name]
+               and controls[name] >= share - 0.05]
+    as_far = (f" On {' and on '.join(IN_A_SENTENCE[name] for name in matched)}, the control, which only hides the "
+              "output, goes as far: there the number shows the output hidden, not the person forgotten."
+              if matched else "")
+    past = (" Past 100 %, the model went further than one that never saw them, which sets it apart from one too."
+            if any(share > PAST_RETRAIN for share in measured.values()) else "")
+    # Two retrains of one person (same seed) moved UNSIR's shares by up to 2 (the kNN on 3 photos: one photo)
+    # and far more on a small loss-AUC gap; of 20 people, trained on two code paths, by up to 0.06
+    # (benchmarks/RETRAIN_SPREAD.md).
+    one_person = len(unlearned.get("forget_per_identity_test_acc") or {}) == 1
+    rough = (" For one person these shares are rough: two retrains of the same person can disagree by "
+             "more than the whole gap." if one_person else "")
+    went = f"Of the way from the original to the retrained model, {method_label} went"
+    short = "; ".join(said(name, share, False) for name, share in measured.items()) or "no measurable way"
+    return Verdict(went, f"{closed} (100 % = as if retrained, 0 % = no change).{as_far}{past}{rough}",
+                   f"{went} {short}")

@@ -314,7 +314,7 @@ def inside_short(checkpoint: str, request: Request, retrain: dict | None) -> str
         return ""
     return inside_verdict(request.report["original"], request.report["methods"][request.method],
                           METHOD_LABELS.get(request.method, request.method), retrain["entry"] if retrain else None,
-                          checkpoint).short
+                          checkpoint, request.features.control).short
 
 
 def reset(checkpoint: str, session: Session | None) -> ResetView:
