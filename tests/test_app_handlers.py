@@ -305,6 +305,22 @@ def test_forget_more_builds_on_the_unlearned_model(first, names):
         forget_more([names[7]], CHECKPOINT, session=more.session, **QUICK)
 
 
+def test_a_model_is_called_zero_glance_only_if_every_request_that_made_it_was(names):
+    """NegGrad reads the forgotten photos; UNSIR on top of it does not, yet the model it leaves was made by both."""
+    looked = forget_faces([names[2]], CHECKPOINT, method="neggrad", session=handlers.Session(CHECKPOINT))
+    more = forget_more([names[9]], CHECKPOINT, session=looked.session, **QUICK)
+    assert "Zero-glance: it read only" in more.status  # what this request did...
+    assert "An earlier request on this model (NegGrad) read the forgotten people's photos: the model as a whole is " \
+           "**not** zero-glance." in more.status  # ...and what the model went through
+    files, session = handlers.export(CHECKPOINT, more.session)
+    audit = json.loads(Path(files[2]).read_text())
+    assert audit["zero_glance"] is False and audit["statement"].startswith("NOT zero-glance: request 1 (neggrad) read")
+    assert "with neggrad; then unsir." in audit["summary"] and audit["statement"] in audit["summary"]
+    _, card = load_checkpoint(Path(files[0]).parent)
+    assert card["unlearned"]["zero_glance"] is False
+    handlers.discard_session(session)
+
+
 def test_reset_returns_to_the_original_and_clears_every_section(first):
     view = handlers.reset(CHECKPOINT, first.session)
     assert view.session.weights is None and view.session.history == ()

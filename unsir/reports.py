@@ -5,6 +5,7 @@ import hashlib
 import json
 import math
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from .evaluation import moved_in_features
 
@@ -35,6 +36,28 @@ def zero_glance_statement(entry: dict) -> str:
     return f"NOT zero-glance: this method read {entry['data_read']}."
 
 
+class ChainReading(NamedTuple):
+    """What the requests that made a model read, all of them together: a model is zero-glance only if every request
+    was."""
+    zero_glance: bool
+    data_read: str
+    statement: str
+
+
+def chain_reading(entry: dict, requests: list[dict]) -> ChainReading:
+    """`entry`'s reading for one request (the CLI's, or the app's first); over several, each request's as it
+    recorded it (`unlearning.chain_requests`), a request that recorded nothing counting as not zero-glance."""
+    if len(requests) <= 1:
+        return ChainReading(entry["zero_glance"], entry["data_read"], zero_glance_statement(entry))
+    read = "; then ".join(f"{r['method']}: {r.get('data_read', 'not recorded')}" for r in requests)
+    looked = [f"request {i} ({r['method']})" for i, r in enumerate(requests, 1) if r.get("zero_glance") is not True]
+    if not looked:
+        return ChainReading(True, read, f"Zero-glance: no request read a photo of the forgotten identities. In order, "
+                                        f"they read only {read}.")
+    return ChainReading(False, read, f"NOT zero-glance: {', '.join(looked)} read photos of the forgotten identities "
+                                     f"or did not record what it read. In order, the requests read {read}.")
+
+
 FORGOTTEN_AT_MOST = 0.01  # a forgotten person named on more of their held-out photos is "still recognised"
 FILE_HASH = "sha256 of the file's bytes, as `sha256sum FILE` prints it"
 WEIGHTS_HASH = ("sha256 of the weights re-serialised by safetensors in float32 (unsir.checkpoints.weights_sha256): "
@@ -58,6 +81,7 @@ def plain_summary(report: dict, method: str, requests: list[dict], checkpoint: s
     """The audit in a few sentences, for a reader who will not open the numbers."""
     entry = report["methods"][method]
     asked = "; then ".join(_names(r["forget"]) for r in requests) or _names(report["forget"])
+    methods = "; then ".join(dict.fromkeys(r["method"] for r in requests)) or method
     when = (f" between {requests[0]['started_at']} and {requests[-1]['finished_at']}"
             if requests and requests[0].get("started_at") and requests[-1].get("finished_at") else "")
     per_person = entry["forget_per_identity_test_acc"]
@@ -65,12 +89,12 @@ def plain_summary(report: dict, method: str, requests: list[dict], checkpoint: s
     verdict = (f"WARNING: not fully forgotten: {_names(still)} still named on more than {FORGOTTEN_AT_MOST:.0%} of "
                "their held-out photos. " if still else
                f"Each forgotten person is named on at most {FORGOTTEN_AT_MOST:.0%} of their held-out photos. ")
-    return (f"{len(requests) or 1} request(s){when} asked the model {checkpoint} to forget {asked}, with {method}. "
+    return (f"{len(requests) or 1} request(s){when} asked the model {checkpoint} to forget {asked}, with {methods}. "
             f"On held-out photos (never trained on), the forgotten people were named correctly "
             f"{report['original']['forget_test_acc']:.0%} of the time before and {entry['forget_test_acc']:.0%} "
             f"after; the kept people {report['original']['retain_test_acc']:.0%} before and "
             f"{entry['retain_test_acc']:.0%} after. {verdict}{inside_the_model(report['original'], entry)}"
-            f"{zero_glance_statement(entry)} Check the exported "
+            f"{chain_reading(entry, requests).statement} Check the exported "
             "weights with `sha256sum model.safetensors` against files_sha256, or with "
             "`unsir verify --audit audit.json --weights model.safetensors`; add `--measure` to measure the model "
             "again on the data its card names and set each number beside this audit's.")
@@ -99,6 +123,7 @@ def audit_report(report: dict, method: str, *, checkpoint: str, requests: list[d
     entry = report["methods"][method]
     requests = list(requests if requests is not None else report.get("requests", []))
     exported_at = exported_at or datetime.now(timezone.utc)
+    reading = chain_reading(entry, requests)
     return {
         "report": AUDIT_FORMAT,
         "summary": plain_summary(report, method, requests, checkpoint),
@@ -115,9 +140,9 @@ def audit_report(report: dict, method: str, *, checkpoint: str, requests: list[d
         "exported_at": exported_at.isoformat(timespec="seconds"),
         "seconds": round(sum(r.get("seconds", 0.0) for r in requests), 3),  # every request, click to results
         "unlearning_seconds": round(sum(r.get("unlearning_seconds", 0.0) for r in requests), 3),
-        "zero_glance": entry["zero_glance"],
-        "data_read": entry["data_read"],
-        "statement": zero_glance_statement(entry),
+        "zero_glance": reading.zero_glance,
+        "data_read": reading.data_read,
+        "statement": reading.statement,
         "files_sha256": {"shipped": shipped_files or {}, "exported": exported_files or {}, "how": FILE_HASH},
         "weights_sha256": {"before": report["sha256"]["original"], "after": entry["sha256"], "how": WEIGHTS_HASH},
         "metrics": {

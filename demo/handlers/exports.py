@@ -10,14 +10,12 @@ import gradio as gr
 from unsir.checkpoints import CARD, WEIGHTS
 from unsir.methods import Outcome
 from unsir.pipeline import save_unlearned
-from unsir.reports import audit_report, file_sha256, to_json
+from unsir.reports import audit_report, chain_reading, file_sha256, to_json
 
 from ..workspace import CPU, models_dir
 from .session import Session, open_workspace, session_for
 
 AUDIT = "audit.json"
-
-
 
 
 def check_export(checkpoint: str, session: Session | None) -> None:
@@ -35,8 +33,9 @@ def export(checkpoint: str, session: Session | None) -> tuple[list[str], Session
     folder = Path(session.export_dir or tempfile.mkdtemp(prefix="unsir-export-"))
     request = session.history[-1]
     entry = request.report["methods"][request.method]
-    outcome = Outcome(ws.model_with(session.weights, CPU), data_read=entry["data_read"],
-                      zero_glance=entry["zero_glance"], hyperparameters=entry["hyperparameters"])
+    reading = chain_reading(entry, request.report["requests"])  # the model is zero-glance only if every request was
+    outcome = Outcome(ws.model_with(session.weights, CPU), data_read=reading.data_read,
+                      zero_glance=reading.zero_glance, hyperparameters=entry["hyperparameters"])
     save_unlearned(outcome, ws.card, request.report, request.method, folder)
     shipped = models_dir() / checkpoint
     audit = audit_report(request.report, request.method, checkpoint=checkpoint, requests=request.report["requests"],

@@ -180,7 +180,7 @@ def forget_faces(
                 yield underway_view(method, step, forgotten, session, noise_shown, narrow=on_phone(page))
                 noise_shown = noise_shown or step.noise is not None
             elif isinstance(step, HeldOut):
-                yield first_answer(checkpoint, names, step, forgotten, session, noise_shown)
+                yield first_answer(checkpoint, names, step, forgotten, session, noise_shown, earlier)
             shown = True
     except Exception:
         if shown:  # the page shows a run that will not end: it says so, and that nothing was kept
@@ -238,7 +238,7 @@ def underway_view(method: str, step: Underway, forgotten: list[str], session: Se
 
 
 def first_answer(checkpoint: str, names: list[str], held_out: HeldOut, forgotten: list[str], session: Session,
-                 noise_shown: bool = False) -> ForgetView:
+                 noise_shown: bool = False, earlier: list[dict] = ()) -> ForgetView:
     """The verdicts and the held-out rows of the summary (beside the output-hiding control, as the final table)
     while the rest is measured; the earlier results are cleared (they describe another model), a noise the
     method showed while it ran stays, and the session is unchanged until the request completes."""
@@ -248,7 +248,7 @@ def first_answer(checkpoint: str, names: list[str], held_out: HeldOut, forgotten
                figures.Column(CONTROL, figures.ORIGINAL, held_out.control, [], [])]
     rows = [row for row in SUMMARY_ROWS if row.key in held_out.entry]
     return ForgetView(verdict_lines(held_out.method, names, held_out.entry, held_out.device, forgotten,
-                                    test_photos(checkpoint), measuring=True),
+                                    test_photos(checkpoint), measuring=True, earlier=earlier),
                       summary_table(columns, rows), *[None] * 10, session,
                       gr.Column(visible=True))._replace(noise=gr.skip() if noise_shown else None)
 

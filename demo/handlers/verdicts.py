@@ -65,18 +65,23 @@ def status_line(request: Request, forgotten: list[str], photos: dict[str, int], 
     a few words (a person no longer named may still be found in the features)."""
     return verdict_lines(request.method, request.names, request.report["methods"][request.method],
                          request.report["device"], forgotten, photos, original=request.report["original"],
-                         inside=inside)
+                         inside=inside, earlier=request.report["requests"][:-1])
 
 
 def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgotten: list[str],
                   photos: dict[str, int], measuring: bool = False, original: dict | None = None,
-                  inside: str = "") -> str:
-    """What ran, and a verdict per person asked for so far: never more than the held-out photos show."""
+                  inside: str = "", earlier: list[dict] = ()) -> str:
+    """What ran, and a verdict per person asked for so far: never more than the held-out photos show. `earlier`:
+    the session's requests before this one, each with what it read."""
     asked = ", ".join(figures.readable(n) for n in names)
     if entry["zero_glance"]:
         read = f"Zero-glance: it read only {entry['data_read']}."
     else:
         read = f"NOT zero-glance: it read {entry['data_read']}."
+    looked = [METHOD_LABELS.get(r["method"], r["method"]) for r in earlier if r.get("zero_glance") is not True]
+    if looked and entry["zero_glance"]:
+        read += (f" An earlier request on this model ({', '.join(dict.fromkeys(looked))}) read the forgotten "
+                 "people's photos: the model as a whole is **not** zero-glance.")
     lines, still, unmoved = verdicts(entry, photos, original)
     warning = []
     if still:
