@@ -26,6 +26,9 @@ MODEL_HINT = ("ResNet18 (start here): UNSIR stops naming them in 12-20 seconds o
               "its result varies more from run to run, so read each person's verdict.")
 # The methods in their groups (the core's order): what each one may read is part of its name here.
 GROUP_TAGS = dict(zip(GROUPS, ["zero-glance", "reads the forgotten photos", "hides the output; not unlearning"]))
+# The methods besides UNSIR that take the Advanced panel's retain subset size.
+RETAIN_SUBSET_USERS = ", ".join(METHODS[name].label for name in setting_fields()["retain_per_id"]["methods"]
+                                if name != "unsir")
 METHOD_CHOICES = [(f"{m.label} · {GROUP_TAGS[m.group]}", m.name) for m in METHODS.values()]
 CYCLE_CHOICES = ["impair-repair", "impair-impair-repair", "impair-repair-impair-repair"]
 ARCH_NAMES = {"resnet18": "ResNet18", "vit": "ViT"}
@@ -124,7 +127,8 @@ def _page(checkpoint: str) -> None:
                          show_label=False, buttons=[], elem_id="faces", label="Faces (one training photo per person)")
     with gr.Accordion("Advanced settings (the core's defaults for this model)", open=False):
         method = gr.Radio(METHOD_CHOICES, value="unsir", label="Method",
-                          info="The settings below are UNSIR's; FineTune and head-only use the retain photos per person.")
+                          info=f"The settings below are UNSIR's; {RETAIN_SUBSET_USERS} use the retain photos per "
+                               "person (left as shown, each keeps its own default).")
         with gr.Row():
             retain_per_id = _setting("retain_per_id", start.retain_per_id, "Retain photos per kept person",
                                      precision=0)

@@ -130,6 +130,14 @@ def test_page_starts_with_the_models_header_faces_and_choices(names):
     assert handlers.method_config("unsir", card, forget_count=20, **shown) == large
     assert handlers.method_config("unsir", card, forget_count=20, **{**shown, "retain_per_id": 4}) == \
         replace(large, retain_per_id=4)
+    # Another method that takes the retain subset size: the panel's (UNSIR's) value, left as shown, keeps that
+    # method's own default, as Compare and the benchmark run it; a value the visitor changed is theirs.
+    for method in ("head-only", "scrub"):
+        own = configure(method, card, forget_count=2)
+        assert own.retain_per_id != view.retain_per_id
+        assert handlers.method_config(method, card, forget_count=2, **shown) == own
+        assert handlers.method_config(method, card, forget_count=2, **{**shown, "retain_per_id": 4}) == \
+            replace(own, retain_per_id=4)
 
 
 def test_startup_explains_how_to_get_a_checkpoint_when_there_is_none(tmp_path, monkeypatch):

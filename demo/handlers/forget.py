@@ -34,9 +34,10 @@ MODEL_DEFAULT = object()
 def method_config(method: str, card: dict, *, forget_count: int, retain_per_id, noise_steps, noise_lambda, impair_lr,
                   repair_lr, cycles, notebook_faithful):
     """The method's configuration: the core's defaults for the model and for `forget_count` people, with the
-    Advanced panel's values for the settings the method has (UNSIR all of them; FineTune and head-only the retain
-    subset size). A setting given as MODEL_DEFAULT, or left at the value the panel shows (the model's defaults for
-    any request), keeps the default for this many people; an emptied field (None) is refused with the range."""
+    Advanced panel's values for the settings the method has (UNSIR all of them; the others that train on a retain
+    subset its size). A setting given as MODEL_DEFAULT, or left at the value the panel shows (UNSIR's defaults for
+    the model), keeps the method's own default for this many people; an emptied field (None) is refused with the
+    range."""
     if method not in METHODS:
         raise gr.Error(f"Unknown method {method!r}: choose one of {', '.join(METHODS)}.")
     panel = {"retain_per_id": retain_per_id, "noise_steps": noise_steps, "noise_lambda": noise_lambda,
@@ -48,7 +49,7 @@ def method_config(method: str, card: dict, *, forget_count: int, retain_per_id, 
     if "notebook_faithful" in own:
         own["notebook_faithful"] = bool(own["notebook_faithful"])
     try:
-        shown = configure(method, card)
+        shown = configure("unsir", card)  # the panel shows UNSIR's defaults, whichever method is chosen
         own = {name: value for name, value in own.items() if value is None or value != getattr(shown, name)}
         return configure(method, card, own, forget_count=forget_count)  # names each value out of range, and the range
     except ValueError as error:
