@@ -157,12 +157,30 @@ def test_the_original_model_is_never_modified(olivetti, recognised_pair):
 
 
 def test_notebook_faithful_reproduces_the_label_0_bug():
-    noise, labels = torch.randn(32, 3, 8, 8), torch.full((32,), 5)
+    # Two forgotten identities (5 and 7), 16 noise images each, in learn_noise's order.
+    noise, labels = torch.randn(32, 3, 8, 8), torch.tensor([5, 7]).repeat_interleave(16)
     retain = FaceSet(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.tensor([1, 1, 2, 2]), ["a", "b", "c"])
     fixed = impair_set(noise, labels, FaceTensors(retain), UnsirConfig(noise_copies=2))
     faithful = impair_set(noise, labels, FaceTensors(retain), UnsirConfig(noise_copies=2, notebook_faithful=True))
-    assert len(fixed) == 2 * 32 + 4 and {int(fixed[i][1]) for i in range(64)} == {5}
-    assert len(faithful) == 2 * 3 + 4 and {int(faithful[i][1]) for i in range(6)} == {0}
+    assert len(fixed) == 2 * 32 + 4 and [int(fixed[i][1]) for i in range(32)] == labels.tolist()
+    # The notebook's copies: 3 images of each identity's noise, all labelled 0.
+    assert len(faithful) == 2 * 6 + 4 and {int(faithful[i][1]) for i in range(12)} == {0}
+    assert all(torch.equal(faithful[i][0], noise[j]) for i, j in enumerate([0, 1, 2, 16, 17, 18]))
+
+
+def test_notebook_faithful_leaves_the_frozen_blocks_statistics_as_they_were(olivetti, recognised_pair):
+    """Its noise is learned with BatchNorm training, as the notebook's; the blocks before learn_from never train
+    again to correct their statistics, so they keep the original's."""
+    from unsir.nets import split_at
+
+    forget_classes = [olivetti.split.names.index(recognised_pair[0])]
+    request = build_request(olivetti.split.train, forget_classes, len(olivetti.split.names), seed=0)
+    config = dataclasses.replace(configure("unsir", olivetti.card), notebook_faithful=True, noise_steps=2,
+                                 retain_per_id=2)
+    assert config.learn_from
+    outcome = unsir(olivetti.model, request, config)
+    assert all(torch.equal(after, before) for after, before in zip(
+        split_at(outcome.model, config.learn_from)[0].buffers(), split_at(olivetti.model, config.learn_from)[0].buffers()))
 
 
 def test_baselines_report_their_own_time_and_what_they_read(olivetti, recognised_pair):

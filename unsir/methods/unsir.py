@@ -44,7 +44,6 @@ class UnsirConfig:
     noise_copies: int = setting(1, 1, 32, "times the noise batch repeats in the impair set")
     impair_lr: float = setting(1e-4, 1e-8, 1, "impair learning rate (body; the classifier learns faster)")
     repair_lr: float = setting(1e-4, 1e-8, 1, "repair learning rate (body; the classifier learns faster)")
-    # The paper let the final layer learn faster too.
     classifier_lr_scale: float = setting(50.0, 0.01, 10_000, "the classifier layer learns this much faster")
     # The identity leaves the features only if the body moves, not the classifier alone (benchmarks/SWEEP.md).
     impair_body_scale: float = setting(1.0, 0.01, 1000, "the body learns this much faster in impair than in repair")
@@ -73,7 +72,8 @@ class UnsirConfig:
         return min(self.noise_batch, max(MIN_NOISE_PER_IDENTITY, self.noise_budget // identities))
 
 
-# The values of the paper and its notebook, kept for comparison.
+# The paper's rates, retain subset and epochs, kept for comparison. Not its notebook's batch of 256 nor its 20
+# copies of the noise in the impair set (tuned for CIFAR-10's 5000 photos a class).
 PAPER = UnsirConfig(retain_per_id=100, noise_batch=32, noise_budget=None, impair_lr=0.02, repair_lr=0.01,
                     classifier_lr_scale=1.0, repair_epochs=1)
 # Per architecture, from the sweeps (benchmarks/SWEEP.md, SWEEP-vit-lfw100.md):
@@ -164,8 +164,10 @@ def impair_set(noise: torch.Tensor, labels: torch.Tensor, retain: Dataset, confi
     """(noise labelled with its identity) x copies, plus the retain subset's (input, label) pairs."""
     noise, labels = noise.cpu(), labels.cpu()
     if config.notebook_faithful:
-        # Notebook bugs: each copy held only 3 noise images, all labelled with class 0.
-        noise, labels = noise[:3], torch.zeros(3, dtype=torch.long)
+        # Notebook bugs: each copy held only 3 noise images of each forgotten class (it counted the
+        # images by the channels of one), all labelled with class 0.
+        noise = noise.reshape(len(labels.unique()), -1, *noise.shape[1:])[:, :3].flatten(0, 1)
+        labels = torch.zeros(len(noise), dtype=torch.long)
     copies = [TensorDataset(noise, labels)] * config.noise_copies
     return ConcatDataset([*copies, retain])
 
@@ -232,9 +234,16 @@ def unsir_midway(original: nn.Module, request: ForgetRequest, config: UnsirConfi
                       "identities (retain subset); no photo of a forgotten identity",
                       hyperparameters={"method": "unsir", **asdict(config)})
     shares = [0.25] + [0.75 / len(stages_plan)] * len(stages_plan)
+    # The notebook learned the noise with BatchNorm training, which shifts its statistics, then trained every
+    # block, which estimated them again; blocks before learn_from never train again, so they get theirs back.
+    frozen_statistics = ([buffer.clone() for buffer in split_at(model, config.learn_from)[0].buffers()]
+                         if config.notebook_faithful and config.learn_from else [])
     with timed(outcome.stages, "noise"):
         noise, labels = learn_noise(model, request.forget_classes, tuple(retain.images.shape[1:]), config,
                                     scaled(progress, 0, shares[0]))
+        for buffer, saved in zip(split_at(model, config.learn_from)[0].buffers() if frozen_statistics else (),
+                                 frozen_statistics):
+            buffer.copy_(saved)
     outcome.noise = noise.cpu()
     yield Midway("noise", outcome.seconds, noise=outcome.noise)
     learner, teacher, noise_inputs, retain_data, retain_inputs = model, original, noise, FaceTensors(retain), retain
