@@ -84,6 +84,43 @@ def test_two_gloo_ranks_train_one_model_like_one_process(tmp_path):
     assert ranks[0]["losses"][:2] == pytest.approx(alone[:2], rel=LOSS_TOLERANCE)
 
 
+def passes_on_rank(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    """Two calls of `fit`, one pass each, over one shuffled loader (as SCRUB calls it): the photos' order seen."""
+    import torch.distributed as dist
+    from torch.utils.data import TensorDataset
+
+    from unsir.training import fit, loader
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        batches = loader(TensorDataset(torch.arange(64.0).unsqueeze(1), torch.zeros(64, dtype=torch.long)), 8,
+                         torch.Generator().manual_seed(0))
+        model, seen = torch.nn.Linear(1, 2), []
+
+        def loss_fn(trained, inputs, labels):
+            seen.extend(inputs.flatten().tolist())
+            return torch.nn.functional.cross_entropy(trained(inputs), labels)
+
+        orders = []
+        for _ in range(2):
+            seen.clear()
+            fit(model, batches, torch.optim.SGD(model.parameters(), lr=0.0), loss_fn=loss_fn, epochs=1)
+            orders.append(list(seen))
+        torch.save(orders, os.path.join(out_dir, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_each_pass_over_a_loader_is_shuffled_anew_however_fit_is_called(tmp_path):
+    mp.spawn(passes_on_rank, args=(2, free_port(), str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(2)]
+    for which in range(2):  # each pass, the two shards are one permutation of the 64 photos...
+        assert sorted(ranks[0][which] + ranks[1][which]) == [float(i) for i in range(64)]
+    assert all(first != second for first, second in ranks)  # ...and the second pass is another
+
+
 def torchrun(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
     """`torchrun --standalone --nproc-per-node 2 -m unsir ARGS`, one thread per process, on the CPU (gloo) even
     where there is a GPU: a machine with one GPU cannot give NCCL two processes."""

@@ -83,21 +83,19 @@ def fit(
     channels_last: bool | None = None,
     stage: str = "train",
     progress: Progress | None = None,
-    data_parallel: bool = True,
     frozen_norm: bool = False,
     max_grad_norm: float | None = None,
 ) -> list[float]:
     """Train `model` for `epochs` over `loader`; returns the mean loss of each epoch.
 
-    The scheduler (if any) steps once per batch. Under torchrun, with `data_parallel`, the ranks
-    train one model together: DistributedDataParallel, each rank reading its shard of `loader`,
+    The scheduler (if any) steps once per batch. Under torchrun the ranks train one model together: DistributedDataParallel, each rank reading its shard of `loader`,
     losses averaged over the ranks, progress reported by rank 0 only. A process running alone
     (or inside `distributed.independent()`) trains exactly as a plain loop. `channels_last` (default:
     with autocast) trains on channels-last activations; a caller training on small maps passes
     `channels_last_pays(its inputs)`. `max_grad_norm`: each step's gradient is scaled down to at most this
     norm (all of the model's weights together) before the optimiser steps.
     """
-    group = distributed.training_ranks() if data_parallel else None
+    group = distributed.training_ranks()
     loader = distributed.shard(loader, group)
     # The weights go back to the usual layout when training ends.
     channels_last = autocast if channels_last is None else channels_last
@@ -117,9 +115,7 @@ def fit(
     try:
         # On a CPU in bf16, convolutions on tiny maps run as matrix products (unsir/convolutions.py).
         with convolutions.tiny_maps_as_matmul(model, enabled=convolutions.pays(device, autocast)):
-            for epoch in range(epochs):
-                if group is not None:
-                    loader.sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
+            for _ in range(epochs):
                 # Summed on the device, in float64 as Python's floats summed it: read once per epoch,
                 # not once per step (a read waits for the GPU to finish every queued step).
                 running, batches = torch.zeros((), dtype=torch.float64, device=device), 0
@@ -142,6 +138,10 @@ def fit(
                     if progress:
                         progress(stage, step / total)
                 losses.append(distributed.mean_across(running.item() / max(1, batches), group))
+                if group is not None:
+                    # A new shuffle for the loader's next pass, the same on every rank, counted by the loader
+                    # itself: a method that calls fit once per pass (SCRUB) would otherwise repeat one order.
+                    loader.sampler.set_epoch(loader.sampler.epoch + 1)
         distributed.average_buffers(model, group)
     finally:
         if channels_last:
