@@ -176,6 +176,20 @@ def test_salun_changes_only_the_masked_weights(olivetti, recognised_pair):
     assert changed > 0
 
 
+def test_salun_masks_exactly_its_share_of_the_weights_even_among_ties(monkeypatch):
+    """Most weights of a model get no forgetting gradient (all tied at 0): a threshold at 0 would take them all."""
+    from unsir.methods import salun as salun_module
+
+    model = torch.nn.Linear(10, 10)  # 110 weights; 20 get a gradient, 90 get 0
+    gradients = {"weight": torch.zeros(10, 10), "bias": torch.zeros(10)}
+    gradients["weight"][:2] = torch.arange(1.0, 21.0).view(2, 10)
+    monkeypatch.setattr(salun_module, "batch_gradients", lambda *args: iter([(None, gradients)]))
+    photo = FaceSet(torch.zeros(1, 3, 4, 4, dtype=torch.uint8), torch.tensor([0]), ["a"])
+    mask = saliency_mask(model, photo, 0.5, 8)
+    assert sum(int(m.sum()) for m in mask.values()) == 55 and bool(mask["weight"][:2].all())
+    assert mask["weight"].shape == (10, 10) and mask["bias"].shape == (10,)
+
+
 def test_the_cli_runs_the_compared_methods(olivetti_checkpoint, tmp_path):
     quick = ["--epochs", "1", "--retain-per-id", "2"]
     assert main(["forget", "--checkpoint", str(olivetti_checkpoint), "--forget", "person_01", "--methods",

@@ -48,9 +48,12 @@ def saliency_mask(model: nn.Module, forget: FaceSet, fraction: float, batch_size
         for name, grad in gradients.items():
             sums[name] += grad
     magnitudes = torch.cat([s.abs().flatten() for s in sums.values()])
-    chosen = max(1, round(fraction * len(magnitudes)))
-    threshold = magnitudes.kthvalue(len(magnitudes) - chosen + 1).values
-    return {name: s.abs() >= threshold for name, s in sums.items()}
+    # Exactly the top `fraction` by rank, as the reference: a threshold would take in every tie with it (every
+    # weight whose gradient is 0, where it falls on 0).
+    chosen = torch.zeros(len(magnitudes), dtype=torch.bool, device=magnitudes.device)
+    chosen[magnitudes.topk(max(1, round(fraction * len(magnitudes)))).indices] = True
+    parts = chosen.split([s.numel() for s in sums.values()])
+    return {name: part.view_as(s) for (name, s), part in zip(sums.items(), parts)}
 
 
 @contextmanager
