@@ -5,8 +5,8 @@ github.com/OPTML-Group/Unlearn-Saliency (`Classification/unlearn/RL.py`; SGD, mo
 
 Changed from the reference, and why:
 - A forgotten photo's new label is drawn once, seeded, among the kept people; the reference draws
-  it among every class at each step, the true one included, which keeps teaching a little of the
-  identity it should forget.
+  it among every class, the true one included (once per epoch in its CIFAR-100 branch, at each step
+  in its CIFAR-10 branch), which keeps teaching a little of the identity it should forget.
 - Forgotten and kept photos are shuffled together (the reference's CIFAR-100 branch; its CIFAR-10
   branch passes over the forgotten photos first), the kept ones a seeded subset of
   `retain_per_id` per person rather than all of them (a pass over all takes about 20 s here).

@@ -36,6 +36,7 @@ import copy
 import hashlib
 import os
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -43,7 +44,7 @@ from torch import nn
 
 from ..checkpoints import weights_sha256
 from ..data import FaceSet, FaceTensors, cache_dir
-from ..training import Progress
+from ..training import Progress, bf16_helps
 from .base import ForgetRequest, Method, Outcome, batch_gradients, scaled, setting, timed
 
 
@@ -84,24 +85,32 @@ def training_fingerprint(request: ForgetRequest) -> str:
     return hashlib.sha256(b"".join(sorted(photos))).hexdigest()[:20]
 
 
+class Importance(NamedTuple):
+    total: dict[str, torch.Tensor]  # every person's, summed over the whole training set
+    forgotten: dict[str, torch.Tensor] | None  # the forgotten people's part, where it was computed here
+    cached: bool
+
+
 def training_importance(model: nn.Module, request: ForgetRequest, batch_size: int,
-                        progress: Progress | None = None) -> tuple[dict[str, torch.Tensor], bool]:
+                        progress: Progress | None = None) -> Importance:
     """Every person's importance summed over the whole training set, from the cache when this model and
-    training set met before; returns it and whether it came from the cache."""
-    key = f"{weights_sha256(model)[:20]}-{training_fingerprint(request)}-{batch_size}"
+    training set met before (on a device computing in the same precision: the forgotten people's part,
+    computed again, must cancel theirs in it)."""
+    device = next(model.parameters()).device
+    precision = "bf16" if bf16_helps(device) else "fp32"
+    key = f"{weights_sha256(model)[:20]}-{training_fingerprint(request)}-{batch_size}-{precision}"
     path = cache_dir() / "ssd" / f"{key}.safetensors"
     if path.is_file():
-        device = next(model.parameters()).device
-        return {name: t.to(device) for name, t in load_file(str(path)).items()}, True
-    forget = request.forget_photos("SSD")
+        return Importance({name: t.to(device) for name, t in load_file(str(path)).items()}, None, True)
     total = summed_importance(model, request.retain, batch_size, scaled(progress, 0, 0.9))
-    for name, value in summed_importance(model, forget, batch_size, scaled(progress, 0.9, 1)).items():
+    forgotten = summed_importance(model, request.forget_photos("SSD"), batch_size, scaled(progress, 0.9, 1))
+    for name, value in forgotten.items():
         total[name] += value
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.part")
     save_file({name: t.detach().cpu().contiguous() for name, t in total.items()}, str(partial))
     partial.replace(path)  # whole, even if another process writes the same file
-    return total, False
+    return Importance(total, forgotten, False)
 
 
 @torch.no_grad()
@@ -119,9 +128,10 @@ def ssd(original, request: ForgetRequest, config: SsdConfig = SsdConfig(), progr
     model = copy.deepcopy(original)
     outcome = Outcome(model, hyperparameters={"method": "ssd", **asdict(config)})
     with timed(outcome.stages, "training importance"):
-        total, cached = training_importance(model, request, config.batch_size, scaled(progress, 0, 0.8))
-    with timed(outcome.stages, "forget importance"):
-        forgotten = summed_importance(model, forget, config.batch_size, scaled(progress, 0.8, 0.95))
+        total, forgotten, cached = training_importance(model, request, config.batch_size, scaled(progress, 0, 0.8))
+    if forgotten is None:
+        with timed(outcome.stages, "forget importance"):
+            forgotten = summed_importance(model, forget, config.batch_size, scaled(progress, 0.8, 0.95))
     with timed(outcome.stages, "dampen"):
         people, forgotten_people = request.num_classes, len(request.forget_classes)
         # A difference of sums: rounding must not make an importance negative.
