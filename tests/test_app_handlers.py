@@ -279,6 +279,9 @@ def test_forget_refuses_a_bad_selection_with_a_clear_message(chosen, message):
     ({"noise_lambda": None}, "noise_lambda must be a number from 0 to 100, got None"),
     ({"cycles": "impair-rest"}, "cycles must be"),
     ({"method": "magic"}, "Unknown method"),
+    ({"seed": None}, "Seed: enter a whole number from 0 to 2147483647"),  # the field emptied
+    ({"seed": 1.5}, "Seed: enter a whole number"),
+    ({"seed": -1}, "Seed: enter a whole number"),
 ])
 def test_forget_refuses_bad_advanced_settings(names, setting, message):
     with pytest.raises(gr.Error, match=message):

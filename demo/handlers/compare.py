@@ -23,7 +23,7 @@ from .features import MEASURES, benchmark_reference, reference_title
 from .unlearning import cam_photos, confidences, stage_progress
 from .summary import SUMMARY_ROWS, Row, summary_table
 from .verdicts import FORGOTTEN_AT_MOST, test_photos
-from .session import METHOD_LABELS, on_phone, open_workspace, warn_untuned
+from .session import METHOD_LABELS, checked_seed, on_phone, open_workspace, warn_untuned
 
 # Columns by colour: the original (blue) and the retrained (green) keep theirs, the methods take these in turn.
 METHOD_COLOURS = [figures.UNLEARNED, "#862e9c", "#0b7285", "#c2255c", "#5f3dc4", "#e8590c", "#1864ab", "#868e96"]
@@ -91,7 +91,7 @@ def compare_methods(names: list[str] | None, checkpoint: str, methods: list[str]
     """Run two or more methods on the same people and show them as columns next to the original."""
     names, configs = check_compare(names, checkpoint, methods)
     warn_untuned(configs, checkpoint)
-    compared = run_methods(checkpoint, names, configs, int(seed or 0), progress)
+    compared = run_methods(checkpoint, names, configs, checked_seed(seed), progress)
     progress(0.97, desc="drawing the comparison")
     return comparison_view(checkpoint, compared, narrow=on_phone(request))
 

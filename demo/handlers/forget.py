@@ -19,7 +19,8 @@ from unsir.reports import METRIC_KEYS
 from .. import figures
 from ..compute import computes
 from .features import CONTROL, evidence_table, inside_verdict
-from .session import METHOD_LABELS, Request, Session, on_phone, open_workspace, session_for, warn_untuned
+from .session import (METHOD_LABELS, Request, Session, checked_seed, on_phone, open_workspace, session_for,
+                      warn_untuned)
 from .summary import SUMMARY_ROWS, comparison_columns, reference_columns, summary_table
 from .unlearning import Underway, unlearn  # looked up here at each click: the app tests wrap it
 from .verdicts import collateral_damage, status_line, test_photos, verdict_lines
@@ -117,6 +118,7 @@ def check_request(names: list[str] | None, checkpoint: str, method: str = "unsir
     session = session_for(session, checkpoint)
     names = [str(n).strip() for n in names or [] if str(n).strip()]
     earlier_names = session.forgotten if on_top else []
+    checked_seed(seed)
     try:
         resolve_identities(names, ws.names)  # the core's messages for empty, unknown or repeated names
         again = [n for n in names if n in earlier_names]
@@ -175,7 +177,7 @@ def forget_faces(
     forgotten = [*(n for request in earlier for n in request["forget"]), *names]
     noise_shown = shown = False
     try:
-        for step in unlearn(checkpoint, names, method, config, int(seed), session.weights if history else None,
+        for step in unlearn(checkpoint, names, method, config, checked_seed(seed), session.weights if history else None,
                             earlier, progress):
             if isinstance(step, Underway):
                 yield underway_view(method, step, forgotten, session, noise_shown, narrow=on_phone(page))

@@ -32,6 +32,17 @@ def warn_untuned(methods, checkpoint: str) -> None:
             gr.Warning(caution, title="Not tuned for this model")
 
 
+LARGEST_SEED = 2**31 - 1
+
+
+def checked_seed(seed) -> int:
+    """The Seed field as a whole number, or a gr.Error saying what it takes (an emptied field arrives as None)."""
+    if seed is None or seed != seed or not float(seed).is_integer() or not 0 <= seed <= LARGEST_SEED:
+        raise gr.Error(f"Seed: enter a whole number from 0 to {LARGEST_SEED}, e.g. 0 (got {seed!r}).",
+                       title="Check the seed")
+    return int(seed)
+
+
 def unsir_defaults(checkpoint: str) -> UnsirConfig:
     """UNSIR's defaults for this model's architecture (the Advanced panel shows them)."""
     return configure("unsir", open_workspace(checkpoint).card)
