@@ -114,7 +114,7 @@ def test_every_refusal_says_what_is_wrong_and_the_session_keeps_its_results(serv
             client.predict(*args, api_name=endpoint, **kwargs)
     # The session still holds its unlearned model: both models judge a photo, and "Forget them too" builds on it.
     *_, note = client.predict(handle_file(photos.lfw_photo_path(lfw_root)), api_name="/recognise")
-    assert "Forgotten: person 03, person 07." in note
+    assert "Asked to forget: person 03, person 07." in note
     *_, more = client.predict(["person_11"], api_name="/forget_more", **QUICK)
     assert more["forget"] == [*CHOSEN, "person_11"] and more["requests"][0] == report["requests"][0]
     client.close()

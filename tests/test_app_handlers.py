@@ -369,7 +369,8 @@ def test_recognise_finds_the_face_and_asks_both_models(first, lfw_photo):
     assert "Nothing is forgotten yet" in before.note
     after = handlers.recognise(lfw_photo, CHECKPOINT, first.session)
     assert len(after.unlearned) == handlers.TOP_PREDICTIONS and 0 < sum(after.original.values()) <= 1 + 1e-6
-    assert "person 03, person 07" in after.note
+    assert "Asked to forget: person 03, person 07." in after.note  # a request, not a verdict
+    assert "Hiding a person at the output alone (the control) gives the same answer here" in after.note
 
 
 def test_a_photo_without_a_face_is_refused_by_the_check_that_runs_before_the_answer(first, tmp_path, lfw_root,

@@ -124,8 +124,8 @@ def forgotten_test_photo(checkpoint: str, session: Session | None) -> SampleView
     name, index = photos[number]
     pixels = ws.split.test.images[index].permute(1, 2, 0).numpy()
     photo = Image.fromarray(pixels).resize((SAMPLE_SIZE, SAMPLE_SIZE), Image.BICUBIC)
-    caption = (f"Held-out photo {number + 1} of {len(photos)}: **{figures.readable(name)}** (forgotten; no model "
-               "trained on this photo; the photos the original named most surely come first). Click again for the next "
+    caption = (f"Held-out photo {number + 1} of {len(photos)}: **{figures.readable(name)}** (asked to be forgotten; no "
+               "model trained on this photo; the photos the original named most surely come first). Click again for the next "
                "one.")
     return SampleView(photo, caption, replace(session, samples_shown=session.samples_shown + 1))
 
@@ -161,6 +161,11 @@ def face_in_file(path: str, modified: int) -> DetectedFace | None:
     return largest_face(read_photo(path))
 
 
+# Naming at the output is what hiding the output changes too: the page says where to look further.
+OUTPUT_ONLY = ("Hiding a person at the output alone (the control) gives the same answer here; whether they are gone "
+               "from inside the model is under *Can the forgotten people still be found inside the model?*")
+
+
 def check_forgotten(checkpoint: str, session: Session | None) -> None:
     if not session_for(session, checkpoint).forgotten:
         raise gr.Error("Forget someone first: this picks one of their held-out test photos.", title="No one forgotten")
@@ -187,7 +192,7 @@ def recognise(photo: dict | str | Image.Image | None, checkpoint: str, session: 
     calibrations = request.recognition
     unlearned = top_predictions(ws.model_with(session.weights, CPU), face, ws.names)
     return RecogniseView(found.crop, original, unlearned,
-                         f"{faces} Forgotten: {', '.join(figures.readable(n) for n in session.forgotten)}.\n\n"
-                         f"{verdict('Original', original, calibrations['original'])}; "
+                         f"{faces} Asked to forget: {', '.join(figures.readable(n) for n in session.forgotten)}."
+                         f"\n\n{verdict('Original', original, calibrations['original'])}; "
                          f"{verdict('Unlearned', unlearned, calibrations[request.method])}.\n\n"
-                         f"{threshold_note(calibrations)}")
+                         f"{threshold_note(calibrations)} {OUTPUT_ONLY}")
