@@ -218,6 +218,7 @@ def test_the_summary_sets_every_number_beside_the_control_and_the_retrained_mode
     retrained models reached; the tiny Olivetti model borrows no benchmark's range."""
     from demo.handlers import forget as forget_handlers
     from demo.handlers import summary as summary_module
+    from unsir.forgetting import HeldOut
 
     assert first.summary.splitlines()[0] == "| Measure | Original | Unlearned · UNSIR | Control: output hidden |"
     control = first.session.history[-1].features.control
@@ -239,6 +240,12 @@ def test_the_summary_sets_every_number_beside_the_control_and_the_retrained_mode
     forgotten, = [line for line in summary.splitlines() if line.startswith("| Forgotten people · test accuracy |")]
     assert forgotten.endswith(" | 0.0% |")
     assert "- *Retrained models, benchmark*:" in summary
+    # The first answer already stands beside them both.
+    held_out = HeldOut("unsir", first.report["methods"]["unsir"], first.report["original"], "CPU",
+                       first.session.history[-1].features.control)
+    early = forget_handlers.first_answer(CHECKPOINT, first.session.forgotten, held_out, first.session.forgotten,
+                                         first.session).summary
+    assert early.splitlines()[0].endswith("| Control: output hidden | Retrained models, benchmark, 1–2 people (9 sets) |")
 
 
 def test_forget_keeps_the_base_model_untouched_and_stores_only_the_sessions_weights(first):
@@ -348,6 +355,8 @@ def test_retrain_adds_a_third_column_computed_once_per_forget_set(first, monkeyp
     monkeypatch.setitem(workspace(CHECKPOINT).card["recipe"], "epochs", 1)  # the real path, one epoch
     view = handlers.retrain_column(CHECKPOINT, first.session)
     assert "| Retrained from scratch |" in view.summary and "| Retrained from scratch |" in view.inside
+    # The gold standard joins the yardstick that only hides the output; it does not replace it.
+    assert view.summary.splitlines()[0].endswith("| Retrained from scratch | Control: output hidden |")
     assert "Of the way from the original to the retrained model" in view.inside
     # The features map puts the retrained model's beside the original's and the unlearned one's.
     assert [axes.get_title() for axes in view.feature_map.axes] == [

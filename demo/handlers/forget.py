@@ -18,7 +18,7 @@ from unsir.reports import METRIC_KEYS
 
 from .. import figures
 from ..compute import computes
-from .features import CONTROL, evidence_table, inside_verdict
+from .features import evidence_table, inside_verdict
 from .session import (METHOD_LABELS, Request, Session, checked_seed, on_phone, open_workspace, session_for,
                       warn_untuned)
 from .summary import SUMMARY_ROWS, comparison_columns, reference_columns, summary_table
@@ -248,7 +248,7 @@ def first_answer(checkpoint: str, names: list[str], held_out: HeldOut, forgotten
     columns = [figures.Column("Original", figures.ORIGINAL, held_out.original, [], []),
                figures.Column(f"Unlearned · {METHOD_LABELS.get(held_out.method, held_out.method)}", figures.UNLEARNED,
                               held_out.entry, [], []),
-               figures.Column(CONTROL, figures.ORIGINAL, held_out.control, [], [])]
+               *reference_columns(held_out.control, len(forgotten), None, checkpoint)]
     rows = [row for row in SUMMARY_ROWS if row.key in held_out.entry]
     return ForgetView(verdict_lines(held_out.method, names, held_out.entry, held_out.device, forgotten,
                                     test_photos(checkpoint), measuring=True, earlier=earlier),
@@ -258,6 +258,13 @@ def first_answer(checkpoint: str, names: list[str], held_out: HeldOut, forgotten
 
 forget_more = partial(forget_faces, on_top=True)
 forget_more.__doc__ = "Forget `names` too, on top of the session's unlearned model (earlier requests are kept)."
+
+
+def yardsticks(checkpoint: str, request: Request, retrain: dict | None) -> list[figures.Column]:
+    """The request's `reference_columns`: its control, and the benchmark's retrained models until one runs here."""
+    control = request.features.control if request.features is not None else None
+    people = len(request.report["methods"][request.method]["forget_per_identity_test_acc"])
+    return reference_columns(control, people, retrain, checkpoint)
 
 
 def results_view(checkpoint: str, session: Session, narrow: bool = False) -> ForgetView:
@@ -275,7 +282,7 @@ def results_view(checkpoint: str, session: Session, narrow: bool = False) -> For
     else:
         noise = figures.message_figure(f"{label} learns no noise: only UNSIR does.", narrow=narrow)
     distance_from = "the original" + (" (all requests together)" if len(session.history) > 1 else "")
-    references = reference_columns(request, retrain, checkpoint)
+    references = yardsticks(checkpoint, request, retrain)
     return ForgetView(
         status_line(request, forgotten, test_photos(checkpoint), inside_short(checkpoint, request, retrain)),
         summary_table(columns + references),

@@ -23,7 +23,7 @@ from .. import figures
 from ..gpu import on_gpu
 from ..workspace import ARCH_NAMES, workspace
 from .features import model_map
-from .forget import inside_short, inside_view, report_with
+from .forget import inside_short, inside_view, report_with, yardsticks
 from .session import Session, on_phone, open_workspace, session_for
 from .summary import comparison_columns, summary_table
 from .unlearning import confidences, stage_progress
@@ -138,7 +138,7 @@ def retrain_column(checkpoint: str, session: Session | None, request: gr.Request
         f"{status_line(last, session.forgotten, test_photos(checkpoint), inside_short(checkpoint, last, retrain))}"
         "\n\nRetrained from scratch without them in "
         f"{retrain['entry']['seconds']:.0f} s: the gold standard unlearning is measured against.",
-        summary_table(columns),
+        summary_table(columns + yardsticks(checkpoint, last, retrain)),
         figures.per_identity_accuracy(columns, session.forgotten, narrow=narrow),
         figures.prediction_histograms(columns, session.forgotten, narrow=narrow),
         figures.stranger_confidence(columns, narrow=narrow),

@@ -64,15 +64,15 @@ def comparison_columns(request: Request, retrain: dict | None) -> list[figures.C
     return columns
 
 
-def reference_columns(request: Request, retrain: dict | None, checkpoint: str) -> list[figures.Column]:
+def reference_columns(control: dict | None, people: int, retrain: dict | None, checkpoint: str
+                      ) -> list[figures.Column]:
     """The summary table's yardsticks beside the unlearned model: the control that only hides the output (what
-    any number shared with it does not show), and, until a retrain runs here, the range retrained models
-    reached in the benchmark."""
-    if request.features is None:
+    any number shared with it does not show; none measured, no yardsticks), and, until a retrain runs here, the
+    range retrained models reached in the benchmark on sets of `people`."""
+    if control is None:
         return []
-    columns = [figures.Column(CONTROL, figures.ORIGINAL, request.features.control, [], [])]
-    forgotten = request.report["methods"][request.method]["forget_per_identity_test_acc"]
-    reference = benchmark_reference(checkpoint, len(forgotten))
+    columns = [figures.Column(CONTROL, figures.ORIGINAL, control, [], [])]
+    reference = benchmark_reference(checkpoint, people)
     if retrain is None and reference is not None:
         columns.append(figures.Column(reference_title(reference), figures.RETRAINED, reference.ranges, [], []))
     return columns
