@@ -746,13 +746,17 @@ def test_a_phone_gets_the_charts_drawn_for_its_width(first, names):
 
 
 def test_retrain_is_estimated_on_this_machine_and_can_be_cancelled(first, monkeypatch):
-    timed = []  # the estimate times the retrain's own loop, in the precision the retrain trains in
-    monkeypatch.setattr(handlers.retrain, "fit", lambda *args, **kwargs: timed.append(kwargs) or fit(*args, **kwargs))
+    from demo import compute
+
+    timed = []  # the estimate times the retrain's own loop, in the precision the retrain trains in, on the app's
+    # compute thread (torch work elsewhere would start a second OpenMP team beside a running request)
+    monkeypatch.setattr(handlers.retrain, "fit", lambda *args, **kwargs: timed.append(
+        {**kwargs, "on_compute_thread": compute.on_compute_thread()}) or fit(*args, **kwargs))
     estimate = handlers.measure_retrain(CHECKPOINT, first.session)
     assert re.search(r"estimated \*\*\d+\.\d min\*\* on this machine, from \d+\.\d\d s per batch", estimate)
     ws = workspace(CHECKPOINT)
     retrain_autocast = ws.card["recipe"]["autocast"] and bf16_helps(next(ws.model.parameters()).device)
-    assert timed and all(kwargs["autocast"] == retrain_autocast for kwargs in timed)
+    assert timed and all(kwargs["autocast"] == retrain_autocast and kwargs["on_compute_thread"] for kwargs in timed)
 
     class Visitor:
         session_hash = "visitor-1"

@@ -156,27 +156,34 @@ def retrain_estimate(checkpoint: str) -> str:
             f"Training this model took {card['seconds'] / 60:.0f} min on {card['device']}{teacher}.")
 
 
+@on_gpu(duration=60)  # where the retrain runs, on the device it trains on, behind any request already running
+def seconds_per_retrain_step(checkpoint: str, forget_names: list[str]) -> tuple[float, int, int]:
+    """Seconds per training step of the retrain without `forget_names`, its batch, and the kept photos."""
+    ws = workspace(checkpoint)
+    kept = ws.split.train.without_classes([ws.names.index(n) for n in forget_names])
+    model = copy.deepcopy(ws.model).to(default_device())  # a copy: training moves BatchNorm's statistics
+    optimiser = torch.optim.SGD(model.parameters(), lr=1e-9)
+    batch = min(ws.card["recipe"]["batch_size"], len(kept))
+    # Through `fit`, as the retrain trains (precision, layout, augmentation): a float32 step of its own estimated
+    # 1.7x the retrain's time on the 2-core CPU.
+    photos = loader(FaceTensors(kept.subset(torch.arange(batch)), augment=True), batch, torch.Generator())
+    autocast = ws.card["recipe"].get("autocast", False) and bf16_helps(default_device())
+    fit(model, photos, optimiser, autocast=autocast)  # warm-up
+    started = time.perf_counter()
+    fit(model, photos, optimiser, epochs=ESTIMATE_STEPS, autocast=autocast)
+    return (time.perf_counter() - started) / ESTIMATE_STEPS, batch, len(kept)
+
+
 def measure_retrain(checkpoint: str, session: Session | None) -> str:
-    """Time a few training steps on this machine and scale them to the whole retrain, before it starts."""
+    """Time a few training steps where the retrain will run and scale them to the whole retrain, before it starts."""
     session = check_retrain(checkpoint, session)
     if (checkpoint, tuple(sorted(session.forgotten))) in session.retrained:
         return "Already retrained for these people: shown from this session's cache."
     ws = open_workspace(checkpoint)
-    kept = ws.split.train.without_classes([ws.names.index(n) for n in session.forgotten])
+    per_step, batch, kept = seconds_per_retrain_step(checkpoint, session.forgotten)
     batch_size, epochs = ws.card["recipe"]["batch_size"], ws.card["recipe"]["epochs"]
-    model = copy.deepcopy(ws.model)
-    optimiser = torch.optim.SGD(model.parameters(), lr=1e-9)
-    batch = min(batch_size, len(kept))
-    # Through `fit`, as the retrain trains (precision, layout, augmentation): a float32 step of its own estimated
-    # 1.7x the retrain's time on the 2-core CPU.
-    photos = loader(FaceTensors(kept.subset(torch.arange(batch)), augment=True), batch, torch.Generator())
-    autocast = ws.card["recipe"].get("autocast", False) and bf16_helps(next(model.parameters()).device)
-    fit(model, photos, optimiser, autocast=autocast)  # warm-up
-    started = time.perf_counter()
-    fit(model, photos, optimiser, epochs=ESTIMATE_STEPS, autocast=autocast)
-    per_step = (time.perf_counter() - started) / ESTIMATE_STEPS
-    steps = math.ceil(len(kept) / batch_size) * epochs
+    steps = math.ceil(kept / batch_size) * epochs
     teacher = " (and about as long again for its teacher)" if ws.card.get("teacher") else ""
     return (f"Retraining: estimated **{per_step * steps / 60:.1f} min** on this machine{teacher}, from "
             f"{per_step:.2f} s per batch of {batch} measured just now × {steps} batches ({epochs} epochs on "
-            f"{len(kept)} photos of the kept people). **Cancel** stops it.")
+            f"{kept} photos of the kept people). **Cancel** stops it.")
