@@ -246,22 +246,27 @@ def _page(checkpoint: str) -> None:
                api_description="Draw K of the model's people at random (a fresh draw each call).")
     # Each action is checked alone first (no outputs): a refusal is a toast and leaves no "Error" badge or
     # stale note over the results already on screen.
+    forget_runs = []  # stopped by Undo, Reset and a model switch: a run ending after them would bring back its model
     for button, check_fn, run, name, description in (
             (forget_button, handlers.check_request, handlers.forget_faces, "forget",
              "Forget these people from the shipped model; returns the status with a verdict per person, the "
              "summary table, collateral damage, the charts and the report (the keys of `unsir forget`)."),
             (more_button, handlers.check_more, handlers.forget_more, "forget_more",
              "Forget these people too, on top of this session's unlearned model (earlier requests are kept).")):
-        button.click(check_fn, forget_inputs, None, api_visibility="private", queue=False, show_progress="hidden"
-                     ).success(run, forget_inputs, forget_outputs, api_name=name, api_description=description,
-                               show_progress_on=[forget_progress], **ON_DEVICE
-                     ).success(cleared, None, stale, api_visibility="private", queue=False)
+        forget_run = button.click(check_fn, forget_inputs, None, api_visibility="private", queue=False,
+                                  show_progress="hidden").success(
+            run, forget_inputs, forget_outputs, api_name=name, api_description=description,
+            show_progress_on=[forget_progress], **ON_DEVICE)
+        forget_run.success(cleared, None, stale, api_visibility="private", queue=False)
+        forget_runs.append(forget_run)
     undo_button.click(handlers.undo, [model, session], forget_outputs, api_name="undo",
                       api_description="Step back one request: the model before the last Forget.",
-                      show_progress="hidden").success(cleared, None, stale, api_visibility="private", queue=False)
+                      show_progress="hidden", cancels=forget_runs
+                      ).success(cleared, None, stale, api_visibility="private", queue=False)
     reset_button.click(handlers.reset, [model, session], reset_outputs, api_name="reset",
-                       api_description="Back to the shipped model: every section emptied.", show_progress="hidden"
-                       ).then(show(False), None, results_area, api_visibility="private", queue=False)
+                       api_description="Back to the shipped model: every section emptied.", show_progress="hidden",
+                       cancels=forget_runs).then(show(False), None, results_area, api_visibility="private",
+                                                 queue=False)
     retrain_run = retrain_button.click(
         handlers.check_retrain, [model, session], None, api_visibility="private", queue=False, show_progress="hidden"
     ).success(handlers.measure_retrain, [model, session], retrain_note, api_visibility="private",
@@ -272,11 +277,12 @@ def _page(checkpoint: str) -> None:
     cancel_button.click(handlers.cancel_retrain, None, retrain_note, api_name="cancel_retrain",
                         api_description="Stop this session's retrain at its next training step.", queue=False,
                         show_progress="hidden", cancels=[retrain_run])
-    compare_button.click(handlers.check_compare, [selection, model, compare_choice], None, api_visibility="private",
+    compare_outputs = [compare_status, compare_summary, compare_per_identity, compare_histograms, compare_strangers,
+                       compare_gradcam, compare_report]
+    compare_run = compare_button.click(handlers.check_compare, [selection, model, compare_choice], None, api_visibility="private",
                          queue=False, show_progress="hidden").success(
-        handlers.compare_methods, [selection, model, compare_choice, seed],
-        [compare_status, compare_summary, compare_per_identity, compare_histograms, compare_strangers,
-         compare_gradcam, compare_report], api_name="compare", show_progress_on=[compare_status],
+        handlers.compare_methods, [selection, model, compare_choice, seed], compare_outputs, api_name="compare",
+        show_progress_on=[compare_status],
         api_description="Forget these people with two or more methods, from the shipped model, one after the other; "
                         "returns a plain-words line per method, the table, the charts and the report (the keys of "
                         "`unsir forget` per method).", **ON_DEVICE)
@@ -302,6 +308,8 @@ def _page(checkpoint: str) -> None:
     model.change(handlers.switch_model, model, [facts, gallery, selection, retrain_note, *panel],
                  api_name="switch_model",
                  api_description="Switch to another shipped model (the session starts again); returns its header, "
-                                 "faces, people, retrain estimate and UNSIR's defaults for it.").then(
+                                 "faces, people, retrain estimate and UNSIR's defaults for it.",
+                 cancels=[*forget_runs, retrain_run, compare_run]).then(
         handlers.reset, [model, session], reset_outputs, api_visibility="private").then(
-        show(False), None, results_area, api_visibility="private", queue=False)
+        show(False), None, results_area, api_visibility="private", queue=False).then(
+        lambda: [None] * len(compare_outputs), None, compare_outputs, api_visibility="private", queue=False)

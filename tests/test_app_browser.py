@@ -107,8 +107,18 @@ def test_pick_two_faces_forget_them_and_see_the_results(which, olivetti_checkpoi
         page.get_by_text("Upload a photo or take one with the webcam first.").wait_for()
         assert "Forgotten people · test accuracy" in page.locator("#summary").inner_text()
         page.get_by_role("button", name="Try a held-out photo of a forgotten person").click()
-        page.wait_for_function("document.querySelector('#note').innerText.includes('Forgotten:')",
+        page.wait_for_function("document.querySelector('#note').innerText.includes('Asked to forget:')",
                                timeout=RESULTS_SECONDS * 1000)
+        if which == "tiny":
+            # Reset while a request runs stops it: it never comes back over the original model when it would
+            # have ended.
+            page.locator("#forget").click()
+            page.wait_for_function(IMPAIRED_STAGE, timeout=RESULTS_SECONDS * 1000)
+            page.get_by_role("button", name="Reset to the original").click()
+            page.get_by_text("Back to the original model: nothing is forgotten.").wait_for()
+            page.wait_for_timeout(15_000)  # a whole tiny request takes a few seconds
+            assert "Back to the original model" in page.locator("#status").inner_text()
+            assert not page.locator("#results").is_visible()
         browser.close()
     # The page fetched nothing from another server: fonts, scripts and styles all come from the app.
     assert [url for url in requested if from_elsewhere(url)] == []

@@ -807,6 +807,7 @@ def test_compare_runs_each_method_on_the_same_people_as_columns_with_a_plain_lin
     for measure in measures:  # and each explained under the table in words
         meaning = re.search(rf"^- \*{re.escape(measure.strip())}\*: (.*)$", view.compare_summary, re.M)
         assert meaning and len(meaning.group(1)) > 20, measure
+    assert f"every method from the shipped model {CHECKPOINT} with its default settings" in view.compare_status
     lines = {line.split("**")[1]: line for line in view.compare_status.splitlines() if line.startswith("- **")}
     assert set(lines) == {"UNSIR", "Logit mask (control)", "NegGrad"}
     assert "read forgotten photos: no" in lines["UNSIR"] and "read forgotten photos: yes" in lines["NegGrad"]

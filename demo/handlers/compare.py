@@ -113,7 +113,7 @@ def comparison_view(checkpoint: str, compared: Compared, narrow: bool = False) -
     rows = [(METHOD_LABELS.get(name, name), [photo.unlearned for photo in photos])
             for name, photos in compared.cams.items()]
     return CompareView(
-        plain_words(report, test_photos(checkpoint)),
+        plain_words(report, test_photos(checkpoint), checkpoint),
         summary_table([*columns, *yardsticks], [*SUMMARY_ROWS, *INSIDE_ROWS]),
         figures.per_identity_accuracy(columns, forgotten, narrow=narrow),
         figures.prediction_histograms(columns, forgotten, narrow=narrow),
@@ -123,13 +123,13 @@ def comparison_view(checkpoint: str, compared: Compared, narrow: bool = False) -
     )
 
 
-def plain_words(report: dict, photos: dict[str, int]) -> str:
+def plain_words(report: dict, photos: dict[str, int], checkpoint: str) -> str:
     """One line per method: time, who is no longer named, what the kept people kept, what the features still
     hold (and whether the method moved it at all), and whether it read the forgotten people's photos."""
     original = report["original"]
     retrain = report["methods"].get("retrain")
     lines = [f"**Compared on {', '.join(figures.readable(n) for n in report['forget'])}** (seed {report['seed']}, "
-             f"{report['device']}), every method from the shipped model with its default settings:", ""]
+             f"{report['device']}), every method from the shipped model {checkpoint} with its default settings:", ""]
     for name, entry in report["methods"].items():
         per_person = entry["forget_per_identity_test_acc"]
         gone = sum(1 for a in per_person.values() if a == a and a <= FORGOTTEN_AT_MOST)
