@@ -21,9 +21,10 @@ those people, briefly *impairs* the model with it, then *repairs* it on a few ph
 # What benchmarks/RESULTS.md measured of each, in a line: the page must not promise more.
 MODEL_HINT = ("ResNet18 (start here): UNSIR stops naming them in 12-20 seconds on a small CPU (longer for 20 people "
               "than for one), and moves them in its features on 19 of 25 benchmark forget sets (not measurably on the "
-              "others). "
-              "ViT: it moves them in its features on 16 of 25 sets and costs everyone else under 5 points; "
-              "its result varies more from run to run, so read each person's verdict.")
+              "others), not as close to a model retrained without them as a second retrain comes. "
+              "ViT: it moves them in its features on 16 of 25 sets, about a fifth of the way to a retrained model, "
+              "and costs everyone else under 5 points; its result varies more from run to run, so read each person's "
+              "verdict.")
 # The methods in their groups (the core's order): what each one may read is part of its name here.
 GROUP_TAGS = dict(zip(GROUPS, ["zero-glance", "reads the forgotten photos", "hides the output; not unlearning"]))
 # The methods besides UNSIR that take the Advanced panel's retain subset size.
