@@ -362,6 +362,11 @@ def test_retrain_adds_a_third_column_computed_once_per_forget_set(first, monkeyp
     assert [axes.get_title() for axes in view.feature_map.axes] == [
         "Original", "Unlearned · UNSIR", "Retrained (gold standard)"]
     assert set(view.report["methods"]) == {"unsir", "retrain"}
+    files, exported = handlers.export(CHECKPOINT, view.session)
+    metrics = json.loads(Path(files[2]).read_text())["metrics"]
+    retrained, = [name for name in metrics if name.startswith("retrain")]
+    assert metrics[retrained]["retain_test_acc"] == view.report["methods"]["retrain"]["retain_test_acc"]
+    handlers.discard_session(exported)
     calls = []
     monkeypatch.setattr(handlers.retrain, "retrain_from_scratch", lambda *args: calls.append(args))
     again = handlers.retrain_column(CHECKPOINT, view.session)
@@ -437,6 +442,11 @@ def test_export_writes_weights_card_and_audit_in_the_sessions_folder(first):
     assert weights_sha256(model) == record["weights_sha256"]["after"] == first.report["sha256"]["unsir"]
     assert record["forget"] == unlearned_card["unlearned"]["forget"] == first.report["forget"]
     assert record["zero_glance"] and record["requests"] == json.loads(to_json(first.report["requests"]))
+    # The yardstick the page set beside the numbers travels with them, and every number is defined.
+    control, = [name for name in record["metrics"] if name.startswith("control")]
+    assert record["metrics"][control]["forget_test_acc"] == 0.0
+    assert record["metrics"][control]["feature_knn_forget_acc"] == record["metrics"]["before"]["feature_knn_forget_acc"]
+    assert {"mia_auc_forget", "stranger_ks", "mia_forget"} <= set(record["metric_definitions"])
     handlers.discard_session(session)
     assert not weights.parent.exists()
 

@@ -153,6 +153,19 @@ def test_unsir_verify_measure_sets_each_number_measured_again_beside_the_audits(
     assert "is not the card this audit exported" in capsys.readouterr().err
 
 
+def test_a_stranger_distance_measured_again_agrees_within_one_forgotten_photo():
+    """The KS compares the confidences on every photo of the forgotten people (training and held-out) with the
+    strangers': on another CPU one borderline photo moves it by one over their number, more than a fixed 0.02."""
+    from unsir.audit import compare_measured
+
+    audit = {"metrics": {"after": {"stranger_ks": 0.30}}}
+    counts = {"n_forget_train": 8, "n_forget_test": 2}  # 10 photos: one moves the KS by 0.1
+    agree, lines = compare_measured(audit, {**counts, "stranger_ks": 0.37}, {})
+    assert agree and "OK: distance from strangers (KS) (10 photos): audit 0.300, measured 0.370" in lines
+    agree, lines = compare_measured(audit, {**counts, "stranger_ks": 0.45}, {})
+    assert not agree and "DIFFERS: distance from strangers (KS) (10 photos): audit 0.300, measured 0.450" in lines
+
+
 def test_the_summary_says_when_the_features_did_not_move():
     """The app's rule (a kNN less than 5 points below the original's has not moved them), in the audit's words."""
     from unsir.reports import inside_the_model

@@ -116,10 +116,12 @@ def inside_the_model(original: dict, entry: dict) -> str:
 
 def audit_report(report: dict, method: str, *, checkpoint: str, requests: list[dict] | None = None,
                  shipped_files: dict[str, str] | None = None, exported_files: dict[str, str] | None = None,
-                 exported_at: datetime | None = None) -> dict:
+                 exported_at: datetime | None = None, references: dict[str, dict] | None = None) -> dict:
     """A JSON-able record of the unlearning, for the person who has to answer for it: what was asked
     request by request (when, how long, what it measured), the exact files (their sha256, as
-    `sha256sum` prints it) and the weights' own hash, a plain-language summary."""
+    `sha256sum` prints it) and the weights' own hash, a plain-language summary. `references`: the yardsticks
+    measured beside the method (name -> report entry: the control that only hides the output, a retrain), whose
+    numbers go beside the method's."""
     entry = report["methods"][method]
     requests = list(requests if requests is not None else report.get("requests", []))
     exported_at = exported_at or datetime.now(timezone.utc)
@@ -148,6 +150,7 @@ def audit_report(report: dict, method: str, *, checkpoint: str, requests: list[d
         "metrics": {
             "before": {k: report["original"].get(k) for k in METRIC_KEYS},
             "after": {k: entry.get(k) for k in METRIC_KEYS},
+            **{name: {k: reference.get(k) for k in METRIC_KEYS} for name, reference in (references or {}).items()},
         },
         "forget_per_identity_test_acc": {"before": report["original"]["forget_per_identity_test_acc"],
                                          "after": entry["forget_per_identity_test_acc"]},
@@ -155,5 +158,8 @@ def audit_report(report: dict, method: str, *, checkpoint: str, requests: list[d
             "before": report["original"].get("feature_knn_forget_per_identity_acc"),
             "after": entry.get("feature_knn_forget_per_identity_acc")},
         "requests": requests,
-        "metric_definitions": {"mia_forget": report["mia_variant"], "stranger_ks": report["stranger_variant"]},
+        "metric_definitions": {"mia_forget": report["mia_variant"], "stranger_ks": report["stranger_variant"],
+                               **({"mia_auc_forget": report["mia_auc_variant"]} if "mia_auc_variant" in report else {}),
+                               **({"feature_knn_forget_acc / feature_probe_forget_acc": report["feature_variant"]}
+                                  if "feature_variant" in report else {})},
     }

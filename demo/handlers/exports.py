@@ -18,6 +18,21 @@ from .session import Session, open_workspace, session_for
 AUDIT = "audit.json"
 
 
+def yardsticks_measured(checkpoint: str, session: Session) -> dict[str, dict]:
+    """What the page set beside the method: the control that only hides the output, and a retrain where one ran
+    here for these people."""
+    request = session.history[-1]
+    references = {}
+    if request.features is not None:
+        references["control (logit-mask: the original with the forgotten outputs hidden; not unlearning)"] = \
+            request.features.control
+    retrain = session.retrained.get((checkpoint, tuple(sorted(session.forgotten))))
+    if retrain is not None and request.method != "retrain":
+        references["retrain (a model trained again without the forgotten people: the gold standard)"] = \
+            retrain["entry"]
+    return references
+
+
 def check_export(checkpoint: str, session: Session | None) -> None:
     if not session_for(session, checkpoint).history:
         raise gr.Error("Nothing to export yet: forget someone first.", title="Nothing to export")
@@ -40,6 +55,7 @@ def export(checkpoint: str, session: Session | None) -> tuple[list[str], Session
     shipped = models_dir() / checkpoint
     audit = audit_report(request.report, request.method, checkpoint=checkpoint, requests=request.report["requests"],
                          shipped_files={name: file_sha256(shipped / name) for name in (WEIGHTS, CARD)},
-                         exported_files={name: file_sha256(folder / name) for name in (WEIGHTS, CARD)})
+                         exported_files={name: file_sha256(folder / name) for name in (WEIGHTS, CARD)},
+                         references=yardsticks_measured(checkpoint, session))
     (folder / AUDIT).write_text(to_json(audit))
     return [str(folder / WEIGHTS), str(folder / CARD), str(folder / AUDIT)], replace(session, export_dir=str(folder))
