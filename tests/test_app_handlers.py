@@ -707,9 +707,15 @@ def test_the_held_out_photos_offered_first_are_those_the_original_named_most_sur
         assert sureness == sorted(sureness, reverse=True) and len(sureness) == int((ws.split.test.labels == person).sum())
 
 
-def test_only_the_models_people_can_be_selected(names):
+def test_only_the_models_people_can_be_selected(names, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(gr, "Warning", lambda message, **options: warnings.append(message))
     assert handlers.known_only([names[1], "persn 03", "person_0", "PERSON 12", names[1]], CHECKPOINT) == \
         [names[1], names[12]]  # exact or one unambiguous match; unknown, ambiguous and repeated dropped
+    # Each dropped text gets the reason it was dropped: unknown, or naming several people (some of them shown).
+    assert warnings[0].startswith("Not one of this model's people: 'persn 03'.")
+    assert warnings[1].startswith("'person_0' names 10 of this model's people: person 00, person 01, person 02, "
+                                  "person 03, person 04 and 5 more. Type more of the name")
     assert handlers.known_only([names[1], names[2]], CHECKPOINT) == gr.skip()  # all known: left as it is
     assert handlers.known_only(None, CHECKPOINT) == gr.skip()
 

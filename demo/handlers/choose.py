@@ -50,22 +50,27 @@ def known_only(selected: list[str] | None, checkpoint: str) -> list[str] | dict:
     names = open_workspace(checkpoint).names
     if all(str(value) in names for value in selected or []) and len(set(selected or [])) == len(selected or []):
         return gr.skip()  # nothing to change: sending the value back could undo a click made meanwhile
-    kept, dropped = [], []
+    kept, dropped, ambiguous = [], [], []
     for value in selected or []:
         text = str(value).strip()
         if text in names:
-            match = text
+            found = [text]
         else:
             key = text.lower().replace("_", " ")
             found = [n for n in names if key and key in n.lower().replace("_", " ")]
-            match = found[0] if len(found) == 1 else None
-        if match is None:
+        if not found:
             dropped.append(text)
-        elif match not in kept:
-            kept.append(match)
+        elif len(found) > 1:
+            ambiguous.append((text, found))
+        elif found[0] not in kept:
+            kept.append(found[0])
     if dropped:
         gr.Warning(f"Not one of this model's people: {', '.join(repr(d[:40]) for d in dropped)}. "
                    "Type part of a name and pick it from the suggestions, or click a face.", title="Unknown name")
+    for text, found in ambiguous:
+        shown = ", ".join(figures.readable(n) for n in found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        gr.Warning(f"{text[:40]!r} names {len(found)} of this model's people: {shown}. Type more of the name, or "
+                   "click the face.", title="Which one?")
     return kept
 
 
