@@ -569,6 +569,12 @@ def test_the_status_gives_a_verdict_per_person_and_warns_when_one_is_still_recog
     gone = handlers.status_line(with_accuracy(request, {names[3]: 0.0, names[7]: 0.0}), request.report["forget"],
                                 photos)
     assert "Not fully forgotten" not in gone and gone.count(": no longer named (0 of 3") == 2
+    # A person with no held-out photo is neither forgotten nor still named: the page says it cannot tell.
+    unknown = handlers.status_line(with_accuracy(request, {names[3]: 0.0, names[7]: float("nan")}),
+                                   request.report["forget"], photos)
+    assert "Not fully forgotten" not in unknown and "- **person 07: not measured** (no held-out photos)" in unknown
+    assert unknown.startswith("⚠️ **Cannot be checked:** person 07 has no held-out photo, so nothing here shows "
+                              "whether this person is still named.")
     # the real run: each person's verdict is the one their measured accuracy calls for
     for name, accuracy in first.report["methods"]["unsir"]["forget_per_identity_test_acc"].items():
         verdict = "still recognised" if accuracy > 0.01 else "no longer named"

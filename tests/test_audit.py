@@ -166,6 +166,19 @@ def test_a_stranger_distance_measured_again_agrees_within_one_forgotten_photo():
     assert not agree and "DIFFERS: distance from strangers (KS) (10 photos): audit 0.300, measured 0.450" in lines
 
 
+def test_the_summary_calls_a_person_without_held_out_photos_unchecked_not_still_named():
+    from unsir.reports import plain_summary
+
+    entry = {"forget_per_identity_test_acc": {"A": 0.0, "B": float("nan")}, "forget_test_acc": 0.0,
+             "retain_test_acc": 0.8, "zero_glance": True, "data_read": "kept photos"}
+    report = {"forget": ["A", "B"], "original": {"forget_test_acc": 0.9, "retain_test_acc": 0.8},
+              "methods": {"unsir": entry}}
+    summary = plain_summary(report, "unsir", [], "m")
+    assert "not fully forgotten" not in summary and "Each forgotten person is named" not in summary
+    assert "WARNING: cannot be checked: B has no held-out photo, so nothing here shows whether they are still named." \
+        in summary
+
+
 def test_the_summary_says_when_the_features_did_not_move():
     """The app's rule (a kNN less than 5 points below the original's has not moved them), in the audit's words."""
     from unsir.reports import inside_the_model

@@ -85,10 +85,15 @@ def plain_summary(report: dict, method: str, requests: list[dict], checkpoint: s
     when = (f" between {requests[0]['started_at']} and {requests[-1]['finished_at']}"
             if requests and requests[0].get("started_at") and requests[-1].get("finished_at") else "")
     per_person = entry["forget_per_identity_test_acc"]
-    still = [name for name, acc in per_person.items() if acc is None or acc != acc or acc > FORGOTTEN_AT_MOST]
+    unchecked = [name for name, acc in per_person.items() if acc is None or acc != acc]
+    still = [name for name, acc in per_person.items() if name not in unchecked and acc > FORGOTTEN_AT_MOST]
     verdict = (f"WARNING: not fully forgotten: {_names(still)} still named on more than {FORGOTTEN_AT_MOST:.0%} of "
                "their held-out photos. " if still else
-               f"Each forgotten person is named on at most {FORGOTTEN_AT_MOST:.0%} of their held-out photos. ")
+               f"Each forgotten person is named on at most {FORGOTTEN_AT_MOST:.0%} of their held-out photos. "
+               if not unchecked else "")
+    if unchecked:
+        verdict += (f"WARNING: cannot be checked: {_names(unchecked)} ha{'s' if len(unchecked) == 1 else 've'} no "
+                    "held-out photo, so nothing here shows whether they are still named. ")
     return (f"{len(requests) or 1} request(s){when} asked the model {checkpoint} to forget {asked}, with {methods}. "
             f"On held-out photos (never trained on), the forgotten people were named correctly "
             f"{report['original']['forget_test_acc']:.0%} of the time before and {entry['forget_test_acc']:.0%} "

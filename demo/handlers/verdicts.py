@@ -21,7 +21,7 @@ def test_photos(checkpoint: str) -> dict[str, int]:
 def verdicts(entry: dict, photos: dict[str, int], original: dict | None = None
              ) -> tuple[list[str], list[str], list[str]]:
     """(one verdict per forgotten person, the people still recognised on more than 1 % of their photos, those
-    whose features did not move). Not being named is what the output shows; where the features were measured,
+    whose features did not move). A person with no held-out photo is neither: nothing shows either way. Not being named is what the output shows; where the features were measured,
     each line adds how many of the person's held-out photos a nearest-neighbour search there still finds, and
     found before."""
     lines, still = [], []
@@ -29,7 +29,6 @@ def verdicts(entry: dict, photos: dict[str, int], original: dict | None = None
                if knn_moved(*person_knn(name, entry, original or {})) is False]
     for name, accuracy in entry["forget_per_identity_test_acc"].items():
         if accuracy is None or accuracy != accuracy:  # no held-out photo: nothing shows they are gone
-            still.append(name)
             lines.append(f"- **{figures.readable(name)}: not measured** (no held-out photos)")
             continue
         counted = f"{round(accuracy * photos[name])} of {photos[name]} held-out photos named as them"
@@ -88,6 +87,12 @@ def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgo
         warning = [f"⚠️ **Not fully forgotten:** {', '.join(figures.readable(n) for n in still)} "
                    f"{'is' if len(still) == 1 else 'are'} still named on more than {FORGOTTEN_AT_MOST:.0%} of "
                    "their held-out photos.", ""]
+    unchecked = [name for name, accuracy in entry["forget_per_identity_test_acc"].items()
+                 if accuracy is None or accuracy != accuracy]
+    if unchecked:
+        warning += [f"⚠️ **Cannot be checked:** {', '.join(figures.readable(n) for n in unchecked)} "
+                    f"{'has' if len(unchecked) == 1 else 'have'} no held-out photo, so nothing here shows whether "
+                    f"{'they are' if len(unchecked) > 1 else 'this person is'} still named.", ""]
     follows = ["", "*Still measuring: the membership attack, strangers, the features, GradCAM and the charts "
                    "follow below.*"] if measuring else []
     if inside:
