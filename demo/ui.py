@@ -1,6 +1,7 @@
 """The page: a gr.Blocks layout wired to `demo.handlers` (the work happens there)."""
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from starlette.responses import PlainTextResponse
 from unsir.methods import GROUPS, METHODS, setting_fields
 
 from . import handlers
-from .workspace import available_checkpoints
+from .workspace import ARCH_NAMES, available_checkpoints
 
 TITLE = "Forget a face with UNSIR"
 INTRO = """# Forget a face
@@ -32,7 +33,6 @@ RETAIN_SUBSET_USERS = ", ".join(METHODS[name].label for name in setting_fields()
                                 if name != "unsir")
 METHOD_CHOICES = [(f"{m.label} · {GROUP_TAGS[m.group]}", m.name) for m in METHODS.values()]
 CYCLE_CHOICES = ["impair-repair", "impair-impair-repair", "impair-repair-impair-repair"]
-ARCH_NAMES = {"resnet18": "ResNet18", "vit": "ViT"}
 SETTING_WORDS = {"retain_per_id": "retain photos per kept person"}
 # UNSIR's defaults that change with the number of people forgotten (unsir/methods/unsir.py, SIZE_DEFAULTS).
 SIZE_NOTE = " ".join(
@@ -87,6 +87,15 @@ def build_demo() -> gr.Blocks:
 
         demo.unload(end_session)
     return demo.queue(default_concurrency_limit=4, max_size=32)
+
+
+def refusal_only(check):
+    """`check` for an event with no outputs: its gr.Error is the toast; what it returns is the handler's, not the
+    page's (Gradio would warn of output values it has no place for)."""
+    @functools.wraps(check)
+    def refuse(*args):
+        check(*args)
+    return refuse
 
 
 def _setting(name: str, value, label: str, **options) -> gr.Number:
@@ -219,7 +228,7 @@ def _page(checkpoint: str) -> None:
                   "layers": layers, "inside": inside, "feature_map": feature_map, "report": report, "session": session, "face": face,
                   "original_top": original_top, "unlearned_top": unlearned_top, "note": note,
                   "sample_caption": sample_caption, "downloads": downloads,
-                  "results_area": results_area}
+                  "results_area": results_area, "retrain_note": retrain_note}
     forget_outputs = [components[name] for name in handlers.ForgetView._fields]
     reset_outputs = [components[name] for name in handlers.ResetView._fields]
     stale = [face, original_top, unlearned_top, note, sample_caption, downloads]  # about an earlier model
@@ -249,10 +258,10 @@ def _page(checkpoint: str) -> None:
     # stale note over the results already on screen.
     forget_runs = []  # stopped by Undo, Reset and a model switch: a run ending after them would bring back its model
     for button, check_fn, run, name, description in (
-            (forget_button, handlers.check_request, handlers.forget_faces, "forget",
+            (forget_button, refusal_only(handlers.check_request), handlers.forget_faces, "forget",
              "Forget these people from the shipped model; returns the status with a verdict per person, the "
              "summary table, collateral damage, the charts and the report (the keys of `unsir forget`)."),
-            (more_button, handlers.check_more, handlers.forget_more, "forget_more",
+            (more_button, refusal_only(handlers.check_more), handlers.forget_more, "forget_more",
              "Forget these people too, on top of this session's unlearned model (earlier requests are kept).")):
         forget_run = button.click(check_fn, forget_inputs, None, api_visibility="private", queue=False,
                                   show_progress="hidden").success(
@@ -269,7 +278,8 @@ def _page(checkpoint: str) -> None:
                        cancels=forget_runs).then(show(False), None, results_area, api_visibility="private",
                                                  queue=False)
     retrain_run = retrain_button.click(
-        handlers.check_retrain, [model, session], None, api_visibility="private", queue=False, show_progress="hidden"
+        refusal_only(handlers.check_retrain), [model, session], None, api_visibility="private", queue=False,
+        show_progress="hidden"
     ).success(handlers.measure_retrain, [model, session], retrain_note, api_visibility="private",
               show_progress="hidden").success(
         handlers.retrain_column, [model, session], [components[name] for name in handlers.RetrainView._fields],
@@ -280,8 +290,9 @@ def _page(checkpoint: str) -> None:
                         show_progress="hidden", cancels=[retrain_run])
     compare_outputs = [compare_status, compare_summary, compare_per_identity, compare_histograms, compare_strangers,
                        compare_gradcam, compare_report]
-    compare_run = compare_button.click(handlers.check_compare, [selection, model, compare_choice], None, api_visibility="private",
-                         queue=False, show_progress="hidden").success(
+    compare_run = compare_button.click(
+        refusal_only(handlers.check_compare), [selection, model, compare_choice], None, api_visibility="private",
+        queue=False, show_progress="hidden").success(
         handlers.compare_methods, [selection, model, compare_choice, seed], compare_outputs, api_name="compare",
         show_progress_on=[compare_status],
         api_description="Forget these people with two or more methods, from the shipped model, one after the other; "
@@ -290,7 +301,8 @@ def _page(checkpoint: str) -> None:
     recognise_outputs = [face, original_top, unlearned_top, note]
     # The photo reaches the handler unopened (preprocess=False): Gradio would open it first, and answer a
     # file that is not an image, or a decompression bomb, with a bare "Error".
-    check.click(handlers.check_photo, photo, None, api_visibility="private", preprocess=False, show_progress="hidden"
+    check.click(refusal_only(handlers.check_photo), photo, None, api_visibility="private", preprocess=False,
+                show_progress="hidden"
                 ).success(handlers.recognise, [photo, model, session], recognise_outputs, api_name="recognise",
                           api_description="Find the largest face in a photo and ask both models who it is, each "
                                           "with a verdict against its calibrated 'not recognised' threshold.",

@@ -82,6 +82,8 @@ def test_cancel_reaches_a_retrain_running_in_another_process(olivetti_checkpoint
         while not started.exists() and not running.ready() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert started.exists() and not running.ready(), "the retrain never reported its start"
+        # retrain_column, in the app's process, says this session's retrain is running
+        monkeypatch.setattr(handlers.retrain, "RETRAINING", {Visitor.session_hash})
         handlers.cancel_retrain(Visitor())
         try:
             assert running.get(timeout=300) is None  # cancelled: a finished retrain returns its report entry

@@ -362,6 +362,7 @@ def test_retrain_adds_a_third_column_computed_once_per_forget_set(first, monkeyp
     assert [axes.get_title() for axes in view.feature_map.axes] == [
         "Original", "Unlearned · UNSIR", "Retrained (gold standard)"]
     assert set(view.report["methods"]) == {"unsir", "retrain"}
+    assert view.retrain_note.startswith("Retrained from scratch in ")  # the estimate gives way to what it took
     files, exported = handlers.export(CHECKPOINT, view.session)
     metrics = json.loads(Path(files[2]).read_text())["metrics"]
     retrained, = [name for name in metrics if name.startswith("retrain")]
@@ -783,6 +784,9 @@ def test_retrain_is_estimated_on_this_machine_and_can_be_cancelled(first, monkey
     class Visitor:
         session_hash = "visitor-1"
 
+    # Cancel with no retrain running says so, and leaves nothing behind that could stop a later one.
+    assert handlers.cancel_retrain(Visitor()) == "No retrain is running for this page: nothing to cancel."
+    assert not handlers.retrain.cancel_flag("visitor-1").exists()
     calls = []
 
     def progress(fraction, desc=None):  # the visitor presses Cancel as soon as the retrain starts

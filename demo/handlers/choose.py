@@ -68,7 +68,8 @@ def known_only(selected: list[str] | None, checkpoint: str) -> list[str] | dict:
         gr.Warning(f"Not one of this model's people: {', '.join(repr(d[:40]) for d in dropped)}. "
                    "Type part of a name and pick it from the suggestions, or click a face.", title="Unknown name")
     for text, found in ambiguous:
-        shown = ", ".join(figures.readable(n) for n in found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        shown = ", ".join(figures.readable(n) for n in found[:5]) + more
         gr.Warning(f"{text[:40]!r} names {len(found)} of this model's people: {shown}. Type more of the name, or "
                    "click the face.", title="Which one?")
     return kept

@@ -124,9 +124,9 @@ def forgotten_test_photo(checkpoint: str, session: Session | None) -> SampleView
     name, index = photos[number]
     pixels = ws.split.test.images[index].permute(1, 2, 0).numpy()
     photo = Image.fromarray(pixels).resize((SAMPLE_SIZE, SAMPLE_SIZE), Image.BICUBIC)
-    caption = (f"Held-out photo {number + 1} of {len(photos)}: **{figures.readable(name)}** (asked to be forgotten; no "
-               "model trained on this photo; the photos the original named most surely come first). Click again for the next "
-               "one.")
+    caption = (f"Held-out photo {number + 1} of {len(photos)}: **{figures.readable(name)}** (asked to be forgotten; "
+               "no model trained on this photo; the photos the original named most surely come first). Click again "
+               "for the next one.")
     return SampleView(photo, caption, replace(session, samples_shown=session.samples_shown + 1))
 
 

@@ -62,11 +62,15 @@ def retrain_progress(progress, session_hash: str | None) -> CancellableProgress:
     return CancellableProgress(progress, cancel_flag(session_hash) if session_hash else None)
 
 
+RETRAINING: set[str] = set()  # the sessions whose retrain is running in this app
+
+
 def cancel_retrain(request: gr.Request | None = None) -> str:
     """Stop this visitor's retrain at its next training step (the earlier results stay)."""
-    if request is not None and request.session_hash:
-        CANCEL_DIR.mkdir(parents=True, exist_ok=True)
-        cancel_flag(request.session_hash).touch()
+    if request is None or request.session_hash not in RETRAINING:
+        return "No retrain is running for this page: nothing to cancel."
+    CANCEL_DIR.mkdir(parents=True, exist_ok=True)
+    cancel_flag(request.session_hash).touch()
     return "Cancelling the retrain: it stops at its next training step; the results above stay as they were."
 
 
@@ -99,6 +103,7 @@ class RetrainView(NamedTuple):
     feature_map: Figure | None
     report: dict
     session: Session
+    retrain_note: str  # the estimate shown while it ran gives way to what it took
 
 
 def check_retrain(checkpoint: str, session: Session | None) -> Session:
@@ -124,9 +129,11 @@ def retrain_column(checkpoint: str, session: Session | None, request: gr.Request
         progress = retrain_progress(progress, hash_)
         if progress.flag is not None:
             progress.flag.unlink(missing_ok=True)  # a Cancel pressed before this retrain does not stop it
+        RETRAINING.add(hash_)
         try:
             retrain = retrain_from_scratch(checkpoint, session.forgotten, last.report["seed"], progress)
         finally:
+            RETRAINING.discard(hash_)
             if progress.flag is not None:
                 progress.flag.unlink(missing_ok=True)
         if retrain is None:
@@ -145,6 +152,7 @@ def retrain_column(checkpoint: str, session: Session | None, request: gr.Request
         *inside_view(checkpoint, last, retrain, narrow),
         report_with(last, retrain),
         session,
+        f"Retrained from scratch in {retrain['entry']['seconds']:.0f} s: its column is in the table below.",
     )
 
 

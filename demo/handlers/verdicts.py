@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 
 from unsir.evaluation import knn_moved
+from unsir.reports import FORGOTTEN_AT_MOST
 
 from .. import figures
 from .session import METHOD_LABELS, Request, open_workspace
 
-FORGOTTEN_AT_MOST = 0.01  # a forgotten person named on more of their held-out photos is "still recognised"
 COLLATERAL_SHOWN = 5  # kept people listed under "collateral damage"
 
 
