@@ -217,11 +217,15 @@ def recipe_for(arch: str, **overrides) -> Recipe:
     return Recipe(**{**base.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
 
 
+def kl_to(logits: torch.Tensor, target: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """KL(target || softmax(logits / T)) per photo, `target` a probability vector per row."""
+    return F.kl_div(F.log_softmax(logits.float() / temperature, dim=1), target, reduction="batchmean")
+
+
 def soft_label_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, alpha: float,
                     temperature: float, label_smoothing: float) -> torch.Tensor:
     """Hard labels mixed with a teacher's softened predictions (Hinton et al.; DeiT's soft distillation)."""
-    target = F.softmax(teacher_logits.float() / temperature, dim=1)
-    soft = F.kl_div(F.log_softmax(logits.float() / temperature, dim=1), target, reduction="batchmean")
+    soft = kl_to(logits, F.softmax(teacher_logits.float() / temperature, dim=1), temperature)
     hard = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
     return (1 - alpha) * hard + alpha * temperature**2 * soft
 

@@ -29,8 +29,8 @@ from torch.utils.data import ConcatDataset
 
 from ..data import FaceTensors
 from ..nets import architecture, build_model, learning_from
-from ..training import Progress, bf16_helps, fit, loader, seed_everything
-from .base import ForgetRequest, Method, Outcome, check_learn_from, kl_to, learn_from_setting, setting, timed
+from ..training import Progress, bf16_helps, fit, kl_to, loader, seed_everything
+from .base import ForgetRequest, Method, Outcome, check_learn_from, learn_from_setting, setting, timed
 
 
 @dataclass(frozen=True)

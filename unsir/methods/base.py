@@ -249,11 +249,6 @@ def scaled(progress: Progress | None, start: float, end: float) -> Progress | No
     return lambda stage, fraction: progress(stage, start + (end - start) * fraction)
 
 
-def kl_to(logits: torch.Tensor, target: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """KL(target || softmax(logits / T)) per photo, `target` a probability vector per row."""
-    return F.kl_div(F.log_softmax(logits.float() / temperature, dim=1), target, reduction="batchmean")
-
-
 def batch_gradients(model: nn.Module, photos: Dataset, batch_size: int):
     """Per batch of `photos` (in order, eval mode): its size and the gradient of its mean cross-entropy for
     each parameter, by name. No optimiser: the weights are unchanged. The caller reduces them."""

@@ -49,8 +49,8 @@ from torch.utils.data import ConcatDataset
 
 from ..data import FaceTensors
 from ..nets import learning_from
-from ..training import Progress, bf16_helps, distillation_loss, fit, loader, seed_everything
-from .base import ForgetRequest, Method, Outcome, check_learn_from, kl_to, learn_from_setting, scaled, setting, timed
+from ..training import Progress, bf16_helps, distillation_loss, fit, kl_to, loader, seed_everything
+from .base import ForgetRequest, Method, Outcome, check_learn_from, learn_from_setting, scaled, setting, timed
 
 WEIGHT_DECAY = 5e-4  # the reference's
 

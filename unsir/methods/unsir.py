@@ -185,6 +185,12 @@ def optimiser(model: nn.Module, lr: float, classifier_scale: float, body_scale: 
 WITHOUT = -1e4  # a forgotten class's logit in the repair's teacher: never named, at any temperature
 
 
+def without_classes(logits: torch.Tensor, classes) -> torch.Tensor:
+    """`logits` (changed in place) with the classes' outputs at WITHOUT."""
+    logits[:, list(classes)] = WITHOUT
+    return logits
+
+
 class WithoutClasses(nn.Module):
     """A frozen model whose outputs for some classes are pushed far below the rest (a teacher that
     never names the forgotten people)."""
@@ -194,9 +200,7 @@ class WithoutClasses(nn.Module):
         self.model, self.classes = model, list(classes)
 
     def forward(self, inputs):
-        logits = self.model(inputs).float()
-        logits[:, self.classes] = WITHOUT
-        return logits
+        return without_classes(self.model(inputs).float(), self.classes)
 
 
 def distilled_repair(teacher: nn.Module, retain_data: Dataset, teacher_inputs, forget_classes,
@@ -207,8 +211,7 @@ def distilled_repair(teacher: nn.Module, retain_data: Dataset, teacher_inputs, f
     if teacher_logits is None:
         outputs = predict_outputs(WithoutClasses(teacher, forget_classes), teacher_inputs)
     else:
-        outputs = teacher_logits.clone()
-        outputs[:, list(forget_classes)] = WITHOUT
+        outputs = without_classes(teacher_logits.clone(), forget_classes)
     return (WithOutputs(retain_data, outputs),
             distillation_from_outputs(config.repair_distill, config.distill_temperature, label_smoothing=0.0))
 
