@@ -59,8 +59,8 @@ def stranger_distance(forget_logits: torch.Tensor, stranger_logits: torch.Tensor
 
 
 MIA_VARIANT = ("logistic regression on prediction entropy; members = training photos of kept identities, "
-               "non-members = test photos (balanced); score = share of the forgotten identities' training "
-               "photos called members")
+               "non-members = test photos of kept identities (as many of each, drawn at random); score = share of "
+               "the forgotten identities' training photos called members")
 
 
 def membership_inference(member_logits: torch.Tensor, nonmember_logits: torch.Tensor,
@@ -76,7 +76,7 @@ def membership_inference(member_logits: torch.Tensor, nonmember_logits: torch.Te
     nonmembers = nonmember_logits[torch.randperm(len(nonmember_logits), generator=generator)[:n]]
     features = torch.cat([prediction_entropy(members), prediction_entropy(nonmembers)])[:, None].numpy()
     targets = [1] * n + [0] * n
-    attack = LogisticRegression(class_weight="balanced").fit(features, targets)
+    attack = LogisticRegression().fit(features, targets)  # the classes already hold n each
     return float(attack.predict(prediction_entropy(target_logits)[:, None].numpy()).mean())
 
 
