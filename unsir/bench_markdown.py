@@ -122,8 +122,10 @@ def worst_sets(groups: dict[tuple, list[dict]]) -> list[str]:
              "chance (0.5) pooled over photos, as the verdicts judge it (sets at 0.3 and 0.7 do not average to "
              "chance). Features not moved: "
              f"the sets where the kNN found the forgotten people's held-out photos less than {100 * KNN_MOVED_AT_LEAST:.0f} "
-             "points less often than the original did (on a set of one or two people, a photo or two). Controls only "
-             "hide the output; they are not unlearning.", "",
+             "points less often than the original did (on a set of one or two people, a photo or two). Each row pools "
+             "the sets it ran on (its sets column): where the retrain ran on fewer, its row is not the other rows' "
+             "sets, and the verdicts below, which pair each method with the retrains' own sets, are the comparison. "
+             "Controls only hide the output; they are not unlearning.", "",
              "| model | forgotten | method | sets | forgotten acc, worst / mean [photos] | Δ kept, worst / mean | "
              "kNN on features [photos] | features not moved (sets) | probe [photos] | loss AUC (mean; from chance) | "
              "closeness to retrain (signed share): kNN / loss AUC / KS | seconds (mean) |",
