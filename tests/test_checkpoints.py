@@ -124,3 +124,16 @@ def test_learning_from_a_block_trains_only_it_and_the_later_ones(arch, block):
     assert all(p.requires_grad for p in model.parameters())
     with learning_from(model, "") as learner:
         assert learner is model
+
+
+def test_a_model_is_not_measured_on_other_photos_than_it_was_trained_on(olivetti_checkpoint):
+    """Other photos of the same people would split otherwise: its held-out photos would not be held out."""
+    from unsir.data import DataError
+    from unsir.pipeline import dataset_for_card
+
+    card = json.loads((olivetti_checkpoint / "card.json").read_text())
+    assert dataset_for_card(card).fingerprint == card["dataset"]["fingerprint"]
+    with pytest.raises(DataError, match="not the ones this model was trained on"):
+        dataset_for_card({**card, "dataset": {**card["dataset"], "fingerprint": "0" * 16}})
+    with pytest.raises(DataError, match="expects its photos normalised with"):
+        dataset_for_card({**card, "normalisation": {"mean": [0.0] * 3, "std": [1.0] * 3}})

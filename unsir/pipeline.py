@@ -32,6 +32,14 @@ def dataset_for_card(card: dict, data_home=None) -> Split:
                          max_per_identity=spec.get("max_per_identity"), identities=len(card["identities"]))
     if split.names != card["identities"]:
         raise DataError(f"The dataset {spec['name']!r} found here does not hold the identities this model was trained on.")
+    # Other photos of the same people split otherwise: the model would be tested on photos it trained on.
+    if spec.get("fingerprint") and split.fingerprint != spec["fingerprint"]:
+        raise DataError(f"The photos of {spec['name']!r} found here are not the ones this model was trained on (file "
+                        f"list {split.fingerprint}, the card says {spec['fingerprint']}): its held-out photos would "
+                        "not be held out. Point the data home at the data the model was trained on, or retrain it.")
+    if card["normalisation"] != {"mean": list(MEAN), "std": list(STD)}:
+        raise DataError(f"This model expects its photos normalised with {card['normalisation']}, this code gives "
+                        f"mean {list(MEAN)}, std {list(STD)}: retrain it with this version.")
     return split
 
 
