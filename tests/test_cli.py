@@ -63,12 +63,48 @@ def test_bad_forget_requests_exit_2_with_a_message(olivetti_checkpoint, capsys, 
     (["bench", "--forget-counts", "1,two"], "expected comma-separated whole numbers"),
     (["bench", "--seeds", "x"], "expected comma-separated whole numbers"),
     (["bench", "--methods", "magic"], "unknown method magic"),
+    (["bench", "--out", "results.json"], "the Markdown file; its records go beside it as .json"),
+    (["bench", "--retrain-seeds", "-1"], "expected a whole number from 0 to 1000, got '-1'"),
 ])
 def test_bad_flags_exit_2_in_one_line_before_any_data_is_read(tmp_path, capsys, args, message):
     missing = tmp_path / "no-such-checkpoint"  # reading it would fail with another message
     assert main([args[0], "--checkpoint", str(missing), *args[1:]]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_forget_checks_the_names_against_the_card_before_reading_any_data(olivetti_checkpoint, tmp_path, capsys):
+    """A typo is answered at once, from the card, not after the photos are read (here they could not be)."""
+    nowhere = ["--data-home", str(tmp_path / "no-data-here")]
+    assert main(["forget", "--checkpoint", str(olivetti_checkpoint), "--forget", "person_O1", *nowhere]) == 2
+    assert "Unknown identities" in capsys.readouterr().err
+    assert main(["forget", "--checkpoint", str(olivetti_checkpoint), "--forget", "person_01", "--save-model",
+                 str(olivetti_checkpoint), *nowhere]) == 2
+    assert "the original would be replaced" in capsys.readouterr().err
+
+
+def test_train_refuses_to_write_over_a_model(olivetti_checkpoint, capsys):
+    assert main(["train", "--dataset", "olivetti", "--out", str(olivetti_checkpoint)]) == 2
+    assert "already holds a model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--image-size", "0"], "--image-size: expected a whole number from 8 to 1024, got '0'"),
+    (["--identities", "1"], "--identities: expected a whole number from 2 to"),
+    (["--max-per-identity", "0"], "--max-per-identity: expected a whole number from 4 to"),
+    (["--lr", "x"], "--lr: expected a number from 1e-08 to 10, got 'x'"),
+])
+def test_train_flags_out_of_range_exit_2_in_one_line(tmp_path, capsys, args, message):
+    assert main(["train", "--out", str(tmp_path / "model"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not (tmp_path / "model").exists()
+
+
+def test_a_float_setting_without_default_takes_a_fraction():
+    from unsir.cli import build_parser
+
+    args = build_parser().parse_args(["forget", "--checkpoint", "m", "--forget-random", "1", "--max-grad-norm", "0.5"])
+    assert args.max_grad_norm == 0.5
 
 
 def test_forgetting_every_identity_is_refused(olivetti_checkpoint, capsys):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -15,6 +16,7 @@ from .nets import ModelError, build_model
 WEIGHTS = "model.safetensors"
 CARD = "card.json"
 CARD_FIELDS = {"arch": str, "image_size": int, "identities": list, "normalisation": dict, "dataset": dict}
+IMAGE_SIZES = (8, 1024)  # pixels, the side of a model's square input
 
 
 def weights_sha256(model: nn.Module) -> str:
@@ -31,8 +33,12 @@ def save_checkpoint(model: nn.Module, card: dict, out_dir, dtype: torch.dtype = 
         name: (t.detach().to(dtype) if t.is_floating_point() else t.detach()).contiguous()
         for name, t in model.state_dict().items()
     }
-    save_file(state, str(out_dir / WEIGHTS), metadata={"arch": card["arch"]})
-    (out_dir / CARD).write_text(json.dumps(card, indent=2) + "\n")
+    # Both written whole beside the old ones first, then put in place: an interrupted save leaves the old pair.
+    partial_weights, partial_card = out_dir / f".{WEIGHTS}.partial", out_dir / f".{CARD}.partial"
+    save_file(state, str(partial_weights), metadata={"arch": card["arch"]})
+    partial_card.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(partial_weights, out_dir / WEIGHTS)
+    os.replace(partial_card, out_dir / CARD)
     return out_dir
 
 
@@ -40,7 +46,8 @@ def read_card(checkpoint_dir, fields: dict[str, type | tuple[type, ...]] = CARD_
     """The model card, checked to hold `fields` (name -> JSON type) and a usable identity list."""
     path = Path(checkpoint_dir) / CARD
     if not path.is_file():
-        raise ModelError(f"No model card at {path}. Train one with: unsir train --arch resnet18 --out {checkpoint_dir}")
+        raise ModelError(f"No model card at {path}: a checkpoint folder holds model.safetensors and its card.json "
+                         "(unsir train writes both, e.g. unsir train --out models/my-model).")
     try:
         card = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -56,8 +63,9 @@ def read_card(checkpoint_dir, fields: dict[str, type | tuple[type, ...]] = CARD_
         raise ModelError(f"{path}: 'identities' must list at least 2 distinct, non-empty names.")
     if not isinstance(card["dataset"].get("name"), str) or not isinstance(card["dataset"].get("split_seed"), int):
         raise ModelError(f"{path}: 'dataset' must give the data's 'name' and its 'split_seed'.")
-    if not 8 <= card["image_size"] <= 1024:
-        raise ModelError(f"{path}: 'image_size' must be from 8 to 1024 pixels, got {card['image_size']}.")
+    if not IMAGE_SIZES[0] <= card["image_size"] <= IMAGE_SIZES[1]:
+        raise ModelError(f"{path}: 'image_size' must be from {IMAGE_SIZES[0]} to {IMAGE_SIZES[1]} pixels, got "
+                         f"{card['image_size']}.")
     return card
 
 

@@ -13,11 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from . import distributed
-from .data import DataError
+from .checkpoints import IMAGE_SIZES
+from .data import MIN_PHOTOS, DataError
 from .nets import ARCHITECTURES, ModelError
 from .reports import to_json
 
@@ -93,6 +93,8 @@ def cmd_train(args) -> None:
     from .pipeline import train_checkpoint
     from .training import recipe_for
 
+    if (Path(args.out) / "model.safetensors").exists():
+        raise UsageError(f"{args.out} already holds a model: give another --out (or remove that folder first).")
     if args.identities is not None and args.dataset != "lfw100":
         # Olivetti and an identity folder keep every person: a number given here would be ignored.
         raise UsageError(f"--identities picks LFW's most photographed people; {args.dataset} keeps every person it has.")
@@ -144,8 +146,7 @@ def _setting_flags(parser: argparse.ArgumentParser) -> None:
         if isinstance(declared["default"], bool):
             group.add_argument(flag, action="store_true", default=None, help=help_text)
         else:
-            kind = type(declared["default"]) if declared["default"] is not None else int
-            group.add_argument(flag, type=kind, help=help_text.replace("%", "%%"))
+            group.add_argument(flag, type=declared["type"], help=help_text.replace("%", "%%"))
 
 
 def _given_settings(args) -> dict:
@@ -200,22 +201,30 @@ def _method_configs(args, card: dict, forget_count: int) -> dict:
 def cmd_forget(args) -> None:
     from . import STARTED
     from .evaluation import moved_in_features
-    from .forgetting import ForgetError, forget, random_identities
+    from .checkpoints import read_card
+    from .forgetting import ForgetError, forget, random_identities, resolve_identities
     from .methods import METHODS
     from .pipeline import load, load_strangers_for, save_unlearned
 
     if (args.forget is None) == (args.forget_random is None):
         raise UsageError("Give exactly one of --forget \"Name_A,Name_B\" or --forget-random K.")
     _check_method_flags(args)
+    if args.save_model and Path(args.save_model).resolve() == Path(args.checkpoint).resolve():
+        raise UsageError("--save-model is the checkpoint's own folder: the original would be replaced. Give another "
+                         "folder.")
+    identities = read_card(args.checkpoint)["identities"]  # the names are checked before any data is read
+    try:
+        if args.forget is not None:
+            names = [name.strip() for name in args.forget.split(",") if name.strip()]
+            resolve_identities(names or [""], identities)
+        else:
+            names = random_identities(args.forget_random, identities, args.seed)
+    except ForgetError as error:
+        raise UsageError(str(error)) from error
     loading = time.perf_counter()
     loaded = load(args.checkpoint, args.data_home)
     strangers = load_strangers_for(loaded, args.data_home)
     loaded_at = time.perf_counter()
-    try:
-        names = (args.forget.split(",") if args.forget is not None
-                 else random_identities(args.forget_random, loaded.split.names, args.seed))
-    except ForgetError as error:
-        raise UsageError(str(error)) from error
     configs = _method_configs(args, loaded.card, len(names))
     for name in configs:
         if caution := METHODS[name].caution(loaded.card["arch"]):
@@ -279,6 +288,9 @@ def cmd_bench(args) -> None:
     from .bench import run_benchmark
     from .bench_markdown import markdown
 
+    if Path(args.out).suffix == ".json":
+        raise UsageError(f"--out {args.out}: the Markdown file; its records go beside it as .json (e.g. --out "
+                         f"{Path(args.out).with_suffix('.md')}).")
     results = Path(args.out).with_suffix(".json")
     records = run_benchmark(args.checkpoint, args.forget_counts, args.seeds, args.methods, retrain_seeds=args.retrain_seeds,
                             relearn_seeds=args.relearn_seeds, results_path=results, data_home=args.data_home,
@@ -295,6 +307,20 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(USAGE_ERROR, f"{self.prog}: {message}\n")
+
+
+def number_in(low: float, high: float, kind: type = int):
+    """An argparse type: a `kind` from `low` to `high`, or a one-line refusal saying so."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a {'whole ' if kind is int else ''}number from {low:g} to "
+                                             f"{high:g}, got {text!r}")
+        return value
+    return parse
 
 
 def whole_numbers(text: str) -> list[int]:
@@ -338,13 +364,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--arch", choices=ARCHITECTURES, default="resnet18")
     train.add_argument("--dataset", default="lfw100", help="lfw100, olivetti, or a folder of identity sub-folders")
     train.add_argument("--out", required=True, help="checkpoint folder, e.g. models/resnet18-lfw100")
-    train.add_argument("--image-size", type=int, default=64)
-    train.add_argument("--identities", type=int, help="LFW: how many of the most photographed people (default 100)")
-    train.add_argument("--max-per-identity", type=int, help="cap of photos per identity (seeded sample)")
+    train.add_argument("--image-size", type=number_in(*IMAGE_SIZES), default=64)
+    train.add_argument("--identities", type=number_in(2, 10_000),
+                       help="LFW: how many of the most photographed people (default 100)")
+    train.add_argument("--max-per-identity", type=number_in(MIN_PHOTOS, 100_000),
+                       help=f"cap of photos per identity (seeded sample; at least {MIN_PHOTOS})")
     train.add_argument("--split-seed", type=int, default=0)
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--lr", type=float, help="peak learning rate of the one-cycle schedule")
+    train.add_argument("--epochs", type=number_in(1, 10_000))
+    train.add_argument("--batch-size", type=number_in(1, 65_536))
+    train.add_argument("--lr", type=number_in(1e-8, 10, float), help="peak learning rate of the one-cycle schedule")
     train.add_argument("--seed", type=int, default=0, help="seeds the weights' start and the batches' order")
     train.add_argument("--init", choices=["imagenet"], help="start from torchvision's ImageNet weights (internet)")
     train.add_argument("--teacher", help="checkpoint to distil from (DeiT-style soft labels)")
@@ -358,9 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     prepare = sub.add_parser("prepare", help="detect, align and crop faces with MTCNN into an identity folder")
     prepare.add_argument("--src", required=True, help="raw photos laid out as SRC/<identity>/*.jpg")
     prepare.add_argument("--out", required=True)
-    prepare.add_argument("--identities", type=int, help="keep the N identities with the most faces")
-    prepare.add_argument("--min-images", type=int, default=1, help="drop identities with fewer faces")
-    prepare.add_argument("--image-size", type=int, default=160, help="side of the saved face crops")
+    prepare.add_argument("--identities", type=number_in(1, 1_000_000), help="keep the N identities with the most faces")
+    prepare.add_argument("--min-images", type=number_in(1, 100_000), default=1, help="drop identities with fewer faces")
+    prepare.add_argument("--image-size", type=number_in(*IMAGE_SIZES), default=160, help="side of the saved face crops")
     prepare.set_defaults(run=cmd_prepare)
 
     forget = sub.add_parser("forget", parents=[data_home], help="forget identities with UNSIR and baselines")
@@ -387,8 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", default="1000,1001,1002,1003,1004", type=whole_numbers)
     bench.add_argument("--methods", default="unsir,logit-mask,head-only,retrain", type=method_list, help=_methods_help())
     bench.add_argument("--retrain-cache", help="folder keeping retrained models for a rerun (runs/retrain)")
-    bench.add_argument("--retrain-seeds", type=int, default=1, help="retrain only for the first N seeds (it is slow)")
-    bench.add_argument("--relearn-seeds", type=int, default=1, help="relearn time only for the first N seeds")
+    bench.add_argument("--retrain-seeds", type=number_in(0, 1000), default=1,
+                       help="retrain only for the first N seeds (it is slow)")
+    bench.add_argument("--relearn-seeds", type=number_in(0, 1000), default=1, help="relearn time only for the first N seeds")
     bench.add_argument("--out", default="benchmarks/RESULTS.md")
     bench.set_defaults(run=cmd_bench)
 
@@ -412,7 +441,6 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit:  # --help (0), or a bad flag already answered in one line (2)
         return exit.code
     args.argv = argv
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     try:
         with distributed.process_group():  # joined only when torchrun started several processes
             code = args.run(args)

@@ -320,12 +320,15 @@ def capped(members: list, cap: int | None, rng: random.Random) -> list:
     return sorted(rng.sample(members, cap)) if cap and len(members) > cap else members
 
 
+MIN_PHOTOS = 4  # per identity: 3 to test on, at least one to train on
+
+
 def read_identity_folder(
     root: str | os.PathLike,
     *,
     image_size: int = 64,
     identities: list[str] | None = None,
-    min_images: int = 4,
+    min_images: int = MIN_PHOTOS,
     max_per_identity: int | None = None,
     crop: float = 1.0,
     test_fraction: float = 0.2,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import typing
 from collections.abc import Mapping
 from dataclasses import replace
 from .base import ForgetRequest, Method, Outcome, check_settings, settings
@@ -34,13 +35,17 @@ def method(name: str) -> Method:
 
 
 def setting_fields() -> dict[str, dict]:
-    """Every setting name across the methods -> {"range", "help", "default", "per_arch", "per_size", "methods"}
-    (for the CLI's flags and the app's fields); per_size: arch -> [(from how many people forgotten, the value)]."""
+    """Every setting name across the methods -> {"range", "help", "default", "type", "per_arch", "per_size",
+    "methods"} (for the CLI's flags and the app's fields); type: the value's (int for `int | None`);
+    per_size: arch -> [(from how many people forgotten, the value)]."""
     merged: dict[str, dict] = {}
     for m in METHODS.values():
+        hints = typing.get_type_hints(m.config)
         for name, f in settings(m.config).items():
+            kind = next(t for t in typing.get_args(hints[name]) or (hints[name],) if t is not type(None))
             entry = merged.setdefault(name, {"range": f.metadata["range"], "help": f.metadata["help"],
-                                             "default": f.default, "per_arch": {}, "per_size": {}, "methods": []})
+                                             "default": f.default, "type": kind, "per_arch": {}, "per_size": {},
+                                             "methods": []})
             entry["methods"].append(m.name)
             entry["per_arch"].update({arch: values[name] for arch, values in m.arch_defaults.items() if name in values})
             for arch, tiers in m.size_defaults.items():
