@@ -11,6 +11,7 @@ from unsir.data import FaceSet, FaceTensors
 from unsir.evaluation import Predictions
 from unsir.forgetting import build_request, forget
 from unsir.methods import configure
+from unsir.methods.base import Outcome
 from unsir.methods.finetune import FinetuneConfig
 from unsir.methods.neggrad import NeggradConfig
 from unsir.methods.retrain import RetrainConfig
@@ -34,6 +35,41 @@ def test_unsir_is_zero_glance(olivetti, recognised_pair):
     assert request.forget_train is None
     outcome = unsir(olivetti.model, request, UnsirConfig(noise_steps=5))
     assert outcome.zero_glance and "no photo of a forgotten identity" in outcome.data_read
+
+
+def test_a_request_refuses_retain_data_that_holds_a_forgotten_photo(olivetti, recognised_pair):
+    """The last guard of zero-glance, whatever built the request: the retain data holds no forgotten person's
+    photo, and the original's outputs that come with it have one row per retain photo (no more)."""
+    from unsir.methods.base import ForgetRequest, RetainOutputs
+
+    forget_classes = classes_of(olivetti, recognised_pair)
+    train = olivetti.split.train
+    with pytest.raises(ValueError, match="The retain data holds photos of identities to forget"):
+        ForgetRequest(tuple(forget_classes), train, 40)
+    kept = train.without_classes(forget_classes)
+    with pytest.raises(ValueError, match="one row per retain photo"):
+        ForgetRequest(tuple(forget_classes), kept, 40, retain_outputs=RetainOutputs(logits=torch.zeros(len(train), 40)))
+    request = ForgetRequest(tuple(forget_classes), kept, 40)
+    with pytest.raises(ValueError, match="not zero-glance"):  # no forgotten photo to hand out, on any request
+        request.forget_photos("NegGrad")
+
+
+def test_a_method_that_changes_the_original_is_caught(olivetti, recognised_pair, monkeypatch):
+    """The original is the app's shared model and the benchmark's reference: a method must work on a copy."""
+    from unsir.methods import METHODS
+
+    def in_place(original, request, config, progress=None):
+        with torch.no_grad():
+            next(original.parameters()).add_(1.0)
+        return Outcome(original)
+
+    shared = copy.deepcopy(olivetti.model.state_dict())  # the other tests' model, put back bit for bit
+    try:
+        monkeypatch.setitem(METHODS, "logit-mask", dataclasses.replace(METHODS["logit-mask"], run=in_place))
+        with pytest.raises(RuntimeError, match="The original model changed during unlearning"):
+            forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair[:1], methods={"logit-mask": None})
+    finally:
+        olivetti.model.load_state_dict(shared)
 
 
 def test_the_originals_outputs_a_request_carries_are_the_kept_photos_only(olivetti, recognised_pair):
