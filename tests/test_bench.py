@@ -195,6 +195,18 @@ def test_overshooting_one_set_does_not_make_up_for_falling_short_on_another():
             "40.0 %, retrain 40.0 %; 2 sets with a retrain, 20 photos; per set 0.00, 0.00: 2 of 2 below 0.8)") in line
 
 
+def test_a_method_where_the_retrains_are_meets_the_gap_targets_and_is_told_apart_from_the_control():
+    # Original kNN 80 %, KS 0.9 on both sets; the retrains and UNSIR 40 %, 0.1; the control stays at the original.
+    records = [with_retrain(synthetic_record(seed, 0.0, 0.0), 0.4, 10, 0.4, float("nan")) for seed in (1000, 1001)]
+    for record in records:
+        record["report"]["original"]["stranger_ks"] = record["report"]["methods"]["logit-mask"]["stranger_ks"] = 0.9
+        record["report"]["methods"]["retrain"]["stranger_ks"] = record["report"]["methods"]["unsir"]["stranger_ks"] = 0.1
+    line = verdict_line(records)
+    assert "kNN closeness to retrain ≥ 0.8, photos pooled: met (1.00; signed share 1.00:" in line
+    assert "KS closeness to retrain ≥ 0.8, photos pooled: met (1.00; signed share 1.00:" in line
+    assert "against logit-mask: closer to retrain by +1.00 on the kNN and +1.00 on the KS → told apart" in line
+
+
 def test_a_method_past_the_retrains_overall_is_said_to_be():
     records = [with_retrain(synthetic_record(1000, 0.0, 0.0), 0.4, 10, 0.2, float("nan"))]
     assert "MISSED (0.50; signed share 1.50, past the retrains overall:" in verdict_line(records)
@@ -351,6 +363,15 @@ def test_a_retrain_measured_afterwards_scores_every_method_of_its_set_and_is_nam
         with_retrains_added([record], [{**later, "report": {**later["report"], "sha256": {"original": "x", "retrain": "r"}}}])
     with pytest.raises(ValueError, match="retrains of sets not in the records"):
         with_retrains_added([other], [later])
+
+
+def test_a_relearn_that_hit_the_cap_is_shown_as_more_than_the_cap_not_averaged_away():
+    from unsir.bench_markdown import _cell
+    from unsir.metrics import RELEARN_CAP
+
+    assert _cell([None, None], "relearn_epochs") == f"> {RELEARN_CAP}"
+    assert _cell([4, None, 6], "relearn_epochs") == f"5 ± 1.41 (1 run > {RELEARN_CAP})"
+    assert _cell([4, None, None], "relearn_epochs") == f"4 (2 runs > {RELEARN_CAP})"
 
 
 def test_relearn_times_measured_afterwards_join_the_same_models_only():

@@ -54,6 +54,20 @@ def test_a_request_refuses_retain_data_that_holds_a_forgotten_photo(olivetti, re
         request.forget_photos("NegGrad")
 
 
+def test_relearn_time_counts_the_epochs_until_the_forgotten_are_named_again(olivetti, recognised_pair):
+    """The paper's relearn time: a model already there takes one epoch; one whose forgotten outputs are masked far
+    below the rest is not back within the cap (the benchmark says "> 10")."""
+    from unsir import metrics
+    from unsir.methods.logit_mask import logit_mask
+
+    forget_classes = classes_of(olivetti, recognised_pair[:1])
+    test = olivetti.split.test.of_classes(forget_classes)
+    assert metrics.relearn_epochs(olivetti.model, olivetti.split.train, test, 0.0, max_epochs=1) == 1
+    request = build_request(olivetti.split.train, forget_classes, len(olivetti.split.names), seed=0)
+    masked = logit_mask(olivetti.model, request).model
+    assert metrics.relearn_epochs(masked, olivetti.split.train, test, 0.5, max_epochs=1) is None
+
+
 def test_a_method_that_changes_the_original_is_caught(olivetti, recognised_pair, monkeypatch):
     """The original is the app's shared model and the benchmark's reference: a method must work on a copy."""
     from unsir.methods import METHODS

@@ -72,7 +72,7 @@ def _cell(values, key) -> str:
         capped = sum(v is None for v in values)
         if capped == len(values) and values:
             return f"> {RELEARN_CAP}"  # not relearned within the cap
-        return _mean_std(values) + (f" ({capped} runs > {RELEARN_CAP})" if capped else "")
+        return _mean_std(values) + (f" ({capped} run{'s' * (capped > 1)} > {RELEARN_CAP})" if capped else "")
     return _mean_std(values)
 
 
