@@ -117,9 +117,21 @@ def test_unsir_verify_checks_a_weights_file_against_the_audit(exported, olivetti
     data[-1] ^= 1
     tampered.write_bytes(bytes(data))
     assert main(["verify", "--audit", audit, "--weights", str(tampered)]) == 1
-    assert "MISMATCH" in capsys.readouterr().out
-    assert main(["verify", "--audit", str(files["card.json"]), "--weights", str(tampered)]) == 2
-    assert "is not an unsir-audit/2 audit report" in capsys.readouterr().err
+    assert "MISMATCH: model.safetensors is neither the exported nor the shipped" in capsys.readouterr().out
+    # The exported file, but an audit whose weights hash says other weights were measured: caught too.
+    record = json.loads(files["audit.json"].read_text())
+    forged = tmp_path / "forged-audit.json"
+    forged.write_text(json.dumps({**record, "weights_sha256": {**record["weights_sha256"], "after": "0" * 64}}))
+    assert main(["verify", "--audit", str(forged), "--weights", str(files["model.safetensors"])]) == 1
+    assert "MISMATCH: its weights hash" in capsys.readouterr().out
+    # What cannot be checked at all exits 2, saying why.
+    for args, message in ((["--audit", str(files["card.json"]), "--weights", str(tampered)],
+                           "is not an unsir-audit/2 audit report"),
+                          (["--audit", str(tmp_path / "nowhere.json"), "--weights", str(tampered)],
+                           "is not a readable JSON audit"),
+                          (["--audit", audit, "--weights", str(tmp_path / "nowhere.safetensors")], "No file at")):
+        assert main(["verify", *args]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_unsir_verify_measure_sets_each_number_measured_again_beside_the_audits(exported, tmp_path, capsys):
