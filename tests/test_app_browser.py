@@ -154,7 +154,7 @@ def test_on_a_phone_the_page_reads_without_sideways_scrolling(olivetti_checkpoin
             ["Remove person 03", "Remove person 07"]
         page.locator("#selection input").fill("person 1")  # ambiguous typed text: not a selection
         page.keyboard.press("Enter")
-        page.get_by_text("Not one of this model's people: 'person 1'").wait_for()
+        page.get_by_text("'person 1' names 10 of this model's people").wait_for()  # which ones, not "unknown"
         assert "2 selected: person 03, person 07" in page.locator("#selected").inner_text()
 
         # Another visitor's run goes first: this page says so in plain words, not Gradio's "queue: 1/1".
