@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -126,4 +128,32 @@ def test_two_writers_of_the_photo_cache_do_not_break_each_other(tmp_path, lfw_ro
     monkeypatch.setattr(data.np, "savez", savez_then_another_writer)
     images, kept, skipped, _ = data.decode_images(photos, paths, 32, 1.0)
     assert torch.equal(images, other_writer[0][0]) and kept == paths and not skipped
-    assert [f.name for f in (tmp_path / "cache").iterdir()] == [f"faces-{other_writer[0][3]}.npz"]
+    key = data._cache_key(other_writer[0][3], paths)
+    assert [f.name for f in (tmp_path / "cache").iterdir()] == [f"faces-{key}.npz"]
+
+
+def test_the_photo_cache_follows_a_photo_replaced_by_one_of_the_same_size_and_mends_a_damaged_entry(
+        tmp_path, lfw_root, monkeypatch):
+    from unsir import data
+
+    monkeypatch.setenv("UNSIR_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "photos" / "Tony_Blair"
+    folder.mkdir(parents=True)
+    sources = sorted(sorted((lfw_root / "Tony_Blair").iterdir())[:2], key=lambda p: p.stat().st_size)
+    small, large = (folder / "small.jpg", folder / "large.jpg")
+    small.write_bytes(sources[0].read_bytes())
+    large.write_bytes(sources[1].read_bytes())
+    paths = [large, small]
+    before, *_ = data.decode_images(folder.parent, paths, 32, 1.0)
+    # The large photo replaced by the small one, padded to the same size (a JPEG's decoder stops at its end).
+    padded = small.read_bytes().ljust(large.stat().st_size, b"\0")
+    large.write_bytes(padded)
+    os.utime(large, ns=(large.stat().st_atime_ns, large.stat().st_mtime_ns + 10**9))
+    after, *_ = data.decode_images(folder.parent, paths, 32, 1.0)
+    assert not torch.equal(after[0], before[0]) and torch.equal(after[0], after[1])
+    # A damaged cache entry is decoded again and replaced, not a zip error.
+    key = data._cache_key(data._fingerprint(folder.parent, paths, 32, 1.0), paths)
+    entry, = (tmp_path / "cache").glob(f"faces-{key}.npz")
+    entry.write_bytes(b"not a zip")
+    again, *_ = data.decode_images(folder.parent, paths, 32, 1.0)
+    assert torch.equal(again, after) and entry.stat().st_size > 100

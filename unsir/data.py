@@ -9,6 +9,7 @@ import hashlib
 import os
 import random
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -239,6 +240,18 @@ def _fingerprint(root: Path, paths: list[Path], image_size: int, crop: float) ->
     return digest.hexdigest()[:16]
 
 
+DECODE_VERSION = 1  # raise when _decode changes what it makes of a photo: the cached pixels are then stale
+
+
+def _cache_key(fingerprint: str, paths: list[Path]) -> str:
+    """The decoded photos' cache entry: the file list (the dataset's fingerprint), when each file last changed
+    (a photo replaced by another of the same size) and how photos are decoded."""
+    digest = hashlib.sha256(f"{fingerprint}:{DECODE_VERSION}".encode())
+    for path in paths:
+        digest.update(f"{path.stat().st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("UNSIR_CACHE_DIR") or user_cache_dir("unsir"))
 
@@ -267,10 +280,15 @@ def decode_images(root: Path, paths: list[Path], image_size: int, crop: float):
     Returns (images, kept paths, skipped paths, fingerprint).
     """
     fingerprint = _fingerprint(root, paths, image_size, crop)
-    cached = cache_dir() / f"faces-{fingerprint}.npz"
-    if cached.exists():
+    cached = cache_dir() / f"faces-{_cache_key(fingerprint, paths)}.npz"
+    try:
         with np.load(cached) as stored:
             images, kept = stored["images"], set(stored["kept"].tolist())
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # damaged: decoded again below, and replaced
+        cached.unlink(missing_ok=True)
+    else:
         relative = [str(p.relative_to(root)) for p in paths]
         return (
             torch.from_numpy(images),
