@@ -31,8 +31,9 @@ def test_stranger_distance_is_zero_for_the_same_confidences_and_one_for_disjoint
 
 
 def test_membership_inference_calls_confident_samples_members():
-    confident = torch.tensor([[8.0, 0, 0]]) + 0.1 * torch.randn(50, 3)
-    unsure = 0.1 * torch.randn(50, 3)
+    generator = torch.Generator().manual_seed(0)
+    confident = torch.tensor([[8.0, 0, 0]]) + 0.1 * torch.randn(50, 3, generator=generator)
+    unsure = 0.1 * torch.randn(50, 3, generator=generator)
     assert metrics.membership_inference(confident, unsure, confident[:10]) == 1.0
     assert metrics.membership_inference(confident, unsure, unsure[:10]) == 0.0
 
