@@ -299,7 +299,9 @@ def test_a_baseline_runs_says_what_it_read_and_learns_no_noise(names):
     view = forget_faces([names[2]], CHECKPOINT, method="neggrad")
     assert set(view.report["methods"]) == {"neggrad"}
     assert "Unlearned · NegGrad" in view.summary and "NOT zero-glance" in view.status
-    assert isinstance(view.noise, Figure)
+    assert isinstance(view.noise, Figure) and view.session.history[-1].noise is None
+    assert "NegGrad learns no noise: only UNSIR does." in [text.get_text() for axes in view.noise.axes
+                                                          for text in axes.texts]
     assert set(handlers.METHOD_LABELS) == set(METHODS)
 
 

@@ -2,6 +2,7 @@
 over every registered method."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -194,6 +195,11 @@ def test_the_cli_runs_the_compared_methods(olivetti_checkpoint, tmp_path):
     quick = ["--epochs", "1", "--retain-per-id", "2"]
     assert main(["forget", "--checkpoint", str(olivetti_checkpoint), "--forget", "person_01", "--methods",
                  ",".join(COMPARED), *quick, "--report", str(tmp_path / "report.json")]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert list(report["methods"]) == COMPARED
+    for name, entry in report["methods"].items():  # each measured, and each saying it read the forgotten photos
+        assert entry["zero_glance"] is False and "NOT zero-glance" in entry["data_read"], name
+        assert 0 <= entry["forget_test_acc"] <= 1 and entry["hyperparameters"]["method"] == name
 
 
 def test_scrub_on_the_resnet18_clips_its_max_steps_and_only_those(olivetti, recognised_pair, monkeypatch):
