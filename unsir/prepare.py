@@ -48,6 +48,9 @@ def prepare_faces(src, out, *, identities: int | None = None, min_images: int = 
     src, out = Path(src), Path(out)
     if out.resolve() == src.resolve():
         raise DataError("--out must differ from --src: the raw photos are never overwritten.")
+    if out.exists() and any(out.iterdir()):
+        # Identities that fall short are removed from it at the end: only what this run wrote may be.
+        raise DataError(f"--out {out} already holds files: give a new or empty folder.")
     folders = identity_folders(src)
     # Most photographed first, so we can stop once enough identities qualify.
     order = sorted(folders, key=lambda name: (-len(folders[name]), name))
@@ -58,8 +61,9 @@ def prepare_faces(src, out, *, identities: int | None = None, min_images: int = 
     counts: dict[str, int] = {}
     skipped = {"no_face": [], "unreadable": []}
     several_faces, seen, qualified = 0, 0, 0  # qualified: identities with min_images faces so far
+    enough = False  # `identities` qualified, and the photos reached a person not started: the rest are new too
     for batch in batches:
-        if identities and qualified >= identities:
+        if enough:
             break
         readable = [(name, path, image) for name, path, image in batch if image is not None]
         faces = largest_faces([image for _, _, image in readable], image_size, device) if readable else []
@@ -67,7 +71,8 @@ def prepare_faces(src, out, *, identities: int | None = None, min_images: int = 
         for (name, path, _), face in zip(readable, faces):
             if name not in counts:
                 if identities and qualified >= identities:
-                    continue  # enough identities: the rest of this batch is not needed
+                    enough = True  # the people started are finished: every photo of theirs came before
+                    continue
                 counts[name] = 0
                 qualified += min_images <= 0
             if face is None:
@@ -75,7 +80,11 @@ def prepare_faces(src, out, *, identities: int | None = None, min_images: int = 
                 continue
             several_faces += face.faces_found > 1
             (out / name).mkdir(parents=True, exist_ok=True)
-            face.crop.save(out / name / f"{path.stem}.png")
+            # a.jpg and a.png of one person stay two photos
+            crop = out / name / f"{path.stem}.png"
+            if crop.exists():
+                crop = out / name / f"{path.stem}_{path.suffix.lstrip('.')}.png"
+            face.crop.save(crop)
             counts[name] += 1
             qualified += counts[name] == min_images
         seen += len(batch)
