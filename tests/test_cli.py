@@ -235,18 +235,27 @@ def test_save_model_writes_each_unlearned_model_with_a_card_saying_what_it_forgo
     assert card["identities"] == load_checkpoint(olivetti_checkpoint)[1]["identities"]
 
 
-def test_train_a_distilled_vit_and_its_card_records_the_recipe_and_data_options(olivetti_checkpoint, tmp_path):
+def test_train_a_distilled_vit_and_its_card_records_the_recipe_and_data_options(olivetti_checkpoint, tmp_path,
+                                                                                 capsys):
     from unsir.checkpoints import load_checkpoint
 
-    out = tmp_path / "vit-olivetti"
-    assert main(["train", "--arch", "vit", "--dataset", "olivetti", "--image-size", "32", "--epochs", "1",
-                 "--batch-size", "32", "--lr", "0.001", "--split-seed", "1", "--max-per-identity", "8",
-                 "--teacher", str(olivetti_checkpoint), "--out", str(out)]) == 0
-    model, card = load_checkpoint(out)
+    vit = ["train", "--arch", "vit", "--dataset", "olivetti", "--image-size", "32", "--epochs", "1", "--batch-size",
+           "32", "--lr", "0.001"]
+    distilled = tmp_path / "vit-distilled"
+    assert main([*vit, "--teacher", str(olivetti_checkpoint), "--out", str(distilled)]) == 0
+    _, card = load_checkpoint(distilled)
     assert card["arch"] == "vit" and card["teacher"] == str(olivetti_checkpoint)
     recipe = card["recipe"]
     assert (recipe["epochs"], recipe["batch_size"], recipe["max_lr"]) == (1, 32, 0.001)
     assert recipe["distill_alpha"] > 0  # the ViT's recipe distils its teacher
+    # A teacher split otherwise has trained on some of the student's test photos: refused, nothing trained.
+    refused = tmp_path / "vit-refused"
+    assert main([*vit, "--split-seed", "1", "--teacher", str(olivetti_checkpoint), "--out", str(refused)]) == 2
+    assert "split_seed differ" in capsys.readouterr().err and not refused.exists()
+    # The data options are recorded (without a teacher, which was split otherwise).
+    out = tmp_path / "vit-olivetti"
+    assert main([*vit, "--split-seed", "1", "--max-per-identity", "8", "--out", str(out)]) == 0
+    model, card = load_checkpoint(out)
     dataset = card["dataset"]
     assert (dataset["split_seed"], dataset["max_per_identity"]) == (1, 8)
     assert dataset["n_train"] + dataset["n_test"] == 40 * 8  # Olivetti: 40 people, at most 8 photos each here

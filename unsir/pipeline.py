@@ -87,6 +87,16 @@ def train_checkpoint(
         teacher, teacher_card = load_checkpoint(teacher_dir)
         if teacher_card["identities"] != split.names:
             raise ModelError(f"The teacher {teacher_dir} was trained on other identities.")
+        # A teacher split otherwise has trained on some of this model's test photos: it would teach them.
+        same_split = {"name": dataset, "split_seed": split_seed, "max_per_identity": max_per_identity,
+                      "fingerprint": split.fingerprint}
+        differs = [key for key, value in same_split.items() if teacher_card["dataset"].get(key) != value]
+        if teacher_card["image_size"] != image_size:
+            differs.append("image_size")
+        if differs:
+            raise ModelError(f"The teacher {teacher_dir} was trained on another split of the photos or another image "
+                             f"size ({', '.join(differs)} differ): it would teach this model its test photos. Train "
+                             "both with the same data options.")
         teacher = teacher.to(device)
     started = time.perf_counter()
     train_from_scratch(model, split.train, recipe, teacher=teacher, progress=progress)
