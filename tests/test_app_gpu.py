@@ -33,7 +33,7 @@ def every_step(generator_function, *args) -> list:
 def in_spawned_process(function, *args):
     """`function(*args)` in a fresh spawned interpreter: arguments and result travel pickled, as under ZeroGPU."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(function, args)
+        return pool.apply_async(function, args).get(timeout=600)  # a hang fails the test, not the whole run
 
 
 def test_unlearn_runs_in_a_spawned_process_and_returns_picklable_cpu_results(olivetti_checkpoint, monkeypatch):

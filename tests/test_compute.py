@@ -41,7 +41,11 @@ def test_every_step_of_a_generator_runs_there_with_the_callers_context():
 
 
 def test_a_call_made_there_runs_at_once_instead_of_waiting_for_itself():
-    assert compute.call(where, "nested")[2]  # where() calls compute.call again, on the compute thread
+    answered = []
+    caller = threading.Thread(target=lambda: answered.append(compute.call(where, "nested")), daemon=True)
+    caller.start()
+    caller.join(timeout=60)  # waiting for itself would never return: a failure here, not a hung run
+    assert answered and answered[0][2]  # where() calls compute.call again, on the compute thread
 
 
 def test_errors_reach_the_caller():
