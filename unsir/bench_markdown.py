@@ -153,9 +153,7 @@ def worst_sets(groups: dict[tuple, list[dict]]) -> list[str]:
                          f"{100 * max(forget):.1f} / {100 * statistics.fmean(forget):.1f} [{photos}] | {change} | "
                          f"{pooled(entries, 'feature_knn_forget_acc', 'n_forget_test')} | {not_moved} | "
                          f"{pooled(entries, 'feature_probe_forget_acc', 'n_forget_test')} | {auc} | {gap} | {seconds} |")
-    every_report = [r for reports in groups.values() for r in reports]
-    judged = [m for m in method_order(every_report) if m != "retrain" and not is_control(m, every_report)]
-    return lines + ["", *verdicts(groups, judged), ""]
+    return lines + [""]
 
 
 def closeness_text(pooled: Pooled | None) -> str:
@@ -175,8 +173,11 @@ def auc_from_chance(entries: list[dict]) -> str:
     return f" ({sum(d * n for d, n in measured) / photos:.3f})" if photos else ""
 
 
-def verdicts(groups: dict[tuple, list[dict]], methods: list[str]) -> list[str]:
-    """Plain-words verdicts per model, size and method against the targets, each method against the controls."""
+def verdicts(groups: dict[tuple, list[dict]]) -> list[str]:
+    """Plain-words verdicts per model, size and method (retrain and the controls aside) against the targets, each
+    method against the controls."""
+    every_report = [r for reports in groups.values() for r in reports]
+    methods = [m for m in method_order(every_report) if m != "retrain" and not is_control(m, every_report)]
     accuracy = "; ".join(f"{arch}: forgotten test accuracy ≤ {100 * forget:.0f} % and kept within {kept:.0f} points"
                          for arch, (forget, kept) in ACCURACY_TARGETS.items())
     lines = [f"Targets, per model, number forgotten and method ({accuracy}, on every set; the gap to retrain closed "
@@ -426,7 +427,7 @@ def markdown(records: list[dict]) -> str:
     groups: dict[tuple, list[dict]] = {}
     for record in records:
         groups.setdefault((record["arch"], record["count"]), []).append(record["report"])
-    lines += worst_sets(groups)
+    lines += worst_sets(groups) + verdicts(groups) + [""]
     lines += which_method_when(groups)
     header = "| model | forgotten | method | n | " + " | ".join(title for _, title in COLUMNS) + " |"
     lines += ["## Every metric, mean ± std over the sets", "", header, "|" + "---|" * (4 + len(COLUMNS))]
