@@ -278,3 +278,24 @@ def test_a_train_option_the_dataset_cannot_honour_exits_2_and_trains_nothing(tmp
                  "--out", str(tmp_path / "model")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "model").exists()
+
+
+def test_a_model_of_an_identity_folder_is_measured_from_anywhere_and_after_the_folder_grows(tmp_path, lfw_root,
+                                                                                           monkeypatch):
+    """The card names the folder by its full path and its people by name: another working directory, or a person
+    added to the folder since, still measures the model on the photos it was trained on."""
+    faces = tmp_path / "faces"
+
+    def add(name: str) -> None:
+        (faces / name).mkdir(parents=True)
+        for photo in sorted((lfw_root / name).iterdir())[:6]:
+            (faces / name / photo.name).write_bytes(photo.read_bytes())
+
+    add("Tony_Blair")
+    add("Colin_Powell")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--dataset", "faces", "--image-size", "32", "--epochs", "1", "--out", "model"]) == 0
+    add("George_W_Bush")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["eval", "--checkpoint", str(tmp_path / "model")]) == 0

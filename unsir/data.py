@@ -454,13 +454,15 @@ def load_olivetti(home=None, *, image_size: int = 64, seed: int = 0, min_test: i
 
 
 def load_dataset(name: str, home=None, *, image_size: int = 64, seed: int = 0,
-                 max_per_identity: int | None = None, identities: int = 100) -> Split:
-    """`lfw100`, `olivetti`, or a path to an identity folder (already cropped faces)."""
+                 max_per_identity: int | None = None, identities: int | list[str] = 100) -> Split:
+    """`lfw100`, `olivetti`, or a path to an identity folder (already cropped faces). `identities`: how many of
+    LFW's most photographed people, or the very people (a model's card: a folder may have gained some since)."""
     if name == "lfw100":
         return load_lfw100(home, image_size=image_size, seed=seed, max_per_identity=max_per_identity,
-                           identities=identities)
+                           identities=identities if isinstance(identities, int) else len(identities))
     if name == "olivetti":
         return load_olivetti(home, image_size=image_size, seed=seed, max_per_identity=max_per_identity)
     if Path(name).is_dir():
-        return read_identity_folder(name, image_size=image_size, seed=seed, max_per_identity=max_per_identity)
+        return read_identity_folder(name, image_size=image_size, seed=seed, max_per_identity=max_per_identity,
+                                    identities=None if isinstance(identities, int) else identities)
     raise DataError(f"Unknown dataset {name!r}: use one of {', '.join(DATASETS)} or a folder of identity sub-folders.")

@@ -10,7 +10,7 @@ from torch import nn
 
 from . import distributed, metrics
 from .checkpoints import load_checkpoint, save_checkpoint
-from .data import MEAN, STD, DataError, FaceSet, Split, load_dataset, load_strangers
+from .data import DATASETS, MEAN, STD, DataError, FaceSet, Split, load_dataset, load_strangers
 from .nets import ModelError, build_model
 from .training import (Progress, Recipe, default_device, device_name, predict_outputs, seed_everything,
                        train_from_scratch)
@@ -26,10 +26,16 @@ class Loaded:
     path: Path
 
 
+def recorded_name(dataset: str) -> str:
+    """How a card names its dataset: a folder by its full path, as the card is read from other working
+    directories."""
+    return dataset if dataset in DATASETS or not Path(dataset).is_dir() else str(Path(dataset).resolve())
+
+
 def dataset_for_card(card: dict, data_home=None) -> Split:
     spec = card["dataset"]
     split = load_dataset(spec["name"], data_home, image_size=card["image_size"], seed=spec["split_seed"],
-                         max_per_identity=spec.get("max_per_identity"), identities=len(card["identities"]))
+                         max_per_identity=spec.get("max_per_identity"), identities=card["identities"])
     if split.names != card["identities"]:
         raise DataError(f"The dataset {spec['name']!r} found here does not hold the identities this model was trained on.")
     # Other photos of the same people split otherwise: the model would be tested on photos it trained on.
@@ -88,7 +94,7 @@ def train_checkpoint(
         if teacher_card["identities"] != split.names:
             raise ModelError(f"The teacher {teacher_dir} was trained on other identities.")
         # A teacher split otherwise has trained on some of this model's test photos: it would teach them.
-        same_split = {"name": dataset, "split_seed": split_seed, "max_per_identity": max_per_identity,
+        same_split = {"name": recorded_name(dataset), "split_seed": split_seed, "max_per_identity": max_per_identity,
                       "fingerprint": split.fingerprint}
         differs = [key for key, value in same_split.items() if teacher_card["dataset"].get(key) != value]
         if teacher_card["image_size"] != image_size:
@@ -108,7 +114,7 @@ def train_checkpoint(
         "image_size": image_size,
         "normalisation": {"mean": list(MEAN), "std": list(STD)},
         "identities": split.names,
-        "dataset": {"name": dataset, "split_seed": split_seed, "max_per_identity": max_per_identity,
+        "dataset": {"name": recorded_name(dataset), "split_seed": split_seed, "max_per_identity": max_per_identity,
                     "fingerprint": split.fingerprint, "n_train": len(split.train), "n_test": len(split.test)},
         "init": init or "scratch",
         "teacher": str(teacher_dir) if teacher_dir else None,
