@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 import pytest
 from PIL import Image
+from playwright.sync_api import sync_playwright  # installed with the tests (pyproject's [test])
 
 from app_server import ROOT, SHIPPED_MODELS, served_app
 
@@ -18,6 +19,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SHIPPED = "resnet18-lfw100"
 README_SCREENSHOT = ROOT / "docs" / "screenshot.png"
 UPDATE_VARIABLE = "UNSIR_UPDATE_SCREENSHOT"  # set to 1 to refresh the README's screenshot
+REQUIRE_BROWSER = "UNSIR_REQUIRE_BROWSER"  # set (as .ci/run does): a missing browser fails, not skips
 RESULTS_SECONDS = 600  # the shipped model on a busy 2-core CPU
 # A phone's browser names itself "Mobile"; the app then draws its charts for a phone's width.
 PHONE_AGENT = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 "
@@ -66,9 +68,7 @@ def from_elsewhere(url: str) -> bool:
 @pytest.mark.browser
 @pytest.mark.parametrize("which", MODELS)
 def test_pick_two_faces_forget_them_and_see_the_results(which, olivetti_checkpoint, tmp_path):
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    chromium_or_skip()
     models = models_folder(which, olivetti_checkpoint)
     screenshot = tmp_path / "screenshot.png"
     with served_app(models, tmp_path / "app.log") as app, sync_playwright() as playwright:
@@ -126,9 +126,18 @@ def test_pick_two_faces_forget_them_and_see_the_results(which, olivetti_checkpoi
     refresh(screenshot, which, README_SCREENSHOT)
 
 
-def open_browser(playwright):
+def chromium_or_skip() -> None:
+    """Skip where the browser is missing, except where it must be there (CI installs it and says so): a failed
+    install would otherwise pass as skipped tests."""
     if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+        message = f"{CHROMIUM} is missing: apt-get install chromium"
+        if os.environ.get(REQUIRE_BROWSER):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def open_browser(playwright):
+    chromium_or_skip()
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
@@ -137,7 +146,6 @@ def test_on_a_phone_the_page_reads_without_sideways_scrolling(olivetti_checkpoin
     """390 x 844, as a phone: Forget within the first screen or so, both result columns readable, charts
     full width and drawn for it (their text not shrunk); only known people can be selected; refusals leave
     no stale badge; Reset empties everything."""
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     width, height = 390, 844
     with served_app(olivetti_checkpoint.parent, tmp_path / "app.log") as app, sync_playwright() as playwright:
         browser = open_browser(playwright)
@@ -220,7 +228,6 @@ def test_on_a_phone_the_page_reads_without_sideways_scrolling(olivetti_checkpoin
 def test_on_a_phone_the_shipped_models_five_column_tables_fit(olivetti_checkpoint, tmp_path):
     """The shipped ResNet18's summary and features panel have five columns (the control, and the range retrained
     models reached in the benchmark): at 390 px they still fit, with no sideways scrolling."""
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     width = 390
     with served_app(models_folder("shipped", olivetti_checkpoint), tmp_path / "app.log") as app, \
             sync_playwright() as playwright:
@@ -244,7 +251,6 @@ def test_on_a_phone_the_shipped_models_five_column_tables_fit(olivetti_checkpoin
 @pytest.mark.parametrize("which", MODELS)
 def test_three_methods_compared_side_by_side_fit_a_laptop_screen(which, olivetti_checkpoint, tmp_path):
     """1366 px wide: UNSIR, the logit-mask control and head-only as columns next to the original, legible."""
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     models = models_folder(which, olivetti_checkpoint)
     width = 1366
     with served_app(models, tmp_path / "app.log") as app, sync_playwright() as playwright:
