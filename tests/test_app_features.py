@@ -111,7 +111,7 @@ def test_with_retrain_the_verdict_sets_the_control_beside_and_calls_an_overshoot
             "the output hidden, not the person forgotten.") in table
     assert "the stranger distance" not in table  # UNSIR 50 %, the control 25 %: not as far
     short = features.inside_verdict(original, unlearned, "UNSIR", retrained, SHIPPED, evidence.control).short
-    assert short.startswith("Of the way from the original to the retrained model, UNSIR went Found by nearest "
+    assert short.startswith("Of the way from the original to the retrained model, UNSIR went: Found by nearest "
                             "neighbours in the features: 200% (past the retrained model);")
 
 

@@ -628,7 +628,7 @@ def test_the_status_at_the_top_carries_the_features_verdict(streamed, first):
     assert f"Inside the model: **Moved in the features, though not for {still_there}**" in line
     verdict = features.verdict(first.report["original"], {**unlearned, "feature_knn_forget_acc": 0.4}, "UNSIR",
                                {**unlearned, "feature_knn_forget_acc": 0.2}, None)
-    assert verdict.short.startswith("Of the way from the original to the retrained model, UNSIR went Found by nearest "
+    assert verdict.short.startswith("Of the way from the original to the retrained model, UNSIR went: Found by nearest "
                                     "neighbours in the features: ")
 
 

@@ -256,7 +256,7 @@ def way_to_retrain(original: dict, unlearned: dict, method_label: str, retrained
     one_person = len(unlearned.get("forget_per_identity_test_acc") or {}) == 1
     rough = (" For one person these shares are rough: two retrains of the same person can disagree by "
              "more than the whole gap." if one_person else "")
-    went = f"Of the way from the original to the retrained model, {method_label} went"
+    went = f"Of the way from the original to the retrained model, {method_label} went:"
     short = "; ".join(said(name, share, False) for name, share in measured.items()) or "no measurable way"
     return Verdict(went, f"{closed} (100 % = as if retrained, 0 % = no change).{as_far}{past}{rough}",
                    f"{went} {short}")
