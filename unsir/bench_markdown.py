@@ -31,14 +31,15 @@ def _which_rows(records: list[dict], label) -> str:
 
 def quietness(records: list[dict]) -> str:
     """Whether the machine was quiet: the 1-minute load average recorded after each set, against its cores."""
-    loads = [r["load_average"] for r in records if "load_average" in r]
-    if not loads:
+    measured = [r for r in records if "load_average" in r]
+    if not measured:
         return "Machine load: not recorded for these runs."
-    # the cores of the machine that ran the sets (older records lack them: this machine's)
-    cores = max(r.get("cores") or os.cpu_count() or 1 for r in records if "load_average" in r)
-    busy = sum(r["load_average"] > (r.get("cores") or cores) + 0.5 for r in records if "load_average" in r)
+    loads = [r["load_average"] for r in measured]
+    # against the cores of the machine that ran each set (older records lack them: this machine's)
+    cores = [r.get("cores") or os.cpu_count() or 1 for r in measured]
+    busy = sum(load > count + 0.5 for load, count in zip(loads, cores))
     verdict = "quiet" if not busy else f"shared with other work for {busy} of {len(loads)} sets (timings are slower there)"
-    return (f"Machine load ({cores} cores): 1-minute load average {min(loads):.1f}–{max(loads):.1f} after each set; "
+    return (f"Machine load ({max(cores)} cores): 1-minute load average {min(loads):.1f}–{max(loads):.1f} after each set; "
             f"{verdict}.")
 
 

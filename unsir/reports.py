@@ -44,13 +44,23 @@ class ChainReading(NamedTuple):
     statement: str
 
 
+def not_zero_glance(requests: list[dict]) -> list[int]:
+    """The indices of the requests that read the forgotten photos, or did not record what they read."""
+    return [i for i, request in enumerate(requests) if request.get("zero_glance") is not True]
+
+
+def not_measured(per_person: dict[str, float | None]) -> list[str]:
+    """The forgotten people with no held-out photo: nothing shows whether they are still named."""
+    return [name for name, accuracy in per_person.items() if accuracy is None or accuracy != accuracy]
+
+
 def chain_reading(entry: dict, requests: list[dict]) -> ChainReading:
     """`entry`'s reading for one request (the CLI's, or the app's first); over several, each request's as it
     recorded it (`unlearning.chain_requests`), a request that recorded nothing counting as not zero-glance."""
     if len(requests) <= 1:
         return ChainReading(entry["zero_glance"], entry["data_read"], zero_glance_statement(entry))
     read = "; then ".join(f"{r['method']}: {r.get('data_read', 'not recorded')}" for r in requests)
-    looked = [f"request {i} ({r['method']})" for i, r in enumerate(requests, 1) if r.get("zero_glance") is not True]
+    looked = [f"request {i + 1} ({requests[i]['method']})" for i in not_zero_glance(requests)]
     if not looked:
         return ChainReading(True, read, f"Zero-glance: no request read a photo of the forgotten identities. In order, "
                                         f"they read only {read}.")
@@ -85,7 +95,7 @@ def plain_summary(report: dict, method: str, requests: list[dict], checkpoint: s
     when = (f" between {requests[0]['started_at']} and {requests[-1]['finished_at']}"
             if requests and requests[0].get("started_at") and requests[-1].get("finished_at") else "")
     per_person = entry["forget_per_identity_test_acc"]
-    unchecked = [name for name, acc in per_person.items() if acc is None or acc != acc]
+    unchecked = not_measured(per_person)
     still = [name for name, acc in per_person.items() if name not in unchecked and acc > FORGOTTEN_AT_MOST]
     verdict = (f"WARNING: not fully forgotten: {_names(still)} still named on more than {FORGOTTEN_AT_MOST:.0%} of "
                "their held-out photos. " if still else

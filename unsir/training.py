@@ -88,8 +88,8 @@ def fit(
 ) -> list[float]:
     """Train `model` for `epochs` over `loader`; returns the mean loss of each epoch.
 
-    The scheduler (if any) steps once per batch. Under torchrun the ranks train one model together: DistributedDataParallel, each rank reading its shard of `loader`,
-    losses averaged over the ranks, progress reported by rank 0 only. A process running alone
+    The scheduler (if any) steps once per batch. Under torchrun the ranks train one model together:
+    DistributedDataParallel, each rank reading its shard of `loader`, losses averaged over the ranks, progress reported by rank 0 only. A process running alone
     (or inside `distributed.independent()`) trains exactly as a plain loop. `channels_last` (default:
     with autocast) trains on channels-last activations; a caller training on small maps passes
     `channels_last_pays(its inputs)`. `max_grad_norm`: each step's gradient is scaled down to at most this

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from unsir.evaluation import knn_moved
-from unsir.reports import FORGOTTEN_AT_MOST
+from unsir.reports import FORGOTTEN_AT_MOST, not_measured, not_zero_glance
 
 from .. import figures
 from .session import METHOD_LABELS, Request, open_workspace
@@ -21,9 +21,9 @@ def test_photos(checkpoint: str) -> dict[str, int]:
 def verdicts(entry: dict, photos: dict[str, int], original: dict | None = None
              ) -> tuple[list[str], list[str], list[str]]:
     """(one verdict per forgotten person, the people still recognised on more than 1 % of their photos, those
-    whose features did not move). A person with no held-out photo is neither: nothing shows either way. Not being named is what the output shows; where the features were measured,
-    each line adds how many of the person's held-out photos a nearest-neighbour search there still finds, and
-    found before."""
+    whose features did not move). A person with no held-out photo is neither: nothing shows either way. Not
+    being named is what the output shows; where the features were measured, each line adds how many of the
+    person's held-out photos a nearest-neighbour search there still finds, and found before."""
     lines, still = [], []
     unmoved = [name for name in entry["forget_per_identity_test_acc"]
                if knn_moved(*person_knn(name, entry, original or {})) is False]
@@ -77,7 +77,7 @@ def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgo
         read = f"Zero-glance: it read only {entry['data_read']}."
     else:
         read = f"NOT zero-glance: it read {entry['data_read']}."
-    looked = [METHOD_LABELS.get(r["method"], r["method"]) for r in earlier if r.get("zero_glance") is not True]
+    looked = [METHOD_LABELS.get(earlier[i]["method"], earlier[i]["method"]) for i in not_zero_glance(earlier)]
     if looked and entry["zero_glance"]:
         read += (f" An earlier request on this model ({', '.join(dict.fromkeys(looked))}) read the forgotten "
                  "people's photos: the model as a whole is **not** zero-glance.")
@@ -87,8 +87,7 @@ def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgo
         warning = [f"⚠️ **Not fully forgotten:** {', '.join(figures.readable(n) for n in still)} "
                    f"{'is' if len(still) == 1 else 'are'} still named on more than {FORGOTTEN_AT_MOST:.0%} of "
                    "their held-out photos.", ""]
-    unchecked = [name for name, accuracy in entry["forget_per_identity_test_acc"].items()
-                 if accuracy is None or accuracy != accuracy]
+    unchecked = not_measured(entry["forget_per_identity_test_acc"])
     if unchecked:
         warning += [f"⚠️ **Cannot be checked:** {', '.join(figures.readable(n) for n in unchecked)} "
                     f"{'has' if len(unchecked) == 1 else 'have'} no held-out photo, so nothing here shows whether "

@@ -239,14 +239,14 @@ def unsir_midway(original: nn.Module, request: ForgetRequest, config: UnsirConfi
     shares = [0.25] + [0.75 / len(stages_plan)] * len(stages_plan)
     # The notebook learned the noise with BatchNorm training, which shifts its statistics, then trained every
     # block, which estimated them again; blocks before learn_from never train again, so they get theirs back.
-    frozen_statistics = ([buffer.clone() for buffer in split_at(model, config.learn_from)[0].buffers()]
-                         if config.notebook_faithful and config.learn_from else [])
+    frozen_buffers = (list(split_at(model, config.learn_from)[0].buffers())
+                      if config.notebook_faithful and config.learn_from else [])
+    saved = [buffer.clone() for buffer in frozen_buffers]
     with timed(outcome.stages, "noise"):
         noise, labels = learn_noise(model, request.forget_classes, tuple(retain.images.shape[1:]), config,
                                     scaled(progress, 0, shares[0]))
-        for buffer, saved in zip(split_at(model, config.learn_from)[0].buffers() if frozen_statistics else (),
-                                 frozen_statistics):
-            buffer.copy_(saved)
+        for buffer, before in zip(frozen_buffers, saved):
+            buffer.copy_(before)
     outcome.noise = noise.cpu()
     yield Midway("noise", outcome.seconds, noise=outcome.noise)
     learner, teacher, noise_inputs, retain_data, retain_inputs = model, original, noise, FaceTensors(retain), retain
