@@ -536,6 +536,15 @@ FINDINGS = {
         "the repair updates) and the kept people pay about 2 points on every set (on 20/500 too: −4.3 against "
         "−1.3): impair's damage to layer3 is part of what the repair must undo for them, while the features "
         "forget hardly more. Not taken.", "",
+        "Half the repair's photos (2026-12-07, a one-off script, the code not kept; the speed issue's 'retain-subset "
+        "size'): the repair is 7.7 of UNSIR's 10.7 s for one person, so it trains on half the retain subset for "
+        "the same 4 epochs. Which half: at random, or the photos the impaired model has drifted furthest on (its "
+        "distillation loss against the original, forgotten outputs removed; kept photos only, still zero-glance). "
+        "On 1/500, 2/500 and 5/500 (one thread each, two jobs at a time), kept change; the kNN on the forgotten "
+        "after (%, the original's in brackets): the default −1.2 / −1.7 / −2.3, 100 (100) / 50 (88) / 80 (95); a "
+        "random half −5.9 / −3.9 / −3.2, 75 / 38 / 80; the hardest half −9.9 / −7.4 / −9.0, 100 / 62 / 80. Half "
+        "the photos costs the kept people 1-5 points, and choosing the hardest half, which leaves the easy kept "
+        "photos to drift unchecked, twice that. Stopped there: the repair needs the whole retain subset.", "",
     ],
     "vit": [
         "No retrained ViT here (one training takes about an hour on this machine), so no gap is closed: the "
