@@ -84,10 +84,8 @@ class Split:
 
 
 def normalise(images_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 [N,3,H,W] -> float model input."""
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 3, 1, 1)
-    return (images_u8.float() / 255.0 - mean) / std
+    """uint8 [N,3,H,W] -> float model input (the last two steps of FaceTensors' transform)."""
+    return v2.functional.normalize(v2.functional.to_dtype(images_u8, torch.float32, scale=True), MEAN, STD)
 
 
 def denormalise(inputs: torch.Tensor) -> torch.Tensor:

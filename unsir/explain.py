@@ -11,7 +11,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from .data import denormalise, normalise
-from .nets import cam_layer
+from .nets import cam_layer, evaluating
 
 
 def _vit_tokens_to_map(tokens: torch.Tensor) -> torch.Tensor:
@@ -32,16 +32,14 @@ def gradcam(model: nn.Module, images_u8: torch.Tensor, classes: list[int] | None
     """Heatmaps for `classes` (default: each photo's predicted class), one per photo."""
     device = next(model.parameters()).device
     inputs = normalise(images_u8).to(device)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        probabilities = model(inputs).float().softmax(1).cpu()
-    explained = classes if classes is not None else probabilities.argmax(1).tolist()
-    reshape = None if hasattr(model, "layer4") else _vit_tokens_to_map
-    # The context manager removes the hooks, so the model is left as it was.
-    with GradCAM(model=model, target_layers=[cam_layer(model)], reshape_transform=reshape) as cam:
-        heatmaps = cam(input_tensor=inputs, targets=[ClassifierOutputTarget(c) for c in explained])
-    model.train(was_training)
+    with evaluating(model):
+        with torch.no_grad():
+            probabilities = model(inputs).float().softmax(1).cpu()
+        explained = classes if classes is not None else probabilities.argmax(1).tolist()
+        reshape = None if hasattr(model, "layer4") else _vit_tokens_to_map
+        # The context manager removes the hooks, so the model is left as it was.
+        with GradCAM(model=model, target_layers=[cam_layer(model)], reshape_transform=reshape) as cam:
+            heatmaps = cam(input_tensor=inputs, targets=[ClassifierOutputTarget(c) for c in explained])
     photos = denormalise(inputs.cpu()).permute(0, 2, 3, 1).numpy().astype(np.float32)
     return [
         Explanation(show_cam_on_image(photo, heatmap, use_rgb=True), cls, float(probabilities[i, cls]))

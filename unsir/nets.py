@@ -145,6 +145,17 @@ class _Frozen(nn.Module):
 
 
 @contextmanager
+def evaluating(model: nn.Module):
+    """`model` in eval mode while the context lasts, then back in the mode it was in (an error too)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+@contextmanager
 def learning_from(model: nn.Module, block: str):
     """While the context lasts, `model` as a module in which only `block` and the blocks after it learn
     (empty `block`: every block). The earlier blocks stay in eval mode and take no gradient; training

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from . import convolutions, distributed
 from .data import FaceSet, FaceTensors, normalise
+from .nets import evaluating
 
 # progress(stage, fraction_done): lets the CLI print and the UI draw a progress bar.
 Progress = Callable[[str, float], None]
@@ -164,17 +165,15 @@ def predict_outputs(model: nn.Module, faces: FaceSet | torch.Tensor, batch_size:
     images = faces.images if isinstance(faces, FaceSet) else faces
     device = next(model.parameters()).device
     use_bf16 = bf16_helps(device)
-    was_training = model.training
-    model.eval()
     outputs = []
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size]
-        batch = (normalise(batch) if batch.dtype == torch.uint8 else batch).to(device)
-        if use_bf16 and channels_last_pays(batch):
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            outputs.append(model(batch).float().cpu())
-    model.train(was_training)
+    with evaluating(model):
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size]
+            batch = (normalise(batch) if batch.dtype == torch.uint8 else batch).to(device)
+            if use_bf16 and channels_last_pays(batch):
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                outputs.append(model(batch).float().cpu())
     return torch.cat(outputs) if outputs else torch.zeros(0)
 
 
