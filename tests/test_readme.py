@@ -204,3 +204,17 @@ def test_the_vit_paragraph_states_where_the_controls_come_closer_and_the_sets_th
     unmoved = [sum(moved_in_features(r["original"], r["methods"]["unsir"]) is False for r in unsir_runs("vit", n))
                for n in SIZES]
     assert f"did not move on {sum(unmoved)} of the 25 sets ({' / '.join(map(str, unmoved))})" in PROSE
+
+
+def test_the_scorecard_quotes_how_close_a_second_retrain_comes_at_each_size():
+    spread = (ROOT / "benchmarks" / "RETRAIN_SPREAD.md").read_text()
+    table = {(cells[0], cells[2]): cells[3:] for cells in
+             ([c.strip() for c in line.split("|")[1:-1]] for line in spread.splitlines())
+             if len(cells) == 6 and cells[0].isdigit()}
+    measures = ("kNN on the forgotten", "loss AUC", "stranger KS")
+    one_person = " / ".join(minus(table["1", m][0]) for m in measures)
+    assert f"the second retrain comes only {one_person} close to the first" in PROSE
+    larger = [float(table[n, m][0]) for n in ("2", "5", "20") for m in measures]
+    assert f"it comes {min(larger):.2f}–{max(larger):.2f} close" in PROSE
+    unsir_knn = " / ".join(minus(table[n, "kNN on the forgotten"][1]) for n in ("2", "5", "20"))
+    assert f"UNSIR's shortfall there (kNN {unsir_knn})" in PROSE
