@@ -115,7 +115,7 @@ def report(runs: list[dict], args, uptime_before: str, uptime_after: str) -> str
              f"{cores} cores: ResNet18 trained by `fit` on Olivetti (280 training photos) at {args.image_size} px "
              "with flips and crops, one thread per process (OMP_NUM_THREADS=1); 2 processes "
              "are `torchrun --standalone --nproc-per-node 2` (gloo, DistributedDataParallel, gradients all-reduced in "
-             f"float16). Photos per second over {args.epochs} epochs after a warm-up epoch; each round runs 1 process, "
+             f"float32). Photos per second over {args.epochs} epochs after a warm-up epoch; each round runs 1 process, "
              "then 2 under torchrun, then 2 independent single-process trainings at once (their photos/s summed): "
              "the most two workers get from these cores when they never wait for each other. Two scalings: "
              "**strong**, the same global batch of 64 split over the processes (each all-reduce is paid for 32 photos a "

@@ -299,3 +299,13 @@ def test_a_model_of_an_identity_folder_is_measured_from_anywhere_and_after_the_f
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert main(["eval", "--checkpoint", str(tmp_path / "model")]) == 0
+
+
+def test_forget_help_names_each_per_size_default_where_it_changes(capsys):
+    from unsir.cli import main
+
+    assert main(["forget", "--help"]) == 0
+    words = " ".join(capsys.readouterr().out.split())
+    # UNSIR's ResNet18 impairs twice from 10 people; the 20-person tier keeps that and changes other settings.
+    assert "(default 'impair-repair', resnet18 from 10 people 'impair-impair-repair'; unsir)" in words
+    assert "resnet18 from 20 people 20" in words  # retain photos per kept person

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -219,3 +220,51 @@ def test_every_rank_learns_the_same_unsir_noise(olivetti_checkpoint, tmp_path):
     so each rank's share of the impair set holds rank 0's noise."""
     mp.spawn(noise_on_rank, args=(2, free_port(), str(olivetti_checkpoint), str(tmp_path)), nprocs=2)
     assert torch.equal(torch.load(tmp_path / "noise0.pt"), torch.load(tmp_path / "noise1.pt"))
+
+
+def test_ranks_training_together_draw_their_own_augmentations_and_agree_afterwards():
+    from unsir.distributed import Ranks, own_random_draws
+
+    def draws(rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+        torch.manual_seed(0)  # every rank seeds alike (seed_everything)
+        with own_random_draws(Ranks(rank, 2, "gloo")):
+            inside = torch.rand(8)  # what flips, crops and dropout draw
+        return inside, torch.rand(8)
+
+    (inside0, after0), (inside1, after1) = draws(0), draws(1)
+    assert not torch.equal(inside0, inside1)
+    assert torch.equal(after0, after1)
+    torch.manual_seed(0)
+    with own_random_draws(None):  # alone: the generator is left untouched
+        alone = torch.rand(8)
+    torch.manual_seed(0)
+    assert torch.equal(alone, torch.rand(8))
+
+
+def agreement_on_rank(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    from unsir.distributed import LaunchError, agreed
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        same = agreed("cached", "the ranks disagree")
+        try:
+            agreed(rank == 0, "Some ranks find the retrained model and others do not")
+            differing = "not refused"
+        except LaunchError as error:
+            differing = str(error)
+        (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps({"same": same, "differing": differing}))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_choice_the_ranks_do_not_share_is_refused_on_every_rank_in_words(tmp_path):
+    """A retrain cache one node sees and another does not would leave half the ranks training and half
+    waiting: every rank stops with the reason instead."""
+    mp.spawn(agreement_on_rank, args=(2, free_port(), str(tmp_path)), nprocs=2)
+    for rank in range(2):
+        said = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert said["same"] == "cached"
+        assert said["differing"] == "Some ranks find the retrained model and others do not (per rank: [True, False])"

@@ -118,6 +118,8 @@ def cmd_eval(args) -> None:
     loaded = load(args.checkpoint, args.data_home)
     report = {"checkpoint": str(args.checkpoint), "dataset": loaded.card["dataset"]["name"], **evaluate(loaded.model, loaded.split)}
     _write_json(args.report, report)
+    if not distributed.is_main():
+        return
     print(f"test accuracy {report['test_acc']:.3f}, balanced {report['balanced_test_acc']:.3f} "
           f"on {report['n_test']} photos", file=sys.stderr)
 
@@ -227,7 +229,7 @@ def cmd_forget(args) -> None:
     loaded_at = time.perf_counter()
     configs = _method_configs(args, loaded.card, len(names))
     for name in configs:
-        if caution := METHODS[name].caution(loaded.card["arch"]):
+        if (caution := METHODS[name].caution(loaded.card["arch"])) and distributed.is_main():
             print(f"note: {caution}", file=sys.stderr)
     try:
         run = forget(loaded.model, loaded.card, loaded.split, names, methods=configs, seed=args.seed,

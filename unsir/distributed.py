@@ -14,15 +14,16 @@ from datetime import timedelta
 
 import torch
 import torch.distributed as dist
-from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 # A benchmark rank may wait at the final barrier while another finishes a slow retrain; the
-# default 30 minutes would kill a healthy run.
+# default 30 minutes would kill a healthy run. Only those barriers wait that long (their own group):
+# a collective of a training step that hangs fails within the default.
 BARRIER_TIMEOUT = timedelta(hours=12)
 
 _data_parallel = True  # False inside independent()
+_patient = None  # the group whose barriers wait BARRIER_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,13 @@ def process_group():
                               f"--nproc-per-node {gpus}, or hide the GPUs (CUDA_VISIBLE_DEVICES=) to train on the CPU "
                               "with gloo.")
         torch.cuda.set_device(local_rank)
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", timeout=BARRIER_TIMEOUT)
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    global _patient
+    _patient = dist.new_group(backend="gloo", timeout=BARRIER_TIMEOUT)
     try:
         yield
     finally:
+        _patient = None
         dist.destroy_process_group()
 
 
@@ -116,13 +120,44 @@ def data_parallel(model: torch.nn.Module, group: Ranks | None) -> torch.nn.Modul
     # No buffer broadcast before every forward: training normalises with each batch's own statistics, and
     # `average_buffers` makes the running statistics one at the end. Gradients live in DDP's buckets
     # (no copy into them and back each step).
-    wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                      broadcast_buffers=False, gradient_as_bucket_view=True)
-    if group.backend == "gloo":
-        # On CPUs the all-reduce runs on the cores that train: gradients travel in float16, half the
-        # bytes to copy and add (benchmarks/SCALE.md).
-        wrapped.register_comm_hook(None, default_hooks.fp16_compress_hook)
-    return wrapped
+    # Gradients travel in float32: in float16 or bfloat16 (half the bytes) two gloo processes trained no faster
+    # on this CPU (docs/SCALE.md), and float16 turns a gradient above 65504 into inf.
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                   broadcast_buffers=False, gradient_as_bucket_view=True)
+
+
+@contextlib.contextmanager
+def own_random_draws(group: Ranks | None):
+    """While training together, each rank draws its own flips, crops and dropout from the global generator
+    (seeded alike on every rank, it would give every rank's k-th photo the same ones); afterwards the
+    generator is as if one draw had been made, the same on every rank, so their later draws agree again."""
+    if group is None:
+        yield
+        return
+    seed = int(torch.randint(2**62, (1,)))
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if group.backend == "nccl" else []):
+        torch.manual_seed(seed + group.rank)
+        yield
+
+
+def agreed(value, problem: str):
+    """`value`, checked to be the same on every rank training together (LaunchError naming `problem` if
+    not): a choice that makes the ranks take different paths would leave them waiting for each other."""
+    group = training_ranks()
+    if group is None:
+        return value
+    values = [None] * group.world_size
+    dist.all_gather_object(values, value)
+    if any(other != value for other in values):
+        raise LaunchError(f"{problem} (per rank: {values})")
+    return value
+
+
+def writes_training_results() -> bool:
+    """Whether this process writes what `fit` trained: rank 0 when the ranks trained one model together,
+    every process when it trained its own (alone, or inside independent())."""
+    group = training_ranks()
+    return group is None or group.rank == 0
 
 
 def average_buffers(model: torch.nn.Module, group: Ranks | None) -> None:
@@ -147,5 +182,6 @@ def mean_across(value: float, group: Ranks | None) -> float:
 
 
 def barrier() -> None:
+    """Wait (up to BARRIER_TIMEOUT) until every rank gets here."""
     if ranks() is not None:
-        dist.barrier()
+        dist.barrier(group=_patient)

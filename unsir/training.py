@@ -30,8 +30,9 @@ LossFn = Callable[..., torch.Tensor]
 # UNSIR's frozen blocks, inference ran 15 % slower and a training step 5-20 % slower in short
 # measurements here; benchmarks/THROUGHPUT.md's bare steps do not separate the two layouts there.
 CHANNELS_LAST_FROM = 32
-# Workers decoding streamed photos (data.PhotoFiles) for one training process.
-DECODING_WORKERS = min(8, os.cpu_count() or 1)
+# Workers decoding streamed photos (data.PhotoFiles) for one training process: the node's cores shared
+# by the processes torchrun started on it.
+DECODING_WORKERS = min(8, max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
 def default_device() -> torch.device:
@@ -115,7 +116,8 @@ def fit(
                 module.eval()
     try:
         # On a CPU in bf16, convolutions on tiny maps run as matrix products (unsir/convolutions.py).
-        with convolutions.tiny_maps_as_matmul(model, enabled=convolutions.pays(device, autocast)):
+        with (convolutions.tiny_maps_as_matmul(model, enabled=convolutions.pays(device, autocast)),
+              distributed.own_random_draws(group)):
             for _ in range(epochs):
                 # Summed on the device, in float64 as Python's floats summed it: read once per epoch,
                 # not once per step (a read waits for the GPU to finish every queued step).

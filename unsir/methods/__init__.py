@@ -49,8 +49,10 @@ def setting_fields() -> dict[str, dict]:
             entry["methods"].append(m.name)
             entry["per_arch"].update({arch: values[name] for arch, values in m.arch_defaults.items() if name in values})
             for arch, tiers in m.size_defaults.items():
-                entry["per_size"].setdefault(arch, []).extend((count, values[name]) for count, values in tiers
-                                                              if name in values)
+                listed = entry["per_size"].setdefault(arch, [])
+                for count, values in tiers:
+                    if name in values and (not listed or listed[-1][1] != values[name]):  # a tier that changes it
+                        listed.append((count, values[name]))
     return merged
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from .. import distributed
 from ..checkpoints import read_card
 from ..nets import build_model
 from ..training import Progress, Recipe, seed_everything, train_from_scratch
@@ -35,7 +37,10 @@ def _trained(config: RetrainConfig, request: ForgetRequest, device, stages: dict
     """The retrained model of this config and whether it came from the cache, which is asked at
     every level: the ViT's retrained teacher is the ResNet18's own retrain, often cached already.
     `stages` gets the training seconds of this level and its teacher's, measured when trained."""
+    # Ranks training one model together must all load it or all train it.
     cached = cached_model_dir(config, request)
+    distributed.agreed(cached is not None, f"Some ranks find the retrained model in {config.cache_dir} and "
+                       "others do not: give every rank the same --retrain-cache folder (a shared file system).")
     if cached is not None:
         model = build_model(config.arch, request.num_classes, config.image_size)
         model.load_state_dict(load_file(str(cached / "model.safetensors")))
@@ -54,14 +59,17 @@ def _trained(config: RetrainConfig, request: ForgetRequest, device, stages: dict
     with timed(own_stages, stage):
         train_from_scratch(model, request.retain, recipe, teacher=teacher, progress=progress, stage=stage)
     stages.update(own_stages)
-    if config.cache_dir:
+    if config.cache_dir and distributed.writes_training_results():
         folder = Path(config.cache_dir) / cache_key(config, request)
         folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                  str(folder / "model.safetensors"))
         # Named as a standalone retrain names them, so any level can be read back as either.
-        (folder / "stages.json").write_text(json.dumps(
+        partial_stages, partial_model = folder / ".stages.json.partial", folder / ".model.safetensors.partial"
+        partial_stages.write_text(json.dumps(
             {name.replace(stage, "retrain", 1): seconds for name, seconds in own_stages.items()}))
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(partial_model))
+        # The model last: its presence is what marks the folder as a cached retrain (cached_model_dir).
+        os.replace(partial_stages, folder / "stages.json")
+        os.replace(partial_model, folder / "model.safetensors")
     return model, None
 
 
