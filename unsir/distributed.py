@@ -123,7 +123,7 @@ def data_parallel(model: torch.nn.Module, group: Ranks | None) -> torch.nn.Modul
     # Gradients travel in float32: in float16 or bfloat16 (half the bytes) two gloo processes trained no faster
     # on this CPU (docs/SCALE.md), and float16 turns a gradient above 65504 into inf.
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                   broadcast_buffers=False, gradient_as_bucket_view=True)
+                                   forward_sync_buffers=False, gradient_as_bucket_view=True)
 
 
 @contextlib.contextmanager
