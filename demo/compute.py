@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,7 +26,23 @@ def _mark_thread() -> None:
     _here.compute = True
 
 
-_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compute", initializer=_mark_thread)
+def _new_worker() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="compute", initializer=_mark_thread)
+
+
+_worker = _new_worker()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (ZeroGPU runs each GPU call in one) inherits the executor but not its thread: work queued
+    there would wait forever. The child gets a compute thread of its own, and the thread that forked is no
+    longer the compute thread."""
+    global _worker
+    _worker = _new_worker()
+    _here.__dict__.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def on_compute_thread() -> bool:

@@ -1,6 +1,7 @@
-"""The app's device function (`on_gpu`, demo/gpu.py) run the way Hugging Face ZeroGPU runs it: in
-another, spawned process, its arguments and its result pickled across, so that a Space never
-fails on a value that cannot travel (a lock, a CUDA tensor, a figure bound to a canvas)."""
+"""The app's device function (`on_gpu`, demo/gpu.py) run in another process with its arguments and its result
+pickled across, as Hugging Face ZeroGPU runs it, so that a Space never fails on a value that cannot travel (a
+lock, a CUDA tensor, a figure bound to a canvas). Spawned here, so that nothing reaches it unpickled; ZeroGPU
+forks, and tests/test_compute.py checks that a forked child still has a compute thread."""
 from __future__ import annotations
 
 import multiprocessing

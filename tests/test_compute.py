@@ -71,3 +71,51 @@ def test_leaving_a_generator_early_closes_it_on_the_compute_thread():
     assert next(work) == 0
     work.close()  # the visitor left
     assert closed_on == [True]
+
+
+def forked_like_zero_gpu(results) -> None:
+    """What a ZeroGPU worker does with a GPU function (spaces 0.51: a process forked from the caller's thread,
+    the task run on a thread of the worker's own): here the task asks the compute thread for work."""
+    with ThreadPoolExecutor(1) as workers:
+        results.put(workers.submit(where, "in the fork").result())
+
+
+@compute.computes
+def fork_from_the_compute_thread():
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=forked_like_zero_gpu, args=(results,))
+    child.start()
+    try:
+        return results.get(timeout=60)
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+
+
+def test_a_forked_child_gets_a_compute_thread_of_its_own():
+    """The child inherits the executor but not its thread: without a fresh one, ZeroGPU's worker would wait
+    forever on the first computation it hands there (the app's Forget, Compare and Retrain all do)."""
+    where("warm")  # the parent's compute thread exists before the fork, as in the running app
+    tag, thread, on_compute = fork_from_the_compute_thread()
+    assert tag == "in the fork" and thread.startswith("compute") and on_compute
+
+
+def test_outside_zero_gpu_the_device_functions_run_on_the_compute_thread(monkeypatch):
+    """Where the `spaces` package is installed but the Space has no ZeroGPU (SPACES_ZERO_GPU unset), spaces.GPU
+    hands the function back unchanged: it must still run on the compute thread."""
+    import types
+
+    from demo import gpu
+
+    unchanged = types.SimpleNamespace(GPU=lambda duration: lambda function: function)
+    monkeypatch.setattr(gpu, "spaces", unchanged)
+
+    @gpu.on_gpu(duration=60)
+    def on_device() -> bool:
+        return compute.on_compute_thread()
+
+    assert on_device()
