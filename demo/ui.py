@@ -83,6 +83,7 @@ def build_demo() -> gr.Blocks:
         # Gradio keeps a closed session's state for an hour, for a reload to resume it: drop it (the
         # visitor's unlearned weights, tens of MB, and their exports) as soon as the session ends.
         async def end_session(request: gr.Request) -> None:
+            handlers.stop_retrain(request.session_hash)  # a retrain would train on for minutes for nobody
             demo.state_holder.delete_state(request.session_hash)
 
         demo.unload(end_session)
@@ -269,25 +270,34 @@ def _page(checkpoint: str) -> None:
             show_progress_on=[forget_progress], **ON_DEVICE)
         forget_run.success(cleared, None, stale, api_visibility="private", queue=False)
         forget_runs.append(forget_run)
-    undo_button.click(handlers.undo, [model, session], forget_outputs, api_name="undo",
-                      api_description="Step back one request: the model before the last Forget.",
-                      show_progress="hidden", cancels=forget_runs
-                      ).success(cleared, None, stale, api_visibility="private", queue=False)
-    reset_button.click(handlers.reset, [model, session], reset_outputs, api_name="reset",
-                       api_description="Back to the shipped model: every section emptied.", show_progress="hidden",
-                       cancels=forget_runs).then(show(False), None, results_area, api_visibility="private",
-                                                 queue=False)
-    retrain_run = retrain_button.click(
+    # The estimate runs on the device too (it trains a few steps there), behind any run already holding it.
+    retrain_estimate = retrain_button.click(
         refusal_only(handlers.check_retrain), [model, session], None, api_visibility="private", queue=False,
         show_progress="hidden"
     ).success(handlers.measure_retrain, [model, session], retrain_note, api_visibility="private",
-              show_progress="hidden").success(
+              show_progress_on=[retrain_note], **ON_DEVICE)
+    retrain_run = retrain_estimate.success(
         handlers.retrain_column, [model, session], [components[name] for name in handlers.RetrainView._fields],
         api_name="retrain", api_description="Add the retrain-from-scratch column (slow: as long as training).",
         show_progress_on=[retrain_note], **ON_DEVICE)
+    retrain_runs = [retrain_estimate, retrain_run]
     cancel_button.click(handlers.cancel_retrain, None, retrain_note, api_name="cancel_retrain",
                         api_description="Stop this session's retrain at its next training step.", queue=False,
-                        show_progress="hidden", cancels=[retrain_run])
+                        show_progress="hidden", cancels=retrain_runs)
+    # Undo and Reset stop what runs for the page: a Forget ending after them would bring back its model, and a
+    # retrain its session; cancelling an event leaves the retrain's training going, so its Cancel flag is set too.
+    for button in (undo_button, reset_button):
+        button.click(handlers.stop_retrain_of, None, None, api_visibility="private", queue=False,
+                     show_progress="hidden")
+    undo_button.click(handlers.undo, [model, session], forget_outputs, api_name="undo",
+                      api_description="Step back one request: the model before the last Forget (a Forget still "
+                                      "running is stopped instead).",
+                      show_progress="hidden", cancels=[*forget_runs, *retrain_runs]
+                      ).success(cleared, None, stale, api_visibility="private", queue=False)
+    reset_button.click(handlers.reset, [model, session], reset_outputs, api_name="reset",
+                       api_description="Back to the shipped model: every section emptied.", show_progress="hidden",
+                       cancels=[*forget_runs, *retrain_runs]).then(show(False), None, results_area,
+                                                                   api_visibility="private", queue=False)
     compare_outputs = [compare_status, compare_summary, compare_per_identity, compare_histograms, compare_strangers,
                        compare_gradcam, compare_report]
     compare_run = compare_button.click(
@@ -306,23 +316,26 @@ def _page(checkpoint: str) -> None:
                 ).success(handlers.recognise, [photo, model, session], recognise_outputs, api_name="recognise",
                           api_description="Find the largest face in a photo and ask both models who it is, each "
                                           "with a verdict against its calibrated 'not recognised' threshold.",
-                          preprocess=False)
+                          preprocess=False, **ON_DEVICE)
     sample.click(handlers.check_forgotten, [model, session], None, api_visibility="private", queue=False,
                  show_progress="hidden").success(
         handlers.forgotten_test_photo, [model, session], [photo, sample_caption, session],
         api_name="forgotten_test_photo",
-        api_description="The next held-out photo of a forgotten person, and whose it is.").success(
-        handlers.recognise, [photo, model, session], recognise_outputs, api_visibility="private", preprocess=False)
+        api_description="The next held-out photo of a forgotten person, and whose it is.", **ON_DEVICE).success(
+        handlers.recognise, [photo, model, session], recognise_outputs, api_visibility="private", preprocess=False,
+        **ON_DEVICE)
     export_button.click(handlers.check_export, [model, session], None, api_visibility="private", queue=False,
                         show_progress="hidden").success(
         handlers.export, [model, session], [downloads, session], api_name="export",
-        api_description="The unlearned weights, their card and the audit report (sha256 of the exact files).")
+        api_description="The unlearned weights, their card and the audit report (sha256 of the exact files).",
+        **ON_DEVICE)
     panel = [retain_per_id, noise_steps, noise_lambda, impair_lr, repair_lr, cycles, notebook_faithful]
+    model.change(handlers.stop_retrain_of, None, None, api_visibility="private", queue=False, show_progress="hidden")
     model.change(handlers.switch_model, model, [facts, gallery, selection, retrain_note, *panel],
                  api_name="switch_model",
                  api_description="Switch to another shipped model (the session starts again); returns its header, "
                                  "faces, people, retrain estimate and UNSIR's defaults for it.",
-                 cancels=[*forget_runs, retrain_run, compare_run]).then(
+                 cancels=[*forget_runs, *retrain_runs, compare_run]).then(
         handlers.reset, [model, session], reset_outputs, api_visibility="private").then(
         show(False), None, results_area, api_visibility="private", queue=False).then(
         lambda: [None] * len(compare_outputs), None, compare_outputs, api_visibility="private", queue=False)

@@ -532,7 +532,8 @@ def test_a_request_that_fails_after_showing_a_stage_says_so_and_keeps_nothing(na
 
     monkeypatch.setitem(METHODS, "unsir", replace(unsir, run=fails_after_its_noise))
     views = []
-    with pytest.raises(RuntimeError, match="the device went away"):
+    # in words on the page, not Gradio's bare "Error"
+    with pytest.raises(gr.Error, match=r"UNSIR stopped before it ended \(RuntimeError: the device went away\)"):
         for view in handlers.forget_faces([names[1]], CHECKPOINT, session=handlers.Session(CHECKPOINT), **QUICK):
             views.append(view)
     noise, stopped = views
@@ -753,6 +754,27 @@ def test_undo_steps_back_one_request(first, names):
         handlers.undo(CHECKPOINT, original.session)
 
 
+def test_undo_pressed_while_a_forget_runs_stops_it_and_keeps_the_requests_before(first, names):
+    """The page's Undo also cancels the running Forget: its handler must not step back the request before it too.
+    The next Undo steps back as usual, whenever the stopped run gets round to ending."""
+    page = gr.Request(headers={"user-agent": "a desktop browser"}, session_hash="visitor-pressing-undo")
+    running = handlers.forget_more([names[11]], CHECKPOINT, session=first.session, page=page, **QUICK)
+    next(running)  # UNSIR's first stage is on screen
+    stopped = handlers.undo(CHECKPOINT, first.session, page)
+    assert stopped.status.startswith("Stopped the request that was running: nothing of it was kept.")
+    assert stopped.session is first.session and stopped.report == first.report
+    running.close()  # the cancelled run ends after the Undo
+    back = handlers.undo(CHECKPOINT, stopped.session, page)
+    assert back.session.weights is None and "back to the original" in back.status
+    during_the_first = handlers.forget_faces([names[5]], CHECKPOINT, session=handlers.Session(CHECKPOINT),
+                                             page=page, **QUICK)
+    next(during_the_first)
+    nothing = handlers.undo(CHECKPOINT, handlers.Session(CHECKPOINT), page)  # not "Nothing to undo", no stale page
+    assert nothing.status == "Stopped the request that was running: nothing of it was kept. Nothing is forgotten."
+    assert nothing.summary is None
+    during_the_first.close()
+
+
 PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36"
 
 
@@ -787,7 +809,7 @@ def test_retrain_is_estimated_on_this_machine_and_can_be_cancelled(first, monkey
         session_hash = "visitor-1"
 
     # Cancel with no retrain running says so, and leaves nothing behind that could stop a later one.
-    assert handlers.cancel_retrain(Visitor()) == "No retrain is running for this page: nothing to cancel."
+    assert handlers.cancel_retrain(Visitor()).startswith("No retrain is running for this page;")
     assert not handlers.retrain.cancel_flag("visitor-1").exists()
     calls = []
 

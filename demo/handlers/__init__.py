@@ -19,7 +19,7 @@ from .forget import (MODEL_DEFAULT, ForgetView, ResetView, check_more, check_req
 from .recognition import (SAMPLE_SIZE, TOP_PREDICTIONS, RecogniseView, SampleView, calibrate, check_forgotten, check_photo,
                           forgotten_test_photo, recognise)
 from .retrain import (RetrainView, cancel_retrain, check_retrain, measure_retrain, retrain_column, retrain_estimate,
-                      retrain_from_scratch)
+                      retrain_from_scratch, stop_retrain, stop_retrain_of)
 from .session import (METHOD_LABELS, Request, Session, default_checkpoint, discard_session,
                       model_facts, open_workspace, session_for, startup_problem)
 from .summary import SUMMARY_ROWS, Row, summary_table

@@ -2,6 +2,8 @@
 (also used by the retrain column); the device function behind them is in `unlearning`."""
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -146,6 +148,31 @@ def request_record(record: dict, entry: dict, kept: dict, started_at: str, finis
             "retain_per_identity_test_acc": {name: after for name, (_, after, _) in kept.items()}}
 
 
+LOG = logging.getLogger(__name__)
+
+# The sessions whose Forget is running, each with a token of its run: Undo pressed meanwhile stops that run (the
+# page's `cancels`) rather than also stepping back the request before it, and claims the token, so that the run's
+# own ending, whenever it comes, leaves a later request's entry alone.
+FORGETTING: dict[str, object] = {}
+
+
+@contextlib.contextmanager
+def running_forget(page: gr.Request | None):
+    session_hash, run = (page.session_hash if page is not None else None), object()
+    if session_hash:
+        FORGETTING[session_hash] = run
+    try:
+        yield
+    finally:
+        if session_hash and FORGETTING.get(session_hash) is run:
+            del FORGETTING[session_hash]
+
+
+def stopped_by(page: gr.Request | None) -> bool:
+    """Whether this page had a Forget running, now stopped by the event that asks (Undo, Reset)."""
+    return page is not None and FORGETTING.pop(page.session_hash, None) is not None
+
+
 @computes  # the whole click, drawing included: see demo/compute.py
 def forget_faces(
     names: list[str] | None,
@@ -166,41 +193,48 @@ def forget_faces(
 ) -> Iterator[ForgetView]:
     """Forget `names` from the original model, or (`on_top`) from the session's unlearned one: the
     verdicts and held-out accuracies as soon as they are known, then every result."""
-    started = time.perf_counter()
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    session = session_for(session, checkpoint)
-    names, config = check_request(names, checkpoint, method, retain_per_id, noise_steps, noise_lambda, impair_lr,
-                                  repair_lr, cycles, seed, notebook_faithful, session, on_top)
-    warn_untuned([method], checkpoint)
-    history = session.history if on_top else ()
-    earlier = history[-1].report["requests"] if history else []
-    forgotten = [*(n for request in earlier for n in request["forget"]), *names]
-    noise_shown = shown = False
-    try:
-        for step in unlearn(checkpoint, names, method, config, checked_seed(seed), session.weights if history else None,
-                            earlier, progress):
-            if isinstance(step, Underway):
-                yield underway_view(method, step, forgotten, session, noise_shown, narrow=on_phone(page))
-                noise_shown = noise_shown or step.noise is not None
-            elif isinstance(step, HeldOut):
-                yield first_answer(checkpoint, names, step, forgotten, session, noise_shown, earlier)
-            shown = True
-    except Exception:
-        if shown:  # the page shows a run that will not end: it says so, and that nothing was kept
-            yield stopped_view(method, session)
-        raise
-    result = step
-    progress(0.97, desc="drawing the results")
-    finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    seconds = time.perf_counter() - started
-    report = result.report
-    report["requests"][-1] = request_record(report["requests"][-1], report["methods"][method], result.kept,
-                                            started_at, finished_at, seconds)
-    request = Request(names, method, report, result.confidences, started_at, finished_at, seconds,
-                      tuple(result.cams), result.noise, result.kept, result.recognition, result.features)
-    session = replace(session, weights=result.weights, previous_weights=session.weights if history else None,
-                      history=(*history, request), samples_shown=0)
-    yield results_view(checkpoint, session, narrow=on_phone(page))
+    with running_forget(page):
+        started = time.perf_counter()
+        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        session = session_for(session, checkpoint)
+        names, config = check_request(names, checkpoint, method, retain_per_id, noise_steps, noise_lambda, impair_lr,
+                                      repair_lr, cycles, seed, notebook_faithful, session, on_top)
+        warn_untuned([method], checkpoint)
+        history = session.history if on_top else ()
+        earlier = history[-1].report["requests"] if history else []
+        forgotten = [*(n for request in earlier for n in request["forget"]), *names]
+        noise_shown = shown = False
+        try:
+            for step in unlearn(checkpoint, names, method, config, checked_seed(seed),
+                                session.weights if history else None, earlier, progress):
+                if isinstance(step, Underway):
+                    yield underway_view(method, step, forgotten, session, noise_shown, narrow=on_phone(page))
+                    noise_shown = noise_shown or step.noise is not None
+                elif isinstance(step, HeldOut):
+                    yield first_answer(checkpoint, names, step, forgotten, session, noise_shown, earlier)
+                shown = True
+        except gr.Error:
+            raise
+        except Exception as error:
+            if shown:  # the page shows a run that will not end: it says so, and that nothing was kept
+                yield stopped_view(method, session)
+            # In words, not Gradio's bare "Error"; the traceback goes to the server's log.
+            LOG.exception("%s stopped on %s", method, names)
+            raise gr.Error(f"{METHOD_LABELS.get(method, method)} stopped before it ended ({type(error).__name__}: "
+                           f"{str(error)[:200]}). Nothing was kept: try again, or ask for fewer people at a time.",
+                           title="Stopped") from error
+        result = step
+        progress(0.97, desc="drawing the results")
+        finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        seconds = time.perf_counter() - started
+        report = result.report
+        report["requests"][-1] = request_record(report["requests"][-1], report["methods"][method], result.kept,
+                                                started_at, finished_at, seconds)
+        request = Request(names, method, report, result.confidences, started_at, finished_at, seconds,
+                          tuple(result.cams), result.noise, result.kept, result.recognition, result.features)
+        session = replace(session, weights=result.weights, previous_weights=session.weights if history else None,
+                          history=(*history, request), samples_shown=0)
+        yield results_view(checkpoint, session, narrow=on_phone(page))
 
 
 def stopped_view(method: str, session: Session) -> ForgetView:
@@ -327,17 +361,26 @@ def inside_short(checkpoint: str, request: Request, retrain: dict | None) -> str
                           checkpoint, request.features.control).short
 
 
-def reset(checkpoint: str, session: Session | None) -> ResetView:
+def reset(checkpoint: str, session: Session | None, page: gr.Request | None = None) -> ResetView:
     """Back to the original model: the session's unlearned weights and history are dropped, and every
-    section of the page is emptied (results, the photo check, the downloads)."""
+    section of the page is emptied (results, the photo check, the downloads). A Forget still running is
+    stopped (the page's `cancels`)."""
+    stopped_by(page)
     session = session_for(session, checkpoint)
     fresh = Session(checkpoint, retrained=session.retrained, export_dir=session.export_dir)
     return ResetView("Back to the original model: nothing is forgotten.", *[None] * 14, "", "", None, fresh)
 
 
 def undo(checkpoint: str, session: Session | None, page: gr.Request | None = None) -> ForgetView:
-    """Step back one request: the model before the last "Forget", and its results."""
+    """Step back one request: the model before the last "Forget", and its results. Pressed while a Forget runs, it
+    stops that one (the page's `cancels`) and keeps every request before it."""
     session = session_for(session, checkpoint)
+    if stopped_by(page):
+        status = "Stopped the request that was running: nothing of it was kept."
+        if not session.history:
+            return ForgetView(f"{status} Nothing is forgotten.", *[None] * 11, session, gr.Column(visible=False))
+        view = results_view(checkpoint, session, narrow=on_phone(page))
+        return view._replace(status=f"{status}\n\n{view.status}")
     if not session.history:
         raise gr.Error("Nothing to undo: nothing is forgotten.", title="Nothing to undo")
     if len(session.history) == 1:

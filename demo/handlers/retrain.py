@@ -65,13 +65,27 @@ def retrain_progress(progress, session_hash: str | None) -> CancellableProgress:
 RETRAINING: set[str] = set()  # the sessions whose retrain is running in this app
 
 
+def stop_retrain(session_hash: str | None) -> bool:
+    """Ask this session's running retrain to stop at its next training step (the compute thread, or ZeroGPU's
+    process, would otherwise train on for minutes after its event is cancelled); False when none runs."""
+    if session_hash is None or session_hash not in RETRAINING:
+        return False
+    CANCEL_DIR.mkdir(parents=True, exist_ok=True)
+    cancel_flag(session_hash).touch()
+    return True
+
+
+def stop_retrain_of(request: gr.Request | None = None) -> None:
+    """`stop_retrain` for the page that asks (Undo, Reset)."""
+    stop_retrain(request.session_hash if request is not None else None)
+
+
 def cancel_retrain(request: gr.Request | None = None) -> str:
     """Stop this visitor's retrain at its next training step (the earlier results stay)."""
-    if request is None or request.session_hash not in RETRAINING:
-        return "No retrain is running for this page: nothing to cancel."
-    CANCEL_DIR.mkdir(parents=True, exist_ok=True)
-    cancel_flag(request.session_hash).touch()
-    return "Cancelling the retrain: it stops at its next training step; the results above stay as they were."
+    if stop_retrain(request.session_hash if request is not None else None):
+        return "Cancelling the retrain: it stops at its next training step; the results above stay as they were."
+    return ("No retrain is running for this page; one still being estimated or waiting for its turn will not "
+            "start.")
 
 
 @on_gpu(duration=600)
