@@ -119,3 +119,11 @@ def test_outside_zero_gpu_the_device_functions_run_on_the_compute_thread(monkeyp
         return compute.on_compute_thread()
 
     assert on_device()
+
+
+def test_no_device_function_asks_zero_gpu_for_longer_than_it_schedules():
+    """ZeroGPU refuses a request over its longest call outright: Compare and Retrain asked for 900 and 600 s."""
+    from demo import gpu
+
+    with pytest.raises(ValueError, match="at most 300 s"):
+        gpu.on_gpu(duration=301)

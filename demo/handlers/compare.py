@@ -68,7 +68,7 @@ def check_compare(names: list[str] | None, checkpoint: str, methods: list[str] |
     return names, {m: configure(m, ws.card, forget_count=len(names)) for m in chosen}
 
 
-@on_gpu(duration=900)
+@on_gpu(duration=300)  # ZeroGPU's longest; on one GPU the methods take seconds each
 def run_methods(checkpoint: str, names: list[str], configs: dict, seed: int, progress) -> Compared:
     """Every chosen method, one after the other, on the same people, from the shipped model."""
     ws = workspace(checkpoint)

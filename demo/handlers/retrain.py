@@ -88,7 +88,7 @@ def cancel_retrain(request: gr.Request | None = None) -> str:
             "start.")
 
 
-@on_gpu(duration=600)
+@on_gpu(duration=300)  # ZeroGPU's longest (a retrain on one GPU: estimated, not measured, at well under it)
 def retrain_from_scratch(checkpoint: str, forget_names: list[str], seed: int,
                          progress: CancellableProgress) -> dict | None:
     """The retrain baseline's report entry and confidences (the retrained model itself is not kept); None when
