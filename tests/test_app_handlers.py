@@ -484,8 +484,9 @@ def test_the_apps_forget_reads_no_photo_of_the_forgotten_and_its_audit_says_so(n
     handlers.discard_session(session)
 
     trap.armed = True  # the same trap catches a method that reads the forgotten photos
-    with pytest.raises(AssertionError, match="a photo of a forgotten identity was read"):
+    with pytest.raises(gr.Error, match="a photo of a forgotten identity was read") as stopped:
         forget_faces(forgotten, CHECKPOINT, method="neggrad", session=handlers.Session(CHECKPOINT))
+    assert isinstance(stopped.value.__cause__, AssertionError)  # the trap's, said on the page in words
 
 
 # --- issue 13: the page never overstates, and says what each number means --------------------------
