@@ -214,7 +214,9 @@ def test_the_scorecard_quotes_how_close_a_second_retrain_comes_at_each_size():
     measures = ("kNN on the forgotten", "loss AUC", "stranger KS")
     one_person = " / ".join(minus(table["1", m][0]) for m in measures)
     assert f"the second retrain comes only {one_person} close to the first" in PROSE
+    unsir_one_person = " / ".join(minus(table["1", m][1]) for m in measures)
+    assert f"where UNSIR comes {unsir_one_person}" in PROSE
     larger = [float(table[n, m][0]) for n in ("2", "5", "20") for m in measures]
-    assert f"it comes {min(larger):.2f}–{max(larger):.2f} close" in PROSE
+    assert f"the second retrain comes {min(larger):.2f}–{max(larger):.2f} close" in PROSE
     unsir_knn = " / ".join(minus(table[n, "kNN on the forgotten"][1]) for n in ("2", "5", "20"))
     assert f"UNSIR's shortfall there (kNN {unsir_knn})" in PROSE
