@@ -84,7 +84,7 @@ def build_demo() -> gr.Blocks:
         # Gradio keeps a closed session's state for an hour, for a reload to resume it: drop it (the
         # visitor's unlearned weights, tens of MB, and their exports) as soon as the session ends.
         async def end_session(request: gr.Request) -> None:
-            handlers.stop_retrain(request.session_hash)  # a retrain would train on for minutes for nobody
+            handlers.stop(request.session_hash)  # a retrain or a comparison would train on for nobody
             demo.state_holder.delete_state(request.session_hash)
 
         demo.unload(end_session)
@@ -331,7 +331,7 @@ def _page(checkpoint: str) -> None:
         api_description="The unlearned weights, their card and the audit report (sha256 of the exact files).",
         **ON_DEVICE)
     panel = [retain_per_id, noise_steps, noise_lambda, impair_lr, repair_lr, cycles, notebook_faithful]
-    model.change(handlers.stop_retrain_of, None, None, api_visibility="private", queue=False, show_progress="hidden")
+    model.change(handlers.stop_page_runs, None, None, api_visibility="private", queue=False, show_progress="hidden")
     model.change(handlers.switch_model, model, [facts, gallery, selection, retrain_note, *panel],
                  api_name="switch_model",
                  api_description="Switch to another shipped model (the session starts again); returns its header, "

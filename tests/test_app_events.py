@@ -40,9 +40,13 @@ def test_undo_reset_and_a_model_switch_stop_a_forget_and_a_retrain(events, butto
     [estimate] = [i for i in range(len(dependencies)) if fns[i].name == "measure_retrain"]
     assert estimate in stopped  # the retrain's estimate, which trains a few steps first
     targets = dependencies[named(events, button)]["targets"]
-    # cancelling the event leaves the training going: the retrain's Cancel flag is set as well
-    assert any(fns[i].name == "stop_retrain_of" for i, dependency in enumerate(dependencies)
+    # cancelling the event leaves the training going: the retrain's Cancel flag is set as well (a model switch
+    # also stops a comparison, which it cancels too)
+    stopper = "stop_page_runs" if button == "switch_model" else "stop_retrain_of"
+    assert any(fns[i].name == stopper for i, dependency in enumerate(dependencies)
                if dependency["targets"] == targets)
+    if button == "switch_model":
+        assert named(events, "compare") in stopped
 
 
 @pytest.mark.parametrize("api_name", ["forget", "forget_more", "retrain", "compare", "recognise",

@@ -75,7 +75,7 @@ def test_cancel_reaches_a_retrain_running_in_another_process(olivetti_checkpoint
         session_hash = "visitor-in-another-process"
 
     started = tmp_path / "started"
-    progress = handlers.retrain.retrain_progress(SaysWhenStarted(started), Visitor.session_hash)
+    progress = handlers.stopping.cancellable(SaysWhenStarted(started), Visitor.session_hash)
     progress.flag.unlink(missing_ok=True)
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         running = pool.apply_async(handlers.retrain.retrain_from_scratch, (CHECKPOINT, ["person_03"], 0, progress))
@@ -84,7 +84,7 @@ def test_cancel_reaches_a_retrain_running_in_another_process(olivetti_checkpoint
             time.sleep(0.2)
         assert started.exists() and not running.ready(), "the retrain never reported its start"
         # retrain_column, in the app's process, says this session's retrain is running
-        monkeypatch.setattr(handlers.retrain, "RETRAINING", {Visitor.session_hash})
+        monkeypatch.setitem(handlers.stopping.RUNNING, Visitor.session_hash, "retrain")
         handlers.cancel_retrain(Visitor())
         try:
             assert running.get(timeout=300) is None  # cancelled: a finished retrain returns its report entry

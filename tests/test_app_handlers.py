@@ -811,7 +811,7 @@ def test_retrain_is_estimated_on_this_machine_and_can_be_cancelled(first, monkey
 
     # Cancel with no retrain running says so, and leaves nothing behind that could stop a later one.
     assert handlers.cancel_retrain(Visitor()).startswith("No retrain is running for this page;")
-    assert not handlers.retrain.cancel_flag("visitor-1").exists()
+    assert not handlers.stopping.cancel_flag("visitor-1").exists()
     calls = []
 
     def progress(fraction, desc=None):  # the visitor presses Cancel as soon as the retrain starts
@@ -821,7 +821,23 @@ def test_retrain_is_estimated_on_this_machine_and_can_be_cancelled(first, monkey
     with pytest.raises(gr.Error, match="Retrain cancelled"):
         handlers.retrain_column(CHECKPOINT, first.session, Visitor(), progress=progress)
     assert len(calls) == 1  # stopped at the next training step
-    assert not handlers.retrain.cancel_flag("visitor-1").exists()  # the next retrain is not cancelled by this one
+    assert not handlers.stopping.cancel_flag("visitor-1").exists()  # the next retrain is not cancelled by this one
+
+
+def test_a_model_switch_stops_a_comparison_at_its_next_step_and_the_retrains_cancel_does_not(names):
+    """Cancelling the Compare event would leave its methods training on the compute thread for minutes."""
+    visitor = gr.Request(headers={"user-agent": "a desktop browser"}, session_hash="visitor-comparing")
+    calls = []
+
+    def progress(fraction, desc=None):
+        calls.append(desc)
+        assert not handlers.cancel_retrain(visitor).startswith("Cancelling")  # the retrain's Cancel: not this run
+        handlers.stop(visitor.session_hash)  # what a model switch or a closed tab does
+
+    with pytest.raises(gr.Error, match="Comparison stopped"):
+        handlers.compare_methods([names[2]], CHECKPOINT, ["unsir", "logit-mask"], request=visitor, progress=progress)
+    assert len(calls) == 1 and not handlers.stopping.cancel_flag(visitor.session_hash).exists()
+    assert visitor.session_hash not in handlers.stopping.RUNNING
 
 
 def test_every_measure_has_a_one_line_explanation_and_new_report_keys_fit(first):

@@ -1,8 +1,8 @@
 """The work behind each event of the page, as plain functions that need no server, one module per
 section of the page: `session` (the visitor's state, the page's start), `choose`, `forget` (with
 `unlearning`, the device function behind it),
-`compare`, `retrain`, `recognition`, `exports`; and, shared by them, `summary` (the Before | after table)
-and `verdicts` (what a request achieved, in words).
+`compare`, `retrain`, `recognition`, `exports`; and, shared by them, `summary` (the Before | after table),
+`verdicts` (what a request achieved, in words) and `stopping` (a long run stopped at its next step).
 
 Each function takes the values of the input components (and the visitor's Session) and
 returns the values of the output components. Problems a person can fix are raised as
@@ -19,7 +19,8 @@ from .forget import (MODEL_DEFAULT, ForgetView, ResetView, check_more, check_req
 from .recognition import (SAMPLE_SIZE, TOP_PREDICTIONS, RecogniseView, SampleView, calibrate, check_forgotten, check_photo,
                           forgotten_test_photo, recognise)
 from .retrain import (RetrainView, cancel_retrain, check_retrain, measure_retrain, retrain_column, retrain_estimate,
-                      retrain_from_scratch, stop_retrain, stop_retrain_of)
+                      retrain_from_scratch, stop_retrain_of)
+from .stopping import stop, stop_page_runs
 from .session import (METHOD_LABELS, Request, Session, default_checkpoint, discard_session,
                       model_facts, open_workspace, session_for, startup_problem)
 from .summary import SUMMARY_ROWS, Row, summary_table

@@ -24,6 +24,7 @@ from .unlearning import cam_photos, confidences, stage_progress
 from .summary import SUMMARY_ROWS, Row, summary_table
 from .verdicts import FORGOTTEN_AT_MOST, test_photos
 from .session import METHOD_LABELS, checked_seed, on_phone, open_workspace, warn_untuned
+from .stopping import CancellableProgress, Cancelled, stoppable
 
 # Columns by colour: the original (blue) and the retrained (green) keep theirs, the methods take these in turn.
 METHOD_COLOURS = [figures.UNLEARNED, "#862e9c", "#0b7285", "#c2255c", "#5f3dc4", "#e8590c", "#1864ab", "#868e96"]
@@ -69,14 +70,19 @@ def check_compare(names: list[str] | None, checkpoint: str, methods: list[str] |
 
 
 @on_gpu(duration=300)  # ZeroGPU's longest; on one GPU the methods take seconds each
-def run_methods(checkpoint: str, names: list[str], configs: dict, seed: int, progress) -> Compared:
-    """Every chosen method, one after the other, on the same people, from the shipped model."""
+def run_methods(checkpoint: str, names: list[str], configs: dict, seed: int,
+                progress: CancellableProgress) -> Compared | None:
+    """Every chosen method, one after the other, on the same people, from the shipped model; None when the page
+    stopped it (a plain value: an exception would reach the page as ZeroGPU's "worker error")."""
     ws = workspace(checkpoint)
     device = default_device()
-    run = forget(ws.model_with(None, device), ws.card, ws.split, names, methods=configs, seed=seed,
-                 strangers=ws.strangers, original_predictions=ws.predictions(device),
-                 start=ws.frozen_start(device),
-                 progress=stage_progress(progress, 0.0, 0.9))
+    try:
+        run = forget(ws.model_with(None, device), ws.card, ws.split, names, methods=configs, seed=seed,
+                     strangers=ws.strangers, original_predictions=ws.predictions(device),
+                     start=ws.frozen_start(device),
+                     progress=stage_progress(progress, 0.0, 0.9))
+    except Cancelled:
+        return None
     forget_classes = run.report["forget_classes"]
     progress(0.92, desc="GradCAM: where each model looks")
     return Compared(
@@ -91,7 +97,10 @@ def compare_methods(names: list[str] | None, checkpoint: str, methods: list[str]
     """Run two or more methods on the same people and show them as columns next to the original."""
     names, configs = check_compare(names, checkpoint, methods)
     warn_untuned(configs, checkpoint)
-    compared = run_methods(checkpoint, names, configs, checked_seed(seed), progress)
+    with stoppable(progress, request, "comparison") as cancellable_progress:
+        compared = run_methods(checkpoint, names, configs, checked_seed(seed), cancellable_progress)
+    if compared is None:
+        raise gr.Error("Comparison stopped: nothing was compared.", title="Stopped")
     progress(0.97, desc="drawing the comparison")
     return comparison_view(checkpoint, compared, narrow=on_phone(request))
 

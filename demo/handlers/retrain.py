@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
-import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import NamedTuple
 
 import gradio as gr
@@ -25,64 +21,23 @@ from ..workspace import ARCH_NAMES, workspace
 from .features import model_map
 from .forget import inside_short, inside_view, report_with, yardsticks
 from .session import Session, on_phone, open_workspace, session_for
+from .stopping import CancellableProgress, Cancelled, stop, stoppable
 from .summary import comparison_columns, summary_table
 from .unlearning import confidences, stage_progress
 from .verdicts import status_line, test_photos
 
 ESTIMATE_STEPS = 2  # training steps timed (after one to warm up) to estimate a retrain on this machine
-# Cancel is a file, not a variable: under ZeroGPU the retrain trains in a process forked before the visitor pressed
-# Cancel, on the same machine, where only the file system still reaches it.
-CANCEL_DIR = Path(tempfile.gettempdir()) / "unsir-retrain-cancelled"
-
-
-class RetrainCancelled(Exception):
-    """Raised from the progress callback when the visitor cancels: the training loop stops there."""
-
-
-def cancel_flag(session_hash: str) -> Path:
-    """The file whose presence cancels this session's retrain (named by a hash: a session id is the browser's text)."""
-    return CANCEL_DIR / hashlib.sha256(session_hash.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class CancellableProgress:
-    """The retrain's progress callback, raising RetrainCancelled at the next training step after Cancel.
-    A picklable object, not a closure: ZeroGPU pickles a GPU function's arguments into its process."""
-    progress: Callable
-    flag: Path | None
-
-    def __call__(self, fraction: float, desc: str | None = None) -> None:
-        if self.flag is not None and self.flag.exists():
-            raise RetrainCancelled
-        self.progress(fraction, desc=desc)
-
-
-def retrain_progress(progress, session_hash: str | None) -> CancellableProgress:
-    """The callback for a retrain that this session's Cancel reaches, in this process or another."""
-    return CancellableProgress(progress, cancel_flag(session_hash) if session_hash else None)
-
-
-RETRAINING: set[str] = set()  # the sessions whose retrain is running in this app
-
-
-def stop_retrain(session_hash: str | None) -> bool:
-    """Ask this session's running retrain to stop at its next training step (the compute thread, or ZeroGPU's
-    process, would otherwise train on for minutes after its event is cancelled); False when none runs."""
-    if session_hash is None or session_hash not in RETRAINING:
-        return False
-    CANCEL_DIR.mkdir(parents=True, exist_ok=True)
-    cancel_flag(session_hash).touch()
-    return True
 
 
 def stop_retrain_of(request: gr.Request | None = None) -> None:
-    """`stop_retrain` for the page that asks (Undo, Reset)."""
-    stop_retrain(request.session_hash if request is not None else None)
+    """Stop the asking page's retrain, if one runs (Undo and Reset: it would bring back the session it started
+    from); a comparison, a side view from the shipped model, goes on."""
+    stop(request.session_hash if request is not None else None, "retrain")
 
 
 def cancel_retrain(request: gr.Request | None = None) -> str:
     """Stop this visitor's retrain at its next training step (the earlier results stay)."""
-    if stop_retrain(request.session_hash if request is not None else None):
+    if stop(request.session_hash if request is not None else None, "retrain"):
         return "Cancelling the retrain: it stops at its next training step; the results above stay as they were."
     return ("No retrain is running for this page; one still being estimated or waiting for its turn will not "
             "start.")
@@ -99,7 +54,7 @@ def retrain_from_scratch(checkpoint: str, forget_names: list[str], seed: int,
         run = forget(ws.model_with(None, device), ws.card, ws.split, forget_names, methods={"retrain": None},
                      seed=seed, strangers=ws.strangers, original_predictions=ws.predictions(device),
                      progress=stage_progress(progress, 0.0, 0.95))
-    except RetrainCancelled:
+    except Cancelled:
         return None
     forget_classes = run.report["forget_classes"]
     return {"entry": run.report["methods"]["retrain"],
@@ -139,17 +94,8 @@ def retrain_column(checkpoint: str, session: Session | None, request: gr.Request
     key = (checkpoint, tuple(sorted(session.forgotten)))
     retrain = session.retrained.get(key)
     if retrain is None:
-        hash_ = request.session_hash if request is not None else None
-        progress = retrain_progress(progress, hash_)
-        if progress.flag is not None:
-            progress.flag.unlink(missing_ok=True)  # a Cancel pressed before this retrain does not stop it
-        RETRAINING.add(hash_)
-        try:
+        with stoppable(progress, request, "retrain") as progress:
             retrain = retrain_from_scratch(checkpoint, session.forgotten, last.report["seed"], progress)
-        finally:
-            RETRAINING.discard(hash_)
-            if progress.flag is not None:
-                progress.flag.unlink(missing_ok=True)
         if retrain is None:
             raise gr.Error("Retrain cancelled: the results above are unchanged.", title="Cancelled")
         session = replace(session, retrained={**session.retrained, key: retrain})
