@@ -84,7 +84,7 @@ def test_cancel_reaches_a_retrain_running_in_another_process(olivetti_checkpoint
             time.sleep(0.2)
         assert started.exists() and not running.ready(), "the retrain never reported its start"
         # retrain_column, in the app's process, says this session's retrain is running
-        monkeypatch.setitem(handlers.stopping.RUNNING, Visitor.session_hash, "retrain")
+        monkeypatch.setitem(handlers.stopping.RUNNING, Visitor.session_hash, handlers.stopping.Run("retrain"))
         handlers.cancel_retrain(Visitor())
         try:
             assert running.get(timeout=300) is None  # cancelled: a finished retrain returns its report entry

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -33,13 +34,19 @@ def save_checkpoint(model: nn.Module, card: dict, out_dir, dtype: torch.dtype = 
         name: (t.detach().to(dtype) if t.is_floating_point() else t.detach()).contiguous()
         for name, t in model.state_dict().items()
     }
-    # Both written whole beside the old ones first, then put in place: an interrupted save leaves the old pair.
-    partial_weights, partial_card = out_dir / f".{WEIGHTS}.partial", out_dir / f".{CARD}.partial"
-    save_file(state, str(partial_weights), metadata={"arch": card["arch"]})
-    partial_card.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(partial_weights, out_dir / WEIGHTS)
-    os.replace(partial_card, out_dir / CARD)
+    write_then_replace(out_dir, {WEIGHTS: lambda path: save_file(state, str(path), metadata={"arch": card["arch"]}),
+                                 CARD: lambda path: path.write_text(json.dumps(card, indent=2) + "\n")})
     return out_dir
+
+
+def write_then_replace(folder: Path, writers: dict[str, Callable[[Path], None]]) -> None:
+    """Each file (name -> what writes it to a path) written whole beside its place first, then all put in place in
+    order: an interrupted save leaves the old files, and the last one appears only once the others are there."""
+    partial = {name: folder / f".{name}.partial" for name in writers}
+    for name, write in writers.items():
+        write(partial[name])
+    for name in writers:
+        os.replace(partial[name], folder / name)
 
 
 def read_card(checkpoint_dir, fields: dict[str, type | tuple[type, ...]] = CARD_FIELDS) -> dict:

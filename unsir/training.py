@@ -91,7 +91,8 @@ def fit(
     """Train `model` for `epochs` over `loader`; returns the mean loss of each epoch.
 
     The scheduler (if any) steps once per batch. Under torchrun the ranks train one model together:
-    DistributedDataParallel, each rank reading its shard of `loader`, losses averaged over the ranks, progress reported by rank 0 only. A process running alone
+    DistributedDataParallel, each rank reading its shard of `loader` and drawing its own augmentations, losses
+    averaged over the ranks, progress reported by rank 0 only. A process running alone
     (or inside `distributed.independent()`) trains exactly as a plain loop. `channels_last` (default:
     with autocast) trains on channels-last activations; a caller training on small maps passes
     `channels_last_pays(its inputs)`. `max_grad_norm`: each step's gradient is scaled down to at most this
@@ -219,7 +220,7 @@ def recipe_for(arch: str, **overrides) -> Recipe:
 
 
 def kl_to(logits: torch.Tensor, target: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """KL(target || softmax(logits / T)) per photo, `target` a probability vector per row."""
+    """KL(target || softmax(logits / T)), averaged over the photos; `target` a probability vector per row."""
     return F.kl_div(F.log_softmax(logits.float() / temperature, dim=1), target, reduction="batchmean")
 
 

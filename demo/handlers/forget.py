@@ -2,7 +2,6 @@
 (also used by the retrain column); the device function behind them is in `unlearning`."""
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Iterator
@@ -23,10 +22,12 @@ from ..compute import computes
 from .features import evidence_table, inside_verdict
 from .session import (METHOD_LABELS, Request, Session, checked_seed, on_phone, open_workspace, session_for,
                       warn_untuned)
+from .stopping import claimed, running
 from .summary import SUMMARY_ROWS, comparison_columns, reference_columns, summary_table
 from .unlearning import Underway, unlearn  # looked up here at each click: the app tests wrap it
 from .verdicts import collateral_damage, status_line, test_photos, verdict_lines
 
+LOG = logging.getLogger(__name__)
 NAMED_WHILE_RUNNING = 5  # a stage's status names this many people at most (the verdicts then name each)
 
 
@@ -148,31 +149,6 @@ def request_record(record: dict, entry: dict, kept: dict, started_at: str, finis
             "retain_per_identity_test_acc": {name: after for name, (_, after, _) in kept.items()}}
 
 
-LOG = logging.getLogger(__name__)
-
-# The sessions whose Forget is running, each with a token of its run: Undo pressed meanwhile stops that run (the
-# page's `cancels`) rather than also stepping back the request before it, and claims the token, so that the run's
-# own ending, whenever it comes, leaves a later request's entry alone.
-FORGETTING: dict[str, object] = {}
-
-
-@contextlib.contextmanager
-def running_forget(page: gr.Request | None):
-    session_hash, run = (page.session_hash if page is not None else None), object()
-    if session_hash:
-        FORGETTING[session_hash] = run
-    try:
-        yield
-    finally:
-        if session_hash and FORGETTING.get(session_hash) is run:
-            del FORGETTING[session_hash]
-
-
-def stopped_by(page: gr.Request | None) -> bool:
-    """Whether this page had a Forget running, now stopped by the event that asks (Undo, Reset)."""
-    return page is not None and FORGETTING.pop(page.session_hash, None) is not None
-
-
 @computes  # the whole click, drawing included: see demo/compute.py
 def forget_faces(
     names: list[str] | None,
@@ -193,7 +169,7 @@ def forget_faces(
 ) -> Iterator[ForgetView]:
     """Forget `names` from the original model, or (`on_top`) from the session's unlearned one: the
     verdicts and held-out accuracies as soon as they are known, then every result."""
-    with running_forget(page):
+    with running(page, "forget"):
         started = time.perf_counter()
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         session = session_for(session, checkpoint)
@@ -365,7 +341,7 @@ def reset(checkpoint: str, session: Session | None, page: gr.Request | None = No
     """Back to the original model: the session's unlearned weights and history are dropped, and every
     section of the page is emptied (results, the photo check, the downloads). A Forget still running is
     stopped (the page's `cancels`)."""
-    stopped_by(page)
+    claimed(page, "forget")
     session = session_for(session, checkpoint)
     fresh = Session(checkpoint, retrained=session.retrained, export_dir=session.export_dir)
     return ResetView("Back to the original model: nothing is forgotten.", *[None] * 14, "", "", None, fresh)
@@ -375,7 +351,7 @@ def undo(checkpoint: str, session: Session | None, page: gr.Request | None = Non
     """Step back one request: the model before the last "Forget", and its results. Pressed while a Forget runs, it
     stops that one (the page's `cancels`) and keeps every request before it."""
     session = session_for(session, checkpoint)
-    if stopped_by(page):
+    if claimed(page, "forget"):
         status = "Stopped the request that was running: nothing of it was kept."
         if not session.history:
             return ForgetView(f"{status} Nothing is forgotten.", *[None] * 11, session, gr.Column(visible=False))

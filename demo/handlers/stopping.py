@@ -1,8 +1,10 @@
-"""Stopping a page's long run (a retrain, a comparison) at its next training step.
+"""What runs for a page (a Forget, a retrain, a comparison), and stopping it.
 
-Cancelling a Gradio event only drops the page's wait: the compute thread, or ZeroGPU's process, would go on training
-for minutes. So a long run reports its progress through `CancellableProgress`, which raises `Cancelled` once the
-page's cancel flag exists, and Cancel, Undo, Reset, a model switch and a closed tab set that flag.
+Cancelling a Gradio event only drops the page's wait. A Forget stops at its next step (its generator is closed),
+but Undo must know it was running: it then stops that Forget rather than also stepping back the request before.
+A retrain or a comparison would go on training for minutes on the compute thread, or in ZeroGPU's process, so it
+reports its progress through `CancellableProgress`, which raises `Cancelled` once the page's cancel flag exists;
+Cancel, Undo, Reset, a model switch and a closed tab set that flag.
 """
 from __future__ import annotations
 
@@ -19,7 +21,14 @@ import gradio as gr
 # same machine, where only the file system still reaches it.
 CANCEL_DIR = Path(tempfile.gettempdir()) / "unsir-retrain-cancelled"
 
-RUNNING: dict[str, str] = {}  # session -> the long run it has going in this app ("retrain", "comparison")
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """One run of a page. Compared by identity: a run that ends late leaves a later run's entry alone."""
+    kind: str  # "forget", "retrain", "comparison"
+
+
+RUNNING: dict[str, Run] = {}  # session -> the run it has going in this app
 
 
 class Cancelled(Exception):
@@ -50,26 +59,49 @@ def cancellable(progress, session_hash: str | None) -> CancellableProgress:
 
 
 @contextlib.contextmanager
-def stoppable(progress, request: gr.Request | None, run: str):
-    """While the context lasts, this page's `run` is one its flag stops; yields the progress callback to pass it."""
-    session_hash = request.session_hash if request is not None else None
-    callback = cancellable(progress, session_hash)
-    if callback.flag is not None:
-        callback.flag.unlink(missing_ok=True)  # a stop asked for before this run began does not stop it
+def running(request: gr.Request | None, kind: str):
+    """While the context lasts, this page's run of `kind` is the one RUNNING names."""
+    session_hash, run = (request.session_hash if request is not None else None), Run(kind)
+    if session_hash:
         RUNNING[session_hash] = run
     try:
-        yield callback
+        yield
+    finally:
+        if session_hash and RUNNING.get(session_hash) is run:
+            del RUNNING[session_hash]
+
+
+def claimed(request: gr.Request | None, kind: str) -> bool:
+    """Whether this page had a run of `kind` going, now stopped by the event that asks (Undo, Reset: a Forget,
+    which the page's `cancels` stop); its entry goes with it."""
+    session_hash = request.session_hash if request is not None else None
+    run = RUNNING.get(session_hash) if session_hash else None
+    if run is None or run.kind != kind:
+        return False
+    del RUNNING[session_hash]
+    return True
+
+
+@contextlib.contextmanager
+def stoppable(progress, request: gr.Request | None, kind: str):
+    """While the context lasts, this page's run of `kind` is one its flag stops; yields the progress callback to
+    pass it."""
+    callback = cancellable(progress, request.session_hash if request is not None else None)
+    if callback.flag is not None:
+        callback.flag.unlink(missing_ok=True)  # a stop asked for before this run began does not stop it
+    try:
+        with running(request, kind):
+            yield callback
     finally:
         if callback.flag is not None:
-            RUNNING.pop(session_hash, None)
             callback.flag.unlink(missing_ok=True)
 
 
-def stop(session_hash: str | None, run: str | None = None) -> bool:
-    """Ask this session's long run (only a `run` one, if given) to stop at its next training step; False when
-    none runs."""
-    running = RUNNING.get(session_hash) if session_hash is not None else None
-    if running is None or run not in (None, running):
+def stop(session_hash: str | None, kind: str | None = None) -> bool:
+    """Ask this session's run (only one of `kind`, if given) to stop at its next training step; False when none
+    runs."""
+    run = RUNNING.get(session_hash) if session_hash is not None else None
+    if run is None or kind not in (None, run.kind):
         return False
     CANCEL_DIR.mkdir(parents=True, exist_ok=True)
     cancel_flag(session_hash).touch()

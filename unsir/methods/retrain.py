@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
 from .. import distributed
-from ..checkpoints import read_card
+from ..checkpoints import read_card, write_then_replace
 from ..nets import build_model
 from ..training import Progress, Recipe, seed_everything, train_from_scratch
 from .base import ForgetRequest, Method, Outcome, scaled, timed
@@ -63,13 +62,11 @@ def _trained(config: RetrainConfig, request: ForgetRequest, device, stages: dict
         folder = Path(config.cache_dir) / cache_key(config, request)
         folder.mkdir(parents=True, exist_ok=True)
         # Named as a standalone retrain names them, so any level can be read back as either.
-        partial_stages, partial_model = folder / ".stages.json.partial", folder / ".model.safetensors.partial"
-        partial_stages.write_text(json.dumps(
-            {name.replace(stage, "retrain", 1): seconds for name, seconds in own_stages.items()}))
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(partial_model))
+        stages_json = json.dumps({name.replace(stage, "retrain", 1): seconds for name, seconds in own_stages.items()})
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         # The model last: its presence is what marks the folder as a cached retrain (cached_model_dir).
-        os.replace(partial_stages, folder / "stages.json")
-        os.replace(partial_model, folder / "model.safetensors")
+        write_then_replace(folder, {"stages.json": lambda path: path.write_text(stages_json),
+                                    "model.safetensors": lambda path: save_file(state, str(path))})
     return model, None
 
 
