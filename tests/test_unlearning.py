@@ -341,6 +341,15 @@ def test_a_cached_retrain_is_reused_with_its_measured_time(olivetti, tmp_path, r
     assert "cached" in again.report["methods"]["retrain"]["hyperparameters"]
     other_seed = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair[:1], methods={"retrain": config}, seed=4)
     assert "cached" not in other_seed.report["methods"]["retrain"]["hyperparameters"]
+    # A retrain of seed 3's request trained with seed 4 is the model that seed 4's request trained: read back.
+    reseeded = forget(olivetti.model, olivetti.card, olivetti.split, recognised_pair[:1],
+                      methods={"retrain": dataclasses.replace(config, training_seed=4)}, seed=3)
+    assert reseeded.report["sha256"]["retrain"] == other_seed.report["sha256"]["retrain"] != first.report["sha256"]["retrain"]
+    assert reseeded.report["methods"]["retrain"]["hyperparameters"]["seed"] == 4
+    assert first.report["methods"]["retrain"]["hyperparameters"]["seed"] == 3
+    # Only the model changes: the original is judged as in seed 3's request (the probe and attacks take its seed).
+    measures = ("feature_knn_forget_acc", "feature_probe_forget_acc", "mia_auc_forget", "retain_test_acc")
+    assert [reseeded.report["original"][k] for k in measures] == [first.report["original"][k] for k in measures]
 
 
 def test_a_distilled_retrain_reads_its_teacher_from_the_cache_and_caches_both(olivetti, tmp_path, recognised_pair):

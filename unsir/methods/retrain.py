@@ -20,7 +20,7 @@ from .. import distributed
 from ..checkpoints import read_card, write_then_replace
 from ..nets import build_model
 from ..training import Progress, Recipe, seed_everything, train_from_scratch
-from .base import ForgetRequest, Method, Outcome, scaled, timed
+from .base import ForgetRequest, Method, Outcome, scaled, setting, timed
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,13 @@ class RetrainConfig:
     recipe: Recipe
     teacher: RetrainConfig | None = None
     cache_dir: str | None = None  # where retrained models are kept, keyed by what determines them
+    # Retraining is itself one draw: another seed starts from other weights and batches in another order,
+    # which is how far apart two equally valid gold standards land (benchmarks/RETRAIN_SPREAD.md).
+    training_seed: int | None = setting(None, 0, 2**31 - 1, "the retrain's own seed, for its starting weights "
+                                        "and batch order (unset: the request's --seed)")
+
+    def seed_for(self, request: ForgetRequest) -> int:
+        return request.seed if self.training_seed is None else self.training_seed
 
 
 def _trained(config: RetrainConfig, request: ForgetRequest, device, stages: dict[str, float], progress, stage: str):
@@ -49,10 +56,10 @@ def _trained(config: RetrainConfig, request: ForgetRequest, device, stages: dict
     own_stages: dict[str, float] = {}
     teacher = None
     if config.teacher is not None:
-        teacher_config = replace(config.teacher, cache_dir=config.cache_dir)
+        teacher_config = replace(config.teacher, cache_dir=config.cache_dir, training_seed=config.training_seed)
         teacher, _ = _trained(teacher_config, request, device, own_stages, scaled(progress, 0, 0.4), f"{stage} teacher")
         progress = scaled(progress, 0.4, 1)
-    recipe = Recipe(**{**config.recipe.to_dict(), "seed": request.seed})
+    recipe = Recipe(**{**config.recipe.to_dict(), "seed": config.seed_for(request)})
     seed_everything(recipe.seed)  # the initial weights too: the cache key promises one model per seed
     model = build_model(config.arch, request.num_classes, config.image_size).to(device)
     with timed(own_stages, stage):
@@ -71,12 +78,20 @@ def _trained(config: RetrainConfig, request: ForgetRequest, device, stages: dict
 
 
 def cache_key(config: RetrainConfig, request: ForgetRequest) -> str:
-    """Everything a retrained model depends on: architecture, recipes, the kept photos, the seed."""
-    recipe = {k: v for k, v in asdict(config).items() if k != "cache_dir"}
+    """Everything a retrained model depends on: architecture, recipes, the kept photos, the seed it trains with
+    (the same model whether that seed came from the request or from `training_seed`)."""
+    recipe = {k: v for k, v in _without_training_seed(asdict(config)).items() if k != "cache_dir"}
     retain = hashlib.sha256(request.retain.images.numpy().tobytes() + request.retain.labels.numpy().tobytes())
-    identity = {"config": recipe, "forget": sorted(request.forget_classes), "seed": request.seed,
+    identity = {"config": recipe, "forget": sorted(request.forget_classes), "seed": config.seed_for(request),
                 "num_classes": request.num_classes, "retain": retain.hexdigest()}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _without_training_seed(config: dict | None) -> dict | None:
+    """A config as the cache key has always named it: the seed counts once, as the one trained with."""
+    if config is None:
+        return None
+    return {k: _without_training_seed(v) if k == "teacher" else v for k, v in config.items() if k != "training_seed"}
 
 
 def cached_model_dir(config: RetrainConfig, request: ForgetRequest) -> Path | None:
@@ -90,6 +105,7 @@ def cached_model_dir(config: RetrainConfig, request: ForgetRequest) -> Path | No
 def retrain(original, request: ForgetRequest, config: RetrainConfig, progress: Progress | None = None) -> Outcome:
     outcome = Outcome(original, data_read=f"all {len(request.retain)} training photos of kept identities",
                       hyperparameters={"method": "retrain", "arch": config.arch, **config.recipe.to_dict(),
+                                       "seed": config.seed_for(request),  # the card's recipe names the original's
                                        "teacher": config.teacher.arch if config.teacher else None})
     device = next(original.parameters()).device
     outcome.model, cached = _trained(config, request, device, outcome.stages, progress, "retrain")
