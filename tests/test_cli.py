@@ -81,6 +81,11 @@ def test_forget_checks_the_names_against_the_card_before_reading_any_data(olivet
     assert main(["forget", "--checkpoint", str(olivetti_checkpoint), "--forget", "person_01", "--save-model",
                  str(olivetti_checkpoint), *nowhere]) == 2
     assert "the original would be replaced" in capsys.readouterr().err
+    # Every method's settings too, the retrain's (built from the card's recipe) among them.
+    for args, message in ((["--impair-lr", "-1"], "impair_lr must be a number from 1e-08 to 1"),
+                          (["--methods", "retrain", "--training-seed", "-1"], "training_seed must be a number from 0")):
+        assert main(["forget", "--checkpoint", str(olivetti_checkpoint), "--forget", "person_01", *args, *nowhere]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_train_refuses_to_write_over_a_model(olivetti_checkpoint, capsys):

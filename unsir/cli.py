@@ -158,9 +158,9 @@ def _given_settings(args) -> dict:
 
 
 def _check_method_flags(args) -> None:
-    """Refuse, before any data is loaded, a preset or a setting that no chosen method has, or a value
-    out of its declared range."""
-    from .methods import METHODS, check_settings, settings
+    """Refuse, before anything is read, a preset or a setting that no chosen method has (each value is checked
+    against its range with the model's defaults, by `_method_configs`)."""
+    from .methods import METHODS, settings
 
     chosen = [METHODS[name] for name in args.methods]
     if args.preset != "default" and not any(args.preset in m.presets for m in chosen):
@@ -171,13 +171,6 @@ def _check_method_flags(args) -> None:
     unused = [name for name in given if not any(name in settings(m.config) for m in chosen)]
     if unused:
         raise UsageError(f"--{unused[0].replace('_', '-')} is not a setting of {', '.join(args.methods)}.")
-    for m in chosen:
-        own = {k: v for k, v in given.items() if k in settings(m.config)}
-        if own:  # the defaults with these values, before the model's own defaults are known
-            try:
-                check_settings(m.config(**own))
-            except ValueError as error:
-                raise UsageError(str(error)) from error
 
 
 def _method_configs(args, card: dict, forget_count: int) -> dict:
@@ -214,20 +207,20 @@ def cmd_forget(args) -> None:
     if args.save_model and Path(args.save_model).resolve() == Path(args.checkpoint).resolve():
         raise UsageError("--save-model is the checkpoint's own folder: the original would be replaced. Give another "
                          "folder.")
-    identities = read_card(args.checkpoint)["identities"]  # the names are checked before any data is read
+    card = read_card(args.checkpoint)  # the names and settings are checked before any data is read
     try:
         if args.forget is not None:
             names = [name.strip() for name in args.forget.split(",") if name.strip()]
-            resolve_identities(names or [""], identities)
+            resolve_identities(names or [""], card["identities"])
         else:
-            names = random_identities(args.forget_random, identities, args.seed)
+            names = random_identities(args.forget_random, card["identities"], args.seed)
     except ForgetError as error:
         raise UsageError(str(error)) from error
+    configs = _method_configs(args, card, len(names))
     loading = time.perf_counter()
     loaded = load(args.checkpoint, args.data_home)
     strangers = load_strangers_for(loaded, args.data_home)
     loaded_at = time.perf_counter()
-    configs = _method_configs(args, loaded.card, len(names))
     for name in configs:
         if (caution := METHODS[name].caution(loaded.card["arch"])) and distributed.is_main():
             print(f"note: {caution}", file=sys.stderr)
