@@ -84,7 +84,7 @@ def build_demo() -> gr.Blocks:
         # Gradio keeps a closed session's state for an hour, for a reload to resume it: drop it (the
         # visitor's unlearned weights, tens of MB, and their exports) as soon as the session ends.
         async def end_session(request: gr.Request) -> None:
-            handlers.stop(request.session_hash)  # a retrain or a comparison would train on for nobody
+            handlers.page_closed(request.session_hash)  # a retrain or a comparison would train on for nobody
             demo.state_holder.delete_state(request.session_hash)
 
         demo.unload(end_session)
@@ -265,8 +265,10 @@ def _page(checkpoint: str) -> None:
              "summary table, collateral damage, the charts and the report (the keys of `unsir forget`)."),
             (more_button, refusal_only(handlers.check_more), handlers.forget_more, "forget_more",
              "Forget these people too, on top of this session's unlearned model (earlier requests are kept).")):
+        # Marked as asked for once checked (`forget_asked`): an Undo while it waits for the queue stops it.
         forget_run = button.click(check_fn, forget_inputs, None, api_visibility="private", queue=False,
                                   show_progress="hidden").success(
+            handlers.forget_asked, None, None, api_visibility="private", queue=False, show_progress="hidden").success(
             run, forget_inputs, forget_outputs, api_name=name, api_description=description,
             show_progress_on=[forget_progress], **ON_DEVICE)
         forget_run.success(cleared, None, stale, api_visibility="private", queue=False)

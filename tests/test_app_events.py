@@ -49,6 +49,16 @@ def test_undo_reset_and_a_model_switch_stop_a_forget_and_a_retrain(events, butto
         assert named(events, "compare") in stopped
 
 
+@pytest.mark.parametrize("api_name", ["forget", "forget_more"])
+def test_a_forget_is_marked_as_asked_for_before_it_waits_in_the_queue(events, api_name):
+    """At once on the click, once its check passes: an Undo while it waits for its turn then stops it."""
+    dependencies, fns = events
+    mark = dependencies[named(events, api_name)]["trigger_after"]
+    assert fns[mark].name == "forget_asked" and dependencies[mark]["queue"] is False
+    check = dependencies[mark]["trigger_after"]
+    assert dependencies[check]["queue"] is False and dependencies[mark]["trigger_only_on_success"]
+
+
 @pytest.mark.parametrize("api_name", ["forget", "forget_more", "retrain", "compare", "recognise",
                                       "forgotten_test_photo", "export"])
 def test_every_event_that_computes_queues_on_the_device(events, api_name):

@@ -762,7 +762,7 @@ def test_undo_pressed_while_a_forget_runs_stops_it_and_keeps_the_requests_before
     running = handlers.forget_more([names[11]], CHECKPOINT, session=first.session, page=page, **QUICK)
     next(running)  # UNSIR's first stage is on screen
     stopped = handlers.undo(CHECKPOINT, first.session, page)
-    assert stopped.status.startswith("Stopped the request that was running: nothing of it was kept.")
+    assert stopped.status.startswith("Stopped the last request before it finished: nothing of it was kept.")
     assert stopped.session is first.session and stopped.report == first.report
     running.close()  # the cancelled run ends after the Undo
     back = handlers.undo(CHECKPOINT, stopped.session, page)
@@ -771,9 +771,26 @@ def test_undo_pressed_while_a_forget_runs_stops_it_and_keeps_the_requests_before
                                              page=page, **QUICK)
     next(during_the_first)
     nothing = handlers.undo(CHECKPOINT, handlers.Session(CHECKPOINT), page)  # not "Nothing to undo", no stale page
-    assert nothing.status == "Stopped the request that was running: nothing of it was kept. Nothing is forgotten."
+    assert nothing.status == "Stopped the last request before it finished: nothing of it was kept. Nothing is forgotten."
     assert nothing.summary is None
     during_the_first.close()
+
+
+def test_undo_pressed_while_a_forget_waits_for_its_turn_stops_it_and_keeps_the_requests_before(first, names):
+    """The page's Undo drops a Forget still in the queue (its `cancels`): the click marked it as asked for, so the
+    handler stops it instead of stepping back the request before. Reset and a closed page take the mark away."""
+    page = gr.Request(headers={"user-agent": "a desktop browser"}, session_hash="visitor-in-the-queue")
+    handlers.forget_asked(page)  # the click, once checked; the run itself never starts
+    stopped = handlers.undo(CHECKPOINT, first.session, page)
+    assert stopped.status.startswith("Stopped the last request before it finished: nothing of it was kept.")
+    assert stopped.session is first.session and stopped.report == first.report
+    assert handlers.undo(CHECKPOINT, stopped.session, page).session.weights is None  # the next Undo steps back
+    handlers.forget_asked(page)
+    handlers.reset(CHECKPOINT, first.session, page)
+    assert handlers.undo(CHECKPOINT, first.session, page).session.weights is None
+    handlers.forget_asked(page)
+    handlers.page_closed(page.session_hash)
+    assert handlers.undo(CHECKPOINT, first.session, page).session.weights is None
 
 
 PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36"

@@ -22,7 +22,7 @@ from ..compute import computes
 from .features import evidence_table, inside_verdict
 from .session import (METHOD_LABELS, Request, Session, checked_seed, on_phone, open_workspace, session_for,
                       warn_untuned)
-from .stopping import claimed, running
+from .stopping import claimed, running, waiting
 from .summary import SUMMARY_ROWS, comparison_columns, reference_columns, summary_table
 from .unlearning import Underway, unlearn  # looked up here at each click: the app tests wrap it
 from .verdicts import collateral_damage, status_line, test_photos, verdict_lines
@@ -138,6 +138,11 @@ def check_request(names: list[str] | None, checkpoint: str, method: str = "unsir
 
 
 check_more = partial(check_request, on_top=True)
+
+
+def forget_asked(page: gr.Request | None = None) -> None:
+    """The click's Forget passed its check and now waits for its turn: Undo pressed before it starts stops it."""
+    waiting(page, "forget")
 
 
 def request_record(record: dict, entry: dict, kept: dict, started_at: str, finished_at: str, seconds: float) -> dict:
@@ -352,7 +357,7 @@ def undo(checkpoint: str, session: Session | None, page: gr.Request | None = Non
     stops that one (the page's `cancels`) and keeps every request before it."""
     session = session_for(session, checkpoint)
     if claimed(page, "forget"):
-        status = "Stopped the request that was running: nothing of it was kept."
+        status = "Stopped the last request before it finished: nothing of it was kept."
         if not session.history:
             return ForgetView(f"{status} Nothing is forgotten.", *[None] * 11, session, gr.Column(visible=False))
         view = results_view(checkpoint, session, narrow=on_phone(page))

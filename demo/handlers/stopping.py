@@ -1,7 +1,8 @@
 """What runs for a page (a Forget, a retrain, a comparison), and stopping it.
 
 Cancelling a Gradio event only drops the page's wait. A Forget stops at its next step (its generator is closed),
-but Undo must know it was running: it then stops that Forget rather than also stepping back the request before.
+but Undo must know it was asked for: it then stops that Forget rather than also stepping back the request before,
+whether the Forget was running or still waiting for its turn in the queue (`waiting`, marked on the click).
 A retrain or a comparison would go on training for minutes on the compute thread, or in ZeroGPU's process, so it
 reports its progress through `CancellableProgress`, which raises `Cancelled` once the page's cancel flag exists;
 Cancel, Undo, Reset, a model switch and a closed tab set that flag.
@@ -71,9 +72,22 @@ def running(request: gr.Request | None, kind: str):
             del RUNNING[session_hash]
 
 
+def waiting(request: gr.Request | None, kind: str) -> None:
+    """Mark this page's run of `kind` as asked for, before the queue starts it: an Undo or a Reset pressed while
+    it waits then finds it (`claimed`), as when it runs. The run's own `running` entry takes the mark's place."""
+    if request is not None and request.session_hash:
+        RUNNING[request.session_hash] = Run(kind)
+
+
+def page_closed(session_hash: str) -> None:
+    """A closed page: its run is stopped, and its entry goes, a run still waiting for its turn included."""
+    stop(session_hash)
+    RUNNING.pop(session_hash, None)
+
+
 def claimed(request: gr.Request | None, kind: str) -> bool:
-    """Whether this page had a run of `kind` going, now stopped by the event that asks (Undo, Reset: a Forget,
-    which the page's `cancels` stop); its entry goes with it."""
+    """Whether this page had a run of `kind` going or waiting, now stopped by the event that asks (Undo, Reset: a
+    Forget, which the page's `cancels` stop or drop from the queue); its entry goes with it."""
     session_hash = request.session_hash if request is not None else None
     run = RUNNING.get(session_hash) if session_hash else None
     if run is None or run.kind != kind:
