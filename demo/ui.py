@@ -218,7 +218,8 @@ def _page(checkpoint: str) -> None:
     gr.Markdown("## 4 · Export")
     gr.Markdown("Anyone with the three files can check them: `unsir verify --audit audit.json --weights "
                 "model.safetensors --measure` confirms the weights are the ones audited, then measures the model "
-                "again on the photos its card names and sets each number beside the audit's.", elem_id="export-how")
+                "again on the photos its card names and sets its numbers beside the audit's. Who was forgotten, "
+                "and that no forgotten photo was read, the files can only claim: it says so.", elem_id="export-how")
     with gr.Row(elem_classes="stack-on-phone"):
         export_button = gr.Button("Export unlearned weights + audit report", scale=1, min_width=240,
                                   elem_id="export")

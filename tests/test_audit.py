@@ -109,9 +109,17 @@ def test_unsir_verify_checks_a_weights_file_against_the_audit(exported, olivetti
     files, _, _ = exported
     audit = str(files["audit.json"])
     assert main(["verify", "--audit", audit, "--weights", str(files["model.safetensors"])]) == 0
-    assert "OK: the file is the unlearned model this audit exported" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "OK: the file is the model this audit exported" in out
+    # What the two files cannot show is labelled a claim; the audit's own hash is there to compare with a published one.
+    assert ("CLAIMED by the audit, not shown by these files: person_02, person_05, person_09 forgotten with unsir; "
+            "zero-glance yes") in out and "CONTROL" not in out
+    assert f"sha256 {sha256sum(files['audit.json'])}  {audit} (the audit itself" in out
     assert main(["verify", "--audit", audit, "--weights", str(olivetti_checkpoint / "model.safetensors")]) == 1
-    assert "NOT UNLEARNED: the file is the shipped model" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    # The shipped file holds float16: its weights, read as a model holds them, are the ones the audit started from.
+    assert "NOT UNLEARNED: the file is the shipped model" in out
+    assert "OK: its weights hash equals weights_sha256.before" in out
     tampered = tmp_path / "model.safetensors"
     data = bytearray(files["model.safetensors"].read_bytes())
     data[-1] ^= 1
@@ -124,9 +132,13 @@ def test_unsir_verify_checks_a_weights_file_against_the_audit(exported, olivetti
     forged.write_text(json.dumps({**record, "weights_sha256": {**record["weights_sha256"], "after": "0" * 64}}))
     assert main(["verify", "--audit", str(forged), "--weights", str(files["model.safetensors"])]) == 1
     assert "MISMATCH: its weights hash" in capsys.readouterr().out
-    # What cannot be checked at all exits 2, saying why.
+    # What cannot be checked at all exits 2, saying why: an audit missing what verify reads among them.
+    incomplete = tmp_path / "incomplete-audit.json"
+    incomplete.write_text(json.dumps({**record, "weights_sha256": {"how": record["weights_sha256"]["how"]}}))
     for args, message in ((["--audit", str(files["card.json"]), "--weights", str(tampered)],
                            "is not an unsir-audit/2 audit report"),
+                          (["--audit", str(incomplete), "--weights", str(tampered)],
+                           "lacks weights_sha256.before (the shipped weights' hash)"),
                           (["--audit", str(tmp_path / "nowhere.json"), "--weights", str(tampered)],
                            "is not a readable JSON audit"),
                           (["--audit", audit, "--weights", str(tmp_path / "nowhere.safetensors")], "No file at")):
@@ -143,6 +155,7 @@ def test_unsir_verify_measure_sets_each_number_measured_again_beside_the_audits(
     out = capsys.readouterr().out
     assert "OK: every number measured again agrees with the audit's." in out and "DIFFERS" not in out
     assert "OK: forgotten people: held-out photos named as them (" in out
+    assert f"OK: held-out photos of the forgotten counted: audit {audit['photos']['n_forget_test']}, measured " in out
     for name in audit["forget"]:
         assert f"OK: {name}: held-out photos named as them (" in out
         assert f"OK: {name}: found by nearest neighbours in the features (" in out
@@ -155,6 +168,11 @@ def test_unsir_verify_measure_sets_each_number_measured_again_beside_the_audits(
     out = capsys.readouterr().out
     assert f"DIFFERS: {audit['forget'][0]}: held-out photos named as them" in out
     assert "DIFFERS: some numbers measured again do not agree with the audit's" in out
+    # So is an audit measured on other photos than the card names (here, one held-out photo more).
+    counted = {**audit["photos"], "n_retain_test": audit["photos"]["n_retain_test"] + 1}
+    forged.write_text(json.dumps({**audit, "photos": counted}))
+    assert main([*command, str(forged)]) == 1
+    assert "DIFFERS: held-out photos of the kept counted: audit " in capsys.readouterr().out
     # Another card beside the weights would measure other photos: refused, in one line.
     folder = tmp_path / "copied"
     folder.mkdir()
@@ -163,6 +181,32 @@ def test_unsir_verify_measure_sets_each_number_measured_again_beside_the_audits(
     assert main(["verify", "--weights", str(folder / "model.safetensors"), "--measure", "--audit",
                  str(files["audit.json"])]) == 2
     assert "is not the card this audit exported" in capsys.readouterr().err
+
+
+def test_a_model_from_a_control_is_exported_and_verified_as_a_control_not_as_unlearned(
+        exported, olivetti_checkpoint, tmp_path, capsys):
+    """A control only hides the forgotten people at the output: its audit, summary and `verify` say so first."""
+    _, _, unlearned = exported
+    previous = os.environ.get(MODELS_DIR_VARIABLE)
+    os.environ[MODELS_DIR_VARIABLE] = str(olivetti_checkpoint.parent)
+    try:
+        *_, hidden = handlers.forget_more(["person_11"], CHECKPOINT, method="logit-mask", session=unlearned.session)
+        files, session = handlers.export(CHECKPOINT, hidden.session)
+    finally:
+        if previous is None:
+            del os.environ[MODELS_DIR_VARIABLE]
+        else:
+            os.environ[MODELS_DIR_VARIABLE] = previous
+    by_name = {Path(f).name: f for f in files}
+    audit = json.loads(Path(by_name["audit.json"]).read_text())
+    assert audit["control"] is True and [r["control"] for r in audit["requests"]] == [False, False, True]
+    assert audit["summary"].startswith("CONTROL, NOT UNLEARNING: logit-mask only hides the forgotten people at the "
+                                       "output; the model still holds them.")
+    last = audit["requests"][-1]
+    assert (last["method"], last["seed"]) == ("logit-mask", 0) and "hyperparameters" in last  # reproducible
+    assert main(["verify", "--audit", by_name["audit.json"], "--weights", by_name["model.safetensors"]]) == 0
+    assert "CONTROL, NOT UNLEARNING: a request of this model used a control" in capsys.readouterr().out
+    handlers.discard_session(session)
 
 
 def test_a_stranger_distance_measured_again_agrees_within_one_forgotten_photo():

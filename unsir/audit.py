@@ -11,7 +11,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from .checkpoints import CARD, WEIGHTS
-from .reports import AUDIT_FORMAT, file_sha256
+from .reports import AUDIT_FORMAT, PHOTO_COUNTS, file_sha256
 
 # The audit's numbers measured again, each with the photos it counts: a number agrees when it differs by at most
 # one of them (another CPU may round a borderline photo the other way: bf16 on one, float32 on another), or, for
@@ -36,13 +36,23 @@ class AuditError(ValueError):
 
 
 def weights_file_sha256(path) -> str:
-    """The weights hash of a safetensors file, as the audit's weights_sha256 defines it (float32 files:
-    the exported ones)."""
+    """The weights hash of a safetensors file, as the audit's weights_sha256 defines it: the float tensors in
+    float32 (the shipped files hold float16, the exported ones float32), as a model loaded from either holds them."""
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as error:
         raise AuditError(f"{path} is not a readable safetensors file ({error}).") from error
-    return hashlib.sha256(save(state)).hexdigest()
+    return hashlib.sha256(save({name: tensor.float() if tensor.is_floating_point() else tensor
+                                for name, tensor in state.items()})).hexdigest()
+
+
+# What verify and --measure read from an audit: (path of keys, what it holds).
+REQUIRED = ((("files_sha256", "exported"), "the exported files' sha256"),
+            (("files_sha256", "shipped"), "the shipped files' sha256"),
+            (("weights_sha256", "before"), "the shipped weights' hash"),
+            (("weights_sha256", "after"), "the unlearned weights' hash"),
+            (("forget",), "who was forgotten"), (("method",), "the method"), (("seed",), "the seed"),
+            (("metrics", "after"), "the unlearned model's numbers"))
 
 
 def read_audit(path) -> dict:
@@ -50,8 +60,15 @@ def read_audit(path) -> dict:
         audit = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
         raise AuditError(f"{path} is not a readable JSON audit ({error}).") from error
-    if not isinstance(audit, dict) or audit.get("report") != AUDIT_FORMAT or "files_sha256" not in audit:
+    if not isinstance(audit, dict) or audit.get("report") != AUDIT_FORMAT:
         raise AuditError(f"{path} is not an {AUDIT_FORMAT} audit report (exported by the app's Export button).")
+    for keys, meaning in REQUIRED:
+        value = audit
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            raise AuditError(f"{path} lacks {'.'.join(keys)} ({meaning}): it is incomplete or was edited; export "
+                             "the audit again from the app.")
     return audit
 
 
@@ -63,22 +80,43 @@ def verify(audit_path, weights_path) -> tuple[bool, list[str]]:
     name = Path(weights_path).name
     digest = file_sha256(weights_path)
     files = audit["files_sha256"]
-    lines = [f"sha256 {digest}  {weights_path}"]
-    if digest == files["exported"].get("model.safetensors"):
-        lines.append("OK: the file is the unlearned model this audit exported (files_sha256.exported).")
+    lines = [f"sha256 {digest}  {weights_path}",
+             f"sha256 {file_sha256(audit_path)}  {audit_path} (the audit itself: these checks show that the weights "
+             "and this audit belong together, not who wrote them; compare this hash with one published when the "
+             "audit was exported)"]
+    if digest == files["exported"].get(WEIGHTS):
+        lines.append("OK: the file is the model this audit exported (files_sha256.exported).")
         weights = weights_file_sha256(weights_path)
         if weights != audit["weights_sha256"]["after"]:
-            lines.append(f"MISMATCH: its weights hash {weights} is not the audit's weights_sha256.after.")
+            lines.append(f"MISMATCH: its weights hash {weights} is not the audit's weights_sha256.after "
+                         f"({audit['weights_sha256']['after']}).")
             return False, lines
         lines.append("OK: its weights hash equals weights_sha256.after (the weights the metrics were measured on).")
-        lines.append(f"Forgotten: {', '.join(audit['forget'])} ({audit['method']}).")
+        lines += claimed(audit)
         return True, lines
-    if digest == files["shipped"].get("model.safetensors"):
+    if digest == files["shipped"].get(WEIGHTS):
         lines.append("NOT UNLEARNED: the file is the shipped model the unlearning started from "
                      "(files_sha256.shipped), not the unlearned one.")
+        weights = weights_file_sha256(weights_path)
+        same = weights == audit["weights_sha256"]["before"]
+        lines.append(f"{'OK' if same else 'MISMATCH'}: its weights hash {'equals' if same else 'is not'} "
+                     "weights_sha256.before (the weights the unlearning started from)"
+                     f"{'' if same else ' (' + audit['weights_sha256']['before'] + ')'}.")
         return False, lines
-    lines.append(f"MISMATCH: {name} is neither the exported nor the shipped model.safetensors of this audit.")
+    lines.append(f"MISMATCH: {name} is neither the exported nor the shipped {WEIGHTS} of this audit "
+                 f"(exported: {files['exported'].get(WEIGHTS)}; shipped: {files['shipped'].get(WEIGHTS)}).")
     return False, lines
+
+
+def claimed(audit: dict) -> list[str]:
+    """What the audit says that these files cannot show, labelled as such."""
+    lines = [f"CLAIMED by the audit, not shown by these files: {', '.join(audit['forget'])} forgotten with "
+             f"{audit['method']}; zero-glance {'yes' if audit.get('zero_glance') else 'no'} (what each method reads "
+             "is declared by its code, not recorded in the weights). `--measure` checks its numbers on the data."]
+    if audit.get("control"):
+        lines.append("CONTROL, NOT UNLEARNING: a request of this model used a control, which only hides the "
+                     "forgotten people at the output; the model still holds them.")
+    return lines
 
 
 def _agrees(recorded, measured, photos: int | None) -> bool:
@@ -100,6 +138,12 @@ def compare_measured(audit: dict, measured: dict, photos_of: dict[str, int]) -> 
         counts = (count,) if isinstance(count, str) else count or ()
         return sum(measured.get(key) or 0 for key in counts) or None
 
+    for key, label in PHOTO_COUNTS.items():  # the same photos, or the numbers below count others
+        if (audit.get("photos") or {}).get(key) is not None:
+            same = audit["photos"][key] == measured.get(key)
+            agree &= same
+            lines.append(f"{'OK' if same else 'DIFFERS'}: {label} counted: audit {audit['photos'][key]}, measured "
+                         f"{measured.get(key)}{'' if same else ' (other data than the audit was measured on)'}")
     checks = [(label, recorded.get(key), measured.get(key), photos(count)) for key, label, count in MEASURED_AGAIN]
     for per_person, label in (("forget_per_identity_test_acc", "held-out photos named as them"),
                               ("feature_knn_forget_per_identity_acc", "found by nearest neighbours in the features")):

@@ -423,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--weights", required=True, help="the model.safetensors to check")
     verify.add_argument("--measure", action="store_true",
                         help="also measure the model again on the data (the card.json exported beside it says "
-                             "which photos) and set every number beside the audit's")
+                             "which photos) and set the unlearned model's numbers beside the audit's")
     verify.set_defaults(run=cmd_verify)
     return parser
 

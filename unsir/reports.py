@@ -13,6 +13,9 @@ AUDIT_FORMAT = "unsir-audit/2"
 METRIC_KEYS = ("retain_test_acc", "forget_test_acc", "retain_train_acc", "forget_train_acc",
                "retain_balanced_test_acc", "mia_forget", "stranger_ks", "mia_auc_forget", "feature_knn_forget_acc",
                "feature_probe_forget_acc")
+# The photos the numbers count, recorded so that a measurement on other data shows as such (`unsir verify --measure`).
+PHOTO_COUNTS = {"n_forget_test": "held-out photos of the forgotten", "n_retain_test": "held-out photos of the kept",
+                "n_forget_train": "training photos of the forgotten"}
 
 
 def to_json(payload) -> str:
@@ -104,7 +107,10 @@ def plain_summary(report: dict, method: str, requests: list[dict], checkpoint: s
     if unchecked:
         verdict += (f"WARNING: cannot be checked: {_names(unchecked)} ha{'s' if len(unchecked) == 1 else 've'} no "
                     "held-out photo, so nothing here shows whether they are still named. ")
-    return (f"{len(requests) or 1} request(s){when} asked the model {checkpoint} to forget {asked}, with {methods}. "
+    controls = controls_used(entry, method, requests)
+    warning = (f"CONTROL, NOT UNLEARNING: {', '.join(controls)} only hide{'s' if len(controls) == 1 else ''} the "
+               "forgotten people at the output; the model still holds them. " if controls else "")
+    return (f"{warning}{len(requests) or 1} request(s){when} asked the model {checkpoint} to forget {asked}, with {methods}. "
             f"On held-out photos (never trained on), the forgotten people were named correctly "
             f"{report['original']['forget_test_acc']:.0%} of the time before and {entry['forget_test_acc']:.0%} "
             f"after; the kept people {report['original']['retain_test_acc']:.0%} before and "
@@ -112,7 +118,15 @@ def plain_summary(report: dict, method: str, requests: list[dict], checkpoint: s
             f"{chain_reading(entry, requests).statement} Check the exported "
             "weights with `sha256sum model.safetensors` against files_sha256, or with "
             "`unsir verify --audit audit.json --weights model.safetensors`; add `--measure` to measure the model "
-            "again on the data its card names and set each number beside this audit's.")
+            "again on the data its card names and set the unlearned model's numbers beside this audit's.")
+
+
+def controls_used(entry: dict, method: str, requests: list[dict]) -> list[str]:
+    """The controls (which hide the output; not unlearning) among the requests behind this model, in order; with
+    no request recorded (one method's report), the method's own entry says."""
+    if not requests:
+        return [method] if entry.get("control") else []
+    return list(dict.fromkeys(r["method"] for r in requests if r["control"]))
 
 
 def inside_the_model(original: dict, entry: dict) -> str:
@@ -157,11 +171,13 @@ def audit_report(report: dict, method: str, *, checkpoint: str, requests: list[d
         "exported_at": exported_at.isoformat(timespec="seconds"),
         "seconds": round(sum(r.get("seconds", 0.0) for r in requests), 3),  # every request, click to results
         "unlearning_seconds": round(sum(r.get("unlearning_seconds", 0.0) for r in requests), 3),
+        "control": bool(controls_used(entry, method, requests)),  # true: a request only hid the output (not unlearning)
         "zero_glance": reading.zero_glance,
         "data_read": reading.data_read,
         "statement": reading.statement,
         "files_sha256": {"shipped": shipped_files or {}, "exported": exported_files or {}, "how": FILE_HASH},
         "weights_sha256": {"before": report["sha256"]["original"], "after": entry["sha256"], "how": WEIGHTS_HASH},
+        "photos": {k: entry.get(k) for k in PHOTO_COUNTS},
         "metrics": {
             "before": {k: report["original"].get(k) for k in METRIC_KEYS},
             "after": {k: entry.get(k) for k in METRIC_KEYS},

@@ -78,7 +78,8 @@ def chain_requests(report: dict, method: str, names: list[str], earlier: list[di
     'original' hash and the layer distances are made to refer to the shipped model, and the
     chain of hashes request by request goes to `requests`."""
     entry = report["methods"][method]
-    request = {"forget": names, "method": method, "zero_glance": entry["zero_glance"], "data_read": entry["data_read"],
+    request = {"forget": names, "method": method, "control": entry["control"], "hyperparameters": entry["hyperparameters"],
+               "seed": report["seed"], "zero_glance": entry["zero_glance"], "data_read": entry["data_read"],
                "sha256_before": report["sha256"]["original"], "sha256_after": entry["sha256"]}
     if earlier:
         report["sha256"]["original"] = report["original"]["sha256"] = earlier[0]["sha256_before"]
