@@ -450,6 +450,11 @@ def test_export_writes_weights_card_and_audit_in_the_sessions_folder(first):
     assert record["metrics"][control]["forget_test_acc"] == 0.0
     assert record["metrics"][control]["feature_knn_forget_acc"] == record["metrics"]["before"]["feature_knn_forget_acc"]
     assert {"mia_auc_forget", "stranger_ks", "mia_forget"} <= set(record["metric_definitions"])
+    # Weights that are not the ones the last request measured get no audit: refused, the earlier export untouched.
+    before = {path: path.read_bytes() for path in (weights, card, audit)}
+    with pytest.raises(gr.Error, match="not the one its last request measured"):
+        handlers.export(CHECKPOINT, replace(session, weights=None))
+    assert {path: path.read_bytes() for path in before} == before
     handlers.discard_session(session)
     assert not weights.parent.exists()
 

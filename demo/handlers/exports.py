@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from unsir.checkpoints import CARD, WEIGHTS
+from unsir.checkpoints import CARD, WEIGHTS, weights_sha256
 from unsir.methods import Outcome
 from unsir.pipeline import save_unlearned
 from unsir.reports import audit_report, chain_reading, file_sha256, to_json
@@ -49,12 +49,18 @@ def export(checkpoint: str, session: Session | None) -> tuple[list[str], Session
     request = session.history[-1]
     entry = request.report["methods"][request.method]
     reading = chain_reading(entry, request.report["requests"])  # the model is zero-glance only if every request was
-    outcome = Outcome(ws.model_with(session.weights, CPU), data_read=reading.data_read,
-                      zero_glance=reading.zero_glance, hyperparameters=entry["hyperparameters"])
-    save_unlearned(outcome, ws.card, request.report, request.method, folder)
+    model = ws.model_with(session.weights, CPU)
+    if weights_sha256(model) != entry["sha256"]:  # the audit would describe other weights than the file holds
+        raise gr.Error("This page's model is not the one its last request measured, so no audit could vouch for it: "
+                       "nothing was exported. Reset and forget again.", title="Cannot export")
     shipped = models_dir() / checkpoint
+    shipped_files = {name: file_sha256(shipped / name) for name in (WEIGHTS, CARD)}  # read before anything is written
+    (folder / AUDIT).unlink(missing_ok=True)  # never an earlier export's audit beside these weights
+    outcome = Outcome(model, data_read=reading.data_read, zero_glance=reading.zero_glance,
+                      hyperparameters=entry["hyperparameters"])
+    save_unlearned(outcome, ws.card, request.report, request.method, folder)
     audit = audit_report(request.report, request.method, checkpoint=checkpoint, requests=request.report["requests"],
-                         shipped_files={name: file_sha256(shipped / name) for name in (WEIGHTS, CARD)},
+                         shipped_files=shipped_files,
                          exported_files={name: file_sha256(folder / name) for name in (WEIGHTS, CARD)},
                          references=yardsticks_measured(checkpoint, session))
     (folder / AUDIT).write_text(to_json(audit))
