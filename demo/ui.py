@@ -225,16 +225,17 @@ def _page(checkpoint: str) -> None:
                                   elem_id="export")
         downloads = gr.File(label="Downloads (model.safetensors, card.json, audit.json)", file_count="multiple",
                             interactive=False, height=200, scale=3, min_width=220, elem_id="downloads")
+    export_note = gr.Markdown(label="The audit's own sha256", elem_id="export-note")
 
     components = {"status": status, "summary": summary, "collateral": collateral, "per_identity": per_identity,
                   "histograms": histograms, "strangers": strangers, "gradcam": gradcam, "noise": noise,
                   "layers": layers, "inside": inside, "feature_map": feature_map, "report": report, "session": session, "face": face,
                   "original_top": original_top, "unlearned_top": unlearned_top, "note": note,
-                  "sample_caption": sample_caption, "downloads": downloads,
+                  "sample_caption": sample_caption, "downloads": downloads, "export_note": export_note,
                   "results_area": results_area, "retrain_note": retrain_note}
     forget_outputs = [components[name] for name in handlers.ForgetView._fields]
     reset_outputs = [components[name] for name in handlers.ResetView._fields]
-    stale = [face, original_top, unlearned_top, note, sample_caption, downloads]  # about an earlier model
+    stale = [face, original_top, unlearned_top, note, sample_caption, downloads, export_note]  # about an earlier model
     forget_inputs = [selection, model, method, retain_per_id, noise_steps, noise_lambda, impair_lr, repair_lr,
                      cycles, seed, notebook_faithful, session]
 
@@ -242,7 +243,7 @@ def _page(checkpoint: str) -> None:
         return lambda: gr.Column(visible=visible)
 
     def cleared():
-        return [None, None, None, "", "", None]
+        return [None, None, None, "", "", None, ""]
 
     # Unqueued and silent: a click on a face answers in milliseconds (a click made while the last
     # one is still pending is ignored, so the round trip must be short). Not an API endpoint: an API
@@ -330,7 +331,7 @@ def _page(checkpoint: str) -> None:
         **ON_DEVICE)
     export_button.click(handlers.check_export, [model, session], None, api_visibility="private", queue=False,
                         show_progress="hidden").success(
-        handlers.export, [model, session], [downloads, session], api_name="export",
+        handlers.export, [model, session], [downloads, export_note, session], api_name="export",
         api_description="The unlearned weights, their card and the audit report (sha256 of the exact files).",
         **ON_DEVICE)
     panel = [retain_per_id, noise_steps, noise_lambda, impair_lr, repair_lr, cycles, notebook_faithful]

@@ -133,5 +133,6 @@ def visit(url: str, names: list[str], downloads: Path, **settings) -> tuple[Clie
     the report and the exported audit."""
     client = Client(url, verbose=False, download_files=str(downloads))
     *_, report = client.predict(names, api_name="/forget", **settings)
-    files = {Path(f).name: Path(f) for f in client.predict(api_name="/export")}
+    exported, _ = client.predict(api_name="/export")
+    files = {Path(f).name: Path(f) for f in exported}
     return client, report, json.loads(files["audit.json"].read_text())

@@ -1,6 +1,7 @@
 """Script the running app with gradio_client, as an API user would (or an attacker might)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -76,8 +77,11 @@ def test_forget_then_forget_more_then_export_in_one_session(client):
 
     *_, report = client.predict(["person_11"], api_name="/forget_more", **QUICK)
     assert report["forget"] == [*CHOSEN, "person_11"] and len(report["requests"]) == 2
-    by_name = {Path(file).name: Path(file) for file in client.predict(api_name="/export")}
+    exported, note = client.predict(api_name="/export")
+    by_name = {Path(file).name: Path(file) for file in exported}
     assert set(by_name) == {"model.safetensors", "card.json", "audit.json"}
+    # the audit's own hash, to keep apart from the files (verify prints the same for the audit it is given)
+    assert f"audit.json's sha256: `{hashlib.sha256(by_name['audit.json'].read_bytes()).hexdigest()}`" in note
     audit = json.loads(by_name["audit.json"].read_text())
     assert audit["forget"] == report["forget"] and audit["weights_sha256"]["after"] == report["sha256"]["unsir"]
 

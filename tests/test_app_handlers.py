@@ -1,6 +1,7 @@
 """Every event of the app, called as a plain function on the tiny Olivetti model (no server)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -332,7 +333,7 @@ def test_a_model_is_called_zero_glance_only_if_every_request_that_made_it_was(na
     assert "Zero-glance: it read only" in more.status  # what this request did...
     assert "An earlier request on this model (NegGrad) read the forgotten people's photos: the model as a whole is " \
            "**not** zero-glance." in more.status  # ...and what the model went through
-    files, session = handlers.export(CHECKPOINT, more.session)
+    files, _, session = handlers.export(CHECKPOINT, more.session)
     audit = json.loads(Path(files[2]).read_text())
     assert audit["zero_glance"] is False and audit["statement"].startswith("NOT zero-glance: request 1 (neggrad) read")
     assert "with neggrad; then unsir." in audit["summary"] and audit["statement"] in audit["summary"]
@@ -348,7 +349,7 @@ def test_reset_returns_to_the_original_and_clears_every_section(first):
     # the photo check, its notes and the downloads too: they were about the unlearned model
     for name in ("collateral", "inside", *FIGURES, "face", "original_top", "unlearned_top", "downloads"):
         assert getattr(view, name) is None, name
-    assert view.note == view.sample_caption == ""
+    assert view.note == view.sample_caption == view.export_note == ""
 
 
 def test_retrain_adds_a_third_column_computed_once_per_forget_set(first, monkeypatch):
@@ -365,7 +366,7 @@ def test_retrain_adds_a_third_column_computed_once_per_forget_set(first, monkeyp
         "Original", "Unlearned · UNSIR", "Retrained (gold standard)"]
     assert set(view.report["methods"]) == {"unsir", "retrain"}
     assert view.retrain_note.startswith("Retrained from scratch in ")  # the estimate gives way to what it took
-    files, exported = handlers.export(CHECKPOINT, view.session)
+    files, _, exported = handlers.export(CHECKPOINT, view.session)
     metrics = json.loads(Path(files[2]).read_text())["metrics"]
     retrained, = [name for name in metrics if name.startswith("retrain")]
     assert metrics[retrained]["retain_test_acc"] == view.report["methods"]["retrain"]["retain_test_acc"]
@@ -437,8 +438,9 @@ def test_a_held_out_photo_of_a_forgotten_person_is_offered_to_ask_about(first):
 def test_export_writes_weights_card_and_audit_in_the_sessions_folder(first):
     with pytest.raises(gr.Error, match="Nothing to export"):
         handlers.export(CHECKPOINT, handlers.Session(CHECKPOINT))
-    files, session = handlers.export(CHECKPOINT, first.session)
+    files, note, session = handlers.export(CHECKPOINT, first.session)
     weights, card, audit = (Path(f) for f in files)
+    assert f"audit.json's sha256: `{hashlib.sha256(audit.read_bytes()).hexdigest()}`" in note
     assert weights.parent == card.parent == audit.parent == Path(session.export_dir)
     model, unlearned_card = load_checkpoint(weights.parent)
     record = json.loads(audit.read_text())
@@ -480,7 +482,7 @@ def test_the_apps_forget_reads_no_photo_of_the_forgotten_and_its_audit_says_so(n
 
     view = forget_faces(forgotten, CHECKPOINT, session=handlers.Session(CHECKPOINT), **QUICK)
     assert not trap.armed and view.report["forget"] == forgotten  # the run went through, evaluation included
-    files, session = handlers.export(CHECKPOINT, view.session)
+    files, _, session = handlers.export(CHECKPOINT, view.session)
     audit = json.loads(Path(files[2]).read_text())
     assert audit["zero_glance"] and audit["forget"] == forgotten
     assert audit["data_read"] == f"{2 * (len(names) - 2)} training photos of {len(names) - 2} kept identities " \

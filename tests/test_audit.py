@@ -31,7 +31,7 @@ def exported(olivetti_checkpoint, tmp_path_factory):
         *_, first = handlers.forget_faces(["person_02", "person_05"], CHECKPOINT,
                                           session=handlers.Session(CHECKPOINT), **QUICK)
         *_, more = handlers.forget_more(["person_09"], CHECKPOINT, session=first.session, **QUICK)
-        files, session = handlers.export(CHECKPOINT, more.session)
+        files, _, session = handlers.export(CHECKPOINT, more.session)
         by_name = {Path(f).name: Path(f) for f in files}
         yield by_name, json.loads(by_name["audit.json"].read_text()), more
         handlers.discard_session(session)
@@ -191,7 +191,7 @@ def test_a_model_from_a_control_is_exported_and_verified_as_a_control_not_as_unl
     os.environ[MODELS_DIR_VARIABLE] = str(olivetti_checkpoint.parent)
     try:
         *_, hidden = handlers.forget_more(["person_11"], CHECKPOINT, method="logit-mask", session=unlearned.session)
-        files, session = handlers.export(CHECKPOINT, hidden.session)
+        files, _, session = handlers.export(CHECKPOINT, hidden.session)
     finally:
         if previous is None:
             del os.environ[MODELS_DIR_VARIABLE]

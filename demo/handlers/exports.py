@@ -38,10 +38,11 @@ def check_export(checkpoint: str, session: Session | None) -> None:
         raise gr.Error("Nothing to export yet: forget someone first.", title="Nothing to export")
 
 
-def export(checkpoint: str, session: Session | None) -> tuple[list[str], Session]:
-    """The unlearned weights (safetensors + card) and an audit report, in the session's own folder. The
-    audit records the sha256 of the exact files (shipped and exported, as `sha256sum` prints them), the
-    weights' own hash, every request (when, how long, what it measured) and a plain summary."""
+def export(checkpoint: str, session: Session | None) -> tuple[list[str], str, Session]:
+    """The unlearned weights (safetensors + card) and an audit report, in the session's own folder, and a note
+    with the audit's own sha256. The audit records the sha256 of the exact files (shipped and exported, as
+    `sha256sum` prints them), the weights' own hash, every request (when, how long, what it measured) and a plain
+    summary."""
     ws = open_workspace(checkpoint)
     check_export(checkpoint, session)
     session = session_for(session, checkpoint)
@@ -64,4 +65,8 @@ def export(checkpoint: str, session: Session | None) -> tuple[list[str], Session
                          exported_files={name: file_sha256(folder / name) for name in (WEIGHTS, CARD)},
                          references=yardsticks_measured(checkpoint, session))
     (folder / AUDIT).write_text(to_json(audit))
-    return [str(folder / WEIGHTS), str(folder / CARD), str(folder / AUDIT)], replace(session, export_dir=str(folder))
+    # The files vouch only for each other: a hash kept apart from them shows if the audit is changed later.
+    note = (f"audit.json's sha256: `{file_sha256(folder / AUDIT)}`. Keep it, or publish it where others can see it: "
+            "`unsir verify` prints the sha256 of the audit it is given, so an audit changed since shows.")
+    return ([str(folder / WEIGHTS), str(folder / CARD), str(folder / AUDIT)], note,
+            replace(session, export_dir=str(folder)))

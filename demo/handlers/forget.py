@@ -80,7 +80,8 @@ class ForgetView(NamedTuple):
 
 
 class ResetView(NamedTuple):
-    """Every section back to empty: the results, the photo check, the sample caption and the downloads."""
+    """Every section back to empty: the results, the photo check, the sample caption and the downloads (with
+    their note)."""
 
     status: str
     summary: None
@@ -100,6 +101,7 @@ class ResetView(NamedTuple):
     note: str
     sample_caption: str
     downloads: None
+    export_note: str
     session: Session
 
 
@@ -349,7 +351,7 @@ def reset(checkpoint: str, session: Session | None, page: gr.Request | None = No
     claimed(page, "forget")
     session = session_for(session, checkpoint)
     fresh = Session(checkpoint, retrained=session.retrained, export_dir=session.export_dir)
-    return ResetView("Back to the original model: nothing is forgotten.", *[None] * 14, "", "", None, fresh)
+    return ResetView("Back to the original model: nothing is forgotten.", *[None] * 14, "", "", None, "", fresh)
 
 
 def undo(checkpoint: str, session: Session | None, page: gr.Request | None = None) -> ForgetView:
