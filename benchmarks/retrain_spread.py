@@ -15,7 +15,7 @@ which a second run of the same seed only bounds from below.
 
 The recorded retrains ran on 2026-11-29 on one thread, before training took the fused optimiser step; these
 run on two threads with it. The same training up to the order of floating-point operations, which a long
-training amplifies: each is an equally valid draw of the gold standard. (With the same settings a retrain
+training amplifies: the least by which two valid retrains differ. (With the same settings a retrain
 repeats itself: the relearn form's retrains are compared with the first form's.) The retrains that
 benchmarks/speedup.py timed count too. A set already retrained is kept (each: 5-6 minutes alone).
 """

@@ -82,8 +82,8 @@ def verify(audit_path, weights_path) -> tuple[bool, list[str]]:
     files = audit["files_sha256"]
     lines = [f"sha256 {digest}  {weights_path}",
              f"sha256 {file_sha256(audit_path)}  {audit_path} (the audit itself: these checks show that the weights "
-             "and this audit belong together, not who wrote them; compare this hash with one published when the "
-             "audit was exported)"]
+             "and this audit belong together, not who wrote them; compare this hash with the one the app showed at "
+             "export, kept or published apart from the files)"]
     if digest == files["exported"].get(WEIGHTS):
         lines.append("OK: the file is the model this audit exported (files_sha256.exported).")
         weights = weights_file_sha256(weights_path)
