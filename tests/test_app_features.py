@@ -139,7 +139,8 @@ def test_the_model_hint_counts_the_benchmark_sets_where_unsir_moved_the_features
         hint = MODEL_HINT[MODEL_HINT.index(label):]
         assert f"in its features on {moved} of {len(runs)}" in hint.split(". ")[0], (arch, moved, len(runs))
     # How close to a retrained model, as the benchmark judges it (the kNN, photos pooled per size): the ResNet18
-    # short of the 0.8 that a second retrain reaches (benchmarks/RETRAIN_SPREAD.md), the ViT about a fifth.
+    # short of 0.8 (a retrain from another seed reaches it only at 20 people: benchmarks/RETRAIN_SPREAD.md), the ViT
+    # about a fifth.
     closeness = {arch: [pooled_measure([r["report"] for r in records if r["arch"] == arch and r["count"] == count],
                                        "unsir").closeness() for count in (1, 2, 5, 10, 20)]
                  for arch in ("resnet18", "vit")}

@@ -206,25 +206,56 @@ def test_the_vit_paragraph_states_where_the_controls_come_closer_and_the_sets_th
     assert f"did not move on {sum(unmoved)} of the 25 sets ({' / '.join(map(str, unmoved))})" in PROSE
 
 
-def closeness_by_size(section: str) -> dict[tuple[str, str], list[str]]:
-    """RETRAIN_SPREAD.md's table 'by the number of people forgotten' in the section opening with `section`:
-    (people, measure) -> [the other retrain, UNSIR vs recorded, UNSIR vs the other retrain]."""
+SPREAD_MEASURES = ("kNN on the forgotten", "loss AUC", "stranger KS")
+
+
+def spread_rows(section: str, width: int) -> list[list[str]]:
+    """The table rows of `width` cells in RETRAIN_SPREAD.md's section opening with `section`."""
     spread = (ROOT / "benchmarks" / "RETRAIN_SPREAD.md").read_text()
     text = spread[spread.index(section):]
     text = text[:text.find("\n## ", 1)] if "\n## " in text[1:] else text
-    return {(cells[0], cells[2]): cells[3:] for cells in
-            ([c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines())
-            if len(cells) == 6 and cells[0].isdigit()}
+    return [cells for cells in ([c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines())
+            if len(cells) == width]
+
+
+def closeness_by_size(section: str) -> dict[tuple[str, str], list[str]]:
+    """RETRAIN_SPREAD.md's table 'by the number of people forgotten' in the section opening with `section`:
+    (people, measure) -> [sets [photos], the other retrain, UNSIR vs recorded, UNSIR vs the other retrain]."""
+    return {(cells[0], cells[2]): [cells[1], *cells[3:]] for cells in spread_rows(section, 6) if cells[0].isdigit()}
 
 
 def test_the_scorecard_quotes_how_close_a_second_retrain_comes_at_each_size():
     table = closeness_by_size("## How close to a retrain one can come")
-    measures = ("kNN on the forgotten", "loss AUC", "stranger KS")
-    one_person = " / ".join(minus(table["1", m][0]) for m in measures)
+    one_person = " / ".join(minus(table["1", m][1]) for m in SPREAD_MEASURES)
     assert f"the second retrain comes only {one_person} close to the first" in PROSE
-    unsir_one_person = " / ".join(minus(table["1", m][1]) for m in measures)
+    unsir_one_person = " / ".join(minus(table["1", m][2]) for m in SPREAD_MEASURES)
     assert f"where UNSIR comes {unsir_one_person}" in PROSE
-    larger = [float(table[n, m][0]) for n in ("2", "5", "20") for m in measures]
+    larger = [float(table[n, m][1]) for n in ("2", "5", "20") for m in SPREAD_MEASURES]
     assert f"the second retrain comes {min(larger):.2f}–{max(larger):.2f} close" in PROSE
-    unsir_knn = " / ".join(minus(table[n, "kNN on the forgotten"][1]) for n in ("2", "5", "20"))
+    unsir_knn = " / ".join(minus(table[n, "kNN on the forgotten"][2]) for n in ("2", "5", "20"))
     assert f"UNSIR's shortfall there (kNN {unsir_knn})" in PROSE
+
+
+def test_the_scorecard_sets_a_retrain_from_another_seed_beside_the_targets():
+    """What the reference itself varies by, per size: a retrain of the same set from another seed, as close to the
+    recorded retrain as RETRAIN_SPREAD.md measured it, with the number of sets retrained so."""
+    table = closeness_by_size("## A retrain from another seed")
+
+    def cell(n: int) -> str:
+        if (str(n), SPREAD_MEASURES[0]) not in table:
+            return "–"
+        sets = table[str(n), SPREAD_MEASURES[0]][0].split()[0]
+        return " / ".join(minus(table[str(n), m][1]) for m in SPREAD_MEASURES) + f" ({sets})"
+
+    assert row("| … a retrain from another seed")[1:6] == [cell(n) for n in SIZES]
+    # The verdict's reading: on the kNN a retrain from another seed comes no closer than UNSIR at 1, 5 and 10 people,
+    # closer at 2 and 20; on the KS closer at every size.
+    knn = {n: [float(v) for v in table[str(n), "kNN on the forgotten"][1:3]] for n in SIZES}
+    assert [n for n in SIZES if knn[n][0] <= knn[n][1]] == [1, 5, 10]
+    assert all(float(table[str(n), "stranger KS"][1]) > float(table[str(n), "stranger KS"][2]) for n in SIZES)
+    sets = sum(int(table[str(n), SPREAD_MEASURES[0]][0].split()[0]) for n in SIZES)
+    assert f"({sets} of the 25 sets retrained from another seed" in row("| … a retrain from another seed")[6]
+    pooled = {cells[0]: cells[1:3] for cells in spread_rows("## A retrain from another seed", 4)}
+    retrains, unsir = (" / ".join(pooled[m][i] for m in SPREAD_MEASURES) for i in (0, 1))
+    assert (f"{sets} of these sets' retrains come {retrains} close to the\nrecorded ones on the kNN / loss AUC / KS, "
+            f"where UNSIR comes {unsir} on the same sets") in README
