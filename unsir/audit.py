@@ -2,15 +2,14 @@
 `--measure`, also measure the unlearned model again on the data and set every number beside the audit's."""
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
 
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file
 
-from .checkpoints import CARD, WEIGHTS
+from .checkpoints import CARD, WEIGHTS, state_sha256
 from .reports import AUDIT_FORMAT, PHOTO_COUNTS, file_sha256
 
 # The audit's numbers measured again, each with the photos it counts: a number agrees when it differs by at most
@@ -42,8 +41,7 @@ def weights_file_sha256(path) -> str:
         state = load_file(str(path))
     except (SafetensorError, OSError) as error:
         raise AuditError(f"{path} is not a readable safetensors file ({error}).") from error
-    return hashlib.sha256(save({name: tensor.float() if tensor.is_floating_point() else tensor
-                                for name, tensor in state.items()})).hexdigest()
+    return state_sha256(state)
 
 
 # What verify and --measure read from an audit: (path of keys, what it holds).

@@ -22,8 +22,14 @@ IMAGE_SIZES = (8, 1024)  # pixels, the side of a model's square input
 
 def weights_sha256(model: nn.Module) -> str:
     """A stable hash of a model's weights (safetensors' serialisation sorts the tensors)."""
-    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
-    return hashlib.sha256(save(state)).hexdigest()
+    return state_sha256(model.state_dict())
+
+
+def state_sha256(state: dict[str, torch.Tensor]) -> str:
+    """The weights hash of a state dict, its float tensors taken in float32: a float16 file and the model loaded
+    from it hash alike."""
+    return hashlib.sha256(save({name: (t.detach().float() if t.is_floating_point() else t.detach()).contiguous()
+                                for name, t in state.items()})).hexdigest()
 
 
 def save_checkpoint(model: nn.Module, card: dict, out_dir, dtype: torch.dtype = torch.float16) -> Path:
