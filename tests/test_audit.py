@@ -183,6 +183,23 @@ def test_unsir_verify_measure_sets_each_number_measured_again_beside_the_audits(
     assert "is not the card this audit exported" in capsys.readouterr().err
 
 
+def test_unsir_verify_measure_takes_downloads_a_browser_renamed(exported, tmp_path, capsys):
+    """A second download comes as "model (1).safetensors": the weights are known by their hash, not their name, and
+    --card names the card when it is not the card.json beside them."""
+    files, audit, _ = exported
+    weights = tmp_path / "model (1).safetensors"
+    card = tmp_path / "card (1).json"
+    shutil.copy(files["model.safetensors"], weights)
+    command = ["verify", "--weights", str(weights), "--measure", "--audit", str(files["audit.json"])]
+    assert main(command) == 2
+    assert f"no file at {tmp_path / 'card.json'} (name it with --card)" in capsys.readouterr().err
+    shutil.copy(files["card.json"], card)
+    assert main([*command, "--card", str(card)]) == 0
+    out = capsys.readouterr().out
+    assert "OK: the file is the model this audit exported" in out
+    assert "OK: every number measured again agrees with the audit's." in out
+
+
 def test_a_model_from_a_control_is_exported_and_verified_as_a_control_not_as_unlearned(
         exported, olivetti_checkpoint, tmp_path, capsys):
     """A control only hides the forgotten people at the output: its audit, summary and `verify` say so first."""

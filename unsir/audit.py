@@ -9,7 +9,7 @@ from pathlib import Path
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from .checkpoints import CARD, WEIGHTS, state_sha256
+from .checkpoints import CARD, WEIGHTS, load_weights, read_card, state_sha256
 from .reports import AUDIT_FORMAT, PHOTO_COUNTS, file_sha256
 
 # The audit's numbers measured again, each with the photos it counts: a number agrees when it differs by at most
@@ -155,25 +155,28 @@ def compare_measured(audit: dict, measured: dict, photos_of: dict[str, int]) -> 
     return agree, lines
 
 
-def measure_again(audit_path, weights_path, data_home=None) -> tuple[bool, list[str]]:
-    """Measure the unlearned model in the audit's folder again, on the data its card names (read from the data
-    home, downloaded there by scikit-learn where missing), and compare every number with the audit's. The card
-    beside the weights must be the one the audit exported: it says which photos the numbers were measured on."""
+def measure_again(audit_path, weights_path, data_home=None, card_path=None) -> tuple[bool, list[str]]:
+    """Measure the unlearned model again, on the data its card names (read from the data home, downloaded there
+    by scikit-learn where missing), and compare every number with the audit's. The card (by default the card.json
+    beside the weights) must be the one the audit exported: it says which photos the numbers were measured on."""
     import torch
 
     from .evaluation import Predictions, forgetting_metrics
     from .forgetting import ForgetError, resolve_identities
-    from .pipeline import load, load_strangers_for
+    from .pipeline import Loaded, dataset_for_card, load_strangers_for
+    from .training import default_device
 
     audit = read_audit(audit_path)
-    folder = Path(weights_path).parent
-    if Path(weights_path).name != WEIGHTS or not (folder / CARD).is_file():
-        raise AuditError(f"--measure reads the exported folder as it was downloaded: {WEIGHTS} and {CARD} side by "
-                         f"side (found {weights_path}, and {'a' if (folder / CARD).is_file() else 'no'} {CARD} beside it).")
-    if file_sha256(folder / CARD) != audit["files_sha256"]["exported"].get(CARD):
-        raise AuditError(f"{folder / CARD} is not the card this audit exported (files_sha256.exported): the numbers "
+    card_path = Path(card_path) if card_path else Path(weights_path).parent / CARD
+    if not card_path.is_file():
+        raise AuditError(f"--measure reads the card exported with the weights, which says which photos to measure: "
+                         f"no file at {card_path} (name it with --card).")
+    if file_sha256(card_path) != audit["files_sha256"]["exported"].get(CARD):
+        raise AuditError(f"{card_path} is not the card this audit exported (files_sha256.exported): the numbers "
                          "would be measured on other photos.")
-    loaded = load(folder, data_home)
+    card = read_card(card_path)
+    loaded = Loaded(load_weights(weights_path, card).to(default_device()), card, dataset_for_card(card, data_home),
+                    card_path.parent)
     try:
         forget_classes = resolve_identities(audit["forget"], loaded.split.names)
     except ForgetError as error:

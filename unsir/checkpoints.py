@@ -55,9 +55,10 @@ def write_then_replace(folder: Path, writers: dict[str, Callable[[Path], None]])
         os.replace(partial[name], folder / name)
 
 
-def read_card(checkpoint_dir, fields: dict[str, type | tuple[type, ...]] = CARD_FIELDS) -> dict:
-    """The model card, checked to hold `fields` (name -> JSON type) and a usable identity list."""
-    path = Path(checkpoint_dir) / CARD
+def read_card(checkpoint, fields: dict[str, type | tuple[type, ...]] = CARD_FIELDS) -> dict:
+    """The model card of a checkpoint folder (or the card file itself, by any name ending .json), checked to hold
+    `fields` (name -> JSON type) and a usable identity list."""
+    path = Path(checkpoint) if Path(checkpoint).suffix == ".json" else Path(checkpoint) / CARD
     if not path.is_file():
         raise ModelError(f"No model card at {path}: a checkpoint folder holds model.safetensors and its card.json "
                          "(unsir train writes both, e.g. unsir train --out models/my-model).")
@@ -91,6 +92,11 @@ def load_checkpoint(checkpoint_dir) -> tuple[nn.Module, dict]:
         pickles = sorted(p.name for p in checkpoint_dir.glob("*.p*t*") if p.suffix in {".pt", ".pth", ".pkl", ".ckpt"})
         hint = f" ({', '.join(pickles)} are pickles, which are refused because unpickling runs code)" if pickles else ""
         raise ModelError(f"No {WEIGHTS} in {checkpoint_dir}{hint}.")
+    return load_weights(weights, card), card
+
+
+def load_weights(weights, card: dict) -> nn.Module:
+    """The model a card describes, in eval mode, with the weights of a safetensors file of any name."""
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError) as error:
@@ -105,4 +111,4 @@ def load_checkpoint(checkpoint_dir) -> tuple[nn.Module, dict]:
         model.load_state_dict(state)
     except RuntimeError as error:
         raise ModelError(f"{weights} does not match a {card['arch']} for {len(card['identities'])} identities: {error}") from error
-    return model.eval(), card
+    return model.eval()

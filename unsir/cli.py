@@ -272,7 +272,7 @@ def cmd_verify(args) -> int:
         matches, lines = verify(args.audit, args.weights)
         print("\n".join(lines))
         if matches and args.measure:
-            matches, lines = measure_again(args.audit, args.weights, args.data_home)
+            matches, lines = measure_again(args.audit, args.weights, args.data_home, args.card)
             print("\n".join(lines))
     except AuditError as error:
         raise UsageError(str(error)) from error
@@ -420,10 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
                             help="check a weights file against the app's audit.json, and with --measure its numbers "
                                  "(exit 1: no match)")
     verify.add_argument("--audit", required=True, help="audit.json from the app's Export")
-    verify.add_argument("--weights", required=True, help="the model.safetensors to check")
+    verify.add_argument("--weights", required=True, help="the model.safetensors to check (a download renamed is fine)")
     verify.add_argument("--measure", action="store_true",
-                        help="also measure the model again on the data (the card.json exported beside it says "
+                        help="also measure the model again on the data (the card.json exported with it says "
                              "which photos) and set the unlearned model's numbers beside the audit's")
+    verify.add_argument("--card", help="with --measure: the exported card.json (default: card.json beside --weights)")
     verify.set_defaults(run=cmd_verify)
     return parser
 
