@@ -91,7 +91,7 @@ def test_the_audit_opens_with_a_plain_summary(exported):
     assert summary.startswith("2 request(s) between ") and "person 02, person 05; then person 09" in summary
     entry = view.report["methods"]["unsir"]
     assert f"{entry['forget_test_acc']:.0%} after" in summary and "sha256sum model.safetensors" in summary
-    assert ("WARNING: not fully forgotten" in summary) == any(
+    assert ("WARNING: still named: " in summary) == any(
         a > 0.01 for a in entry["forget_per_identity_test_acc"].values())
     # naming nobody is not the whole claim: the summary says what the features still hold, before and after
     original = view.report["original"]
@@ -247,9 +247,12 @@ def test_the_summary_calls_a_person_without_held_out_photos_unchecked_not_still_
     report = {"forget": ["A", "B"], "original": {"forget_test_acc": 0.9, "retain_test_acc": 0.8},
               "methods": {"unsir": entry}}
     summary = plain_summary(report, "unsir", [], "m")
-    assert "not fully forgotten" not in summary and "Each forgotten person is named" not in summary
+    assert "still named:" not in summary and "Each forgotten person is named" not in summary
     assert "WARNING: cannot be checked: B has no held-out photo, so nothing here shows whether they are still named." \
         in summary
+    named = plain_summary({**report, "methods": {"unsir": {**entry, "forget_per_identity_test_acc": {"A": 0.5, "B": 0.0}}}},
+                          "unsir", [], "m")
+    assert "WARNING: still named: A, on more than 1% of their held-out photos." in named
 
 
 def test_the_summary_says_when_the_features_did_not_move():

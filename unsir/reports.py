@@ -100,7 +100,7 @@ def plain_summary(report: dict, method: str, requests: list[dict], checkpoint: s
     per_person = entry["forget_per_identity_test_acc"]
     unchecked = not_measured(per_person)
     still = [name for name, acc in per_person.items() if name not in unchecked and acc > FORGOTTEN_AT_MOST]
-    verdict = (f"WARNING: not fully forgotten: {_names(still)} still named on more than {FORGOTTEN_AT_MOST:.0%} of "
+    verdict = (f"WARNING: still named: {_names(still)}, on more than {FORGOTTEN_AT_MOST:.0%} of "
                "their held-out photos. " if still else
                f"Each forgotten person is named on at most {FORGOTTEN_AT_MOST:.0%} of their held-out photos. "
                if not unchecked else "")

@@ -31,10 +31,18 @@ def verdicts(entry: dict, photos: dict[str, int], original: dict | None = None
         if accuracy is None or accuracy != accuracy:  # no held-out photo: nothing shows they are gone
             lines.append(f"- **{figures.readable(name)}: not measured** (no held-out photos)")
             continue
-        counted = f"{round(accuracy * photos[name])} of {photos[name]} held-out photos named as them"
+        named = round(accuracy * photos[name])
+        before = (original or {}).get("forget_per_identity_test_acc", {}).get(name)
+        named_before = None if before is None or before != before else round(before * photos[name])
+        counted = (f"{named} of {photos[name]} held-out photos named as them"
+                   + ("" if named_before is None else f"; {named_before} before"))
         if accuracy > FORGOTTEN_AT_MOST:
             still.append(name)
             line = f"- **{figures.readable(name)}: still recognised** on {accuracy:.0%} ({counted})"
+        elif named:  # within the line, yet not none: the page says how many, never "no longer"
+            line = f"- {figures.readable(name)}: named on at most {FORGOTTEN_AT_MOST:.0%} of their photos ({counted})"
+        elif named_before == 0:  # nothing to take credit for: the original did not name them either
+            line = f"- {figures.readable(name)}: not named, nor was before ({counted})"
         else:
             line = f"- {figures.readable(name)}: no longer named ({counted})"
         lines.append(line + in_the_features(name, entry, original or {}, photos[name]))
@@ -73,7 +81,10 @@ def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgo
     """What ran, and a verdict per person asked for so far: never more than the held-out photos show. `earlier`:
     the session's requests before this one, each with what it read."""
     asked = ", ".join(figures.readable(n) for n in names)
-    if entry["zero_glance"]:
+    label = METHOD_LABELS.get(method, method)
+    if entry.get("control"):  # no badge for a control: it hides people, whatever it read
+        read = f"It read {entry['data_read']}."
+    elif entry["zero_glance"]:
         read = f"Zero-glance: it read only {entry['data_read']}."
     else:
         read = f"NOT zero-glance: it read {entry['data_read']}."
@@ -84,7 +95,7 @@ def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgo
     lines, still, unmoved = verdicts(entry, photos, original)
     warning = []
     if still:
-        warning = [f"⚠️ **Not fully forgotten:** {', '.join(figures.readable(n) for n in still)} "
+        warning = [f"⚠️ **Still named:** {', '.join(figures.readable(n) for n in still)} "
                    f"{'is' if len(still) == 1 else 'are'} still named on more than {FORGOTTEN_AT_MOST:.0%} of "
                    "their held-out photos.", ""]
     unchecked = not_measured(entry["forget_per_identity_test_acc"])
@@ -100,9 +111,12 @@ def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgo
             inside += f", though not for {', '.join(figures.readable(n) for n in unmoved)}"
         follows = ["", f"Inside the model: **{inside}** (the evidence below, under *Can the forgotten people still be "
                        "found inside the model?*)."]
+    if entry.get("control"):
+        warning = [f"⚠️ **Control, not unlearning:** {label} only hides these people at the output; the model still "
+                   "holds them.", "", *warning]
     return "\n".join([
         *warning,
-        f"**{METHOD_LABELS.get(method, method)} ran on {asked}** in {entry['seconds']:.1f} s on {device}. {read}",
+        f"**{label} ran on {asked}** in {entry['seconds']:.1f} s on {device}. {read}",
         "",
         f"Asked to forget so far: {', '.join(figures.readable(n) for n in forgotten)}. Per person, on photos "
         "no model trained on:",
