@@ -159,6 +159,9 @@ def test_ssd_computes_the_training_importance_once_per_model(olivetti, tmp_path,
     again = METHODS["ssd"].outcome(olivetti.model, request, configure("ssd", olivetti.card), None)
     assert "computed once per model" in first.data_read and "(cache)" in again.data_read
     assert weights_sha256(first.model) == weights_sha256(again.model)
+    # kept per device kind and precision: another device's bf16 would not cancel the forgotten people's part
+    cached, = (tmp_path / "ssd").glob("*.safetensors")
+    assert cached.stem.endswith(("-cpu-bf16", "-cpu-fp32"))
 
 
 def test_salun_changes_only_the_masked_weights(olivetti, recognised_pair):

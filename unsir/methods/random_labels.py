@@ -10,6 +10,7 @@ Changed from the reference, and why:
 - Forgotten and kept photos are shuffled together (the reference's CIFAR-100 branch; its CIFAR-10
   branch passes over the forgotten photos first), the kept ones a seeded subset of
   `retain_per_id` per person rather than all of them (a pass over all takes about 20 s here).
+- Batches of 64, as the other methods here train, not the reference's 256 (not swept).
 - No weight decay, so that SalUn, which shares this training, leaves every weight outside its mask
   exactly as it was (the reference restores them after each step instead).
 - Rate and epochs from the sweep on faces (benchmarks/SWEEP-methods.md), not the CIFAR values

@@ -4,8 +4,8 @@ Paper: Kurmanji, Triantafillou, Hayes, Triantafillou, "Towards Unbounded Machine
 NeurIPS 2023. Reference: github.com/meghdadk/SCRUB (`thirdparty/repdistiller/helper/loops.py`,
 `train_distill`; the schedule and settings of `large_scale_unlearning.ipynb`).
 
-The student (a copy of the original) and the teacher (the original, frozen) share one SGD
-optimiser. Each epoch: while the epoch is among the first `max_epochs`, one max pass over the
+The student is a copy of the original, the teacher the original, frozen; one SGD optimiser over the
+student serves both passes. Each epoch: while the epoch is among the first `max_epochs`, one max pass over the
 forgotten photos (minimise −T²·KL(teacher ‖ student), i.e. move away from the teacher), then one
 min pass over kept photos (cross-entropy + `kl_weight` × T²·KL to the teacher). Both are passes of
 the one training loop with the same optimiser, so no second loop is needed.

@@ -58,7 +58,9 @@ class UnsirConfig:
     cycles: str = setting("impair-repair", help='stages joined by "-", e.g. impair-impair-repair')
     batch_size: int = setting(64, 1, 1024, "photos per step")
     # Reproduce the official notebook's bugs (see learn_noise, impair_set).
-    notebook_faithful: bool = setting(False, help="reproduce the official notebook's bugs")
+    notebook_faithful: bool = setting(False, help="reproduce the official notebook's bugs (BatchNorm in training "
+                                      "mode while the noise learns; all people's noise in one batch, where the "
+                                      "notebook learned each person's alone)")
 
     def validate(self, arch: str | None = None) -> None:
         stages = self.cycles.split("-")
