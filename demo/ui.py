@@ -16,8 +16,8 @@ from .workspace import ARCH_NAMES, available_checkpoints
 
 TITLE = "Forget a face with UNSIR"
 INTRO = """# Forget a face
-Someone asks a company to delete their face from its face-recognition model, and nobody may look at their photos
-again (*zero-glance*). [UNSIR](https://arxiv.org/abs/2111.08947) learns noise that maximises the model's error on
+Someone asks a company to delete their face from its face-recognition model, and the unlearning may not read their
+photos (*zero-glance*; this demo still shows them, and measures on them, so that you can check the result). [UNSIR](https://arxiv.org/abs/2111.08947) learns noise that maximises the model's error on
 those people, briefly *impairs* the model with it, then *repairs* it on a few photos of everyone else."""
 # What benchmarks/RESULTS.md measured of each, in a line: the page must not promise more.
 MODEL_HINT = ("ResNet18 (start here): UNSIR stops naming them in 12-20 seconds on a small CPU (longer for 20 people "
@@ -216,10 +216,11 @@ def _page(checkpoint: str) -> None:
     note = gr.Markdown(elem_id="note", label="Verdicts")
 
     gr.Markdown("## 4 · Export")
-    gr.Markdown("Anyone with the three files can check them: `unsir verify --audit audit.json --weights "
-                "model.safetensors --measure` confirms the weights are the ones audited, then measures the model "
-                "again on the photos its card names and sets its numbers beside the audit's. Who was forgotten, "
-                "and that no forgotten photo was read, the files can only claim: it says so.", elem_id="export-how")
+    gr.Markdown("Anyone with the three files can check that the weights are the ones audited: `unsir verify "
+                "--audit audit.json --weights model.safetensors`. With the dataset too, `--measure` measures the "
+                "model again on the photos its card names and sets its numbers beside the audit's. Who was "
+                "forgotten, and that no forgotten photo was read, no file can prove: `verify` marks them CLAIMED.",
+                elem_id="export-how")
     with gr.Row(elem_classes="stack-on-phone"):
         export_button = gr.Button("Export unlearned weights + audit report", scale=1, min_width=240,
                                   elem_id="export")
