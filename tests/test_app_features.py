@@ -111,8 +111,10 @@ def test_with_retrain_the_verdict_sets_the_control_beside_and_calls_an_overshoot
             "the output hidden, not the person forgotten.") in table
     assert "the stranger distance" not in table  # UNSIR 50 %, the control 25 %: not as far
     short = features.inside_verdict(original, unlearned, "UNSIR", retrained, SHIPPED, evidence.control).short
+    # the status's brief form keeps the control beside each share: alone, a share reads as forgetting
     assert short.startswith("Of the way from the original to the retrained model, UNSIR went: Found by nearest "
-                            "neighbours in the features: 200% (past the retrained model);")
+                            "neighbours in the features: 200% (past the retrained model), the control 0%;")
+    assert "Membership attack, AUC: 50%, the control 67%" in short
 
 
 def test_for_one_person_the_share_is_called_rough(run, olivetti):
@@ -123,6 +125,8 @@ def test_for_one_person_the_share_is_called_rough(run, olivetti):
            "forget_per_identity_test_acc": {"person_03": 0.0}}
     table = features.evidence_table(original, one, "UNSIR", evidence, retrained, SHIPPED)
     assert "For one person these shares are rough" in table
+    assert features.inside_verdict(original, one, "UNSIR", retrained, SHIPPED, evidence.control).short.endswith(
+        "(one person: rough)")
     two = {**one, "forget_per_identity_test_acc": {"person_03": 0.0, "person_07": 0.0}}
     assert "rough" not in features.evidence_table(original, two, "UNSIR", evidence, retrained, SHIPPED)
 

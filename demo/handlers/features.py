@@ -236,13 +236,13 @@ def way_to_retrain(original: dict, unlearned: dict, method_label: str, retrained
     controls = {m.label.split(" (")[0]: gap_closed_on(m.key, original, control, retrained) if control else float("nan")
                 for m in measures}
 
-    def said(name: str, share: float, with_control: bool) -> str:
+    def said(name: str, share: float) -> str:
         past = " (past the retrained model)" if share > PAST_RETRAIN else ""
-        beside = f", the control {controls[name]:.0%}" if with_control and controls[name] == controls[name] else ""
+        beside = f", the control {controls[name]:.0%}" if controls[name] == controls[name] else ""
         return f"{name}: {share:.0%}{past}{beside}"
 
     measured = {name: share for name, share in shares.items() if share == share}
-    closed = "; ".join(said(name, share, True) for name, share in measured.items()) or "no measurable way"
+    closed = "; ".join(said(name, share) for name, share in measured.items()) or "no measurable way"
     matched = [name for name, share in measured.items() if controls[name] == controls[name]
                and controls[name] >= share - 0.05]
     as_far = (f" On {' and on '.join(IN_A_SENTENCE[name] for name in matched)}, the control, which only hides the "
@@ -257,6 +257,7 @@ def way_to_retrain(original: dict, unlearned: dict, method_label: str, retrained
     rough = (" For one person these shares are rough: two retrains of the same person can disagree by "
              "more than the whole gap." if one_person else "")
     went = f"Of the way from the original to the retrained model, {method_label} went:"
-    short = "; ".join(said(name, share, False) for name, share in measured.items()) or "no measurable way"
+    # The status at the top says it in brief, the control beside each share there too: alone, 100 % reads as done.
+    short = f"{closed}{' (one person: rough)' if one_person else ''}"
     return Verdict(went, f"{closed} (100 % = as if retrained, 0 % = no change).{as_far}{past}{rough}",
                    f"{went} {short}")

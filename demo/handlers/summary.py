@@ -30,7 +30,9 @@ SUMMARY_ROWS = [
         "the forgotten people's training photos still named as them"),
     Row("Membership attack: forgotten photos called 'trained on'", "mia_forget", "{:.1%}",
         "an attacker who sees only the model's outputs guesses whether a photo was trained on; here, the share of "
-        "the forgotten people's training photos it calls 'trained on' (lower: less trace left)"),
+        "the forgotten people's training photos it calls 'trained on'. Hiding the output alone brings it as low "
+        "(compare the control's column); the loss AUC under *Can the forgotten people still be found inside the "
+        "model?* tells more"),
     Row("Distance from strangers (KS; 0 = like a stranger)", "stranger_ks", "{:.2f}",
         "Kolmogorov-Smirnov distance between the model's confidence on the forgotten people and on people it "
         "never saw: 0 means they look like strangers to it, 1 entirely unlike them"),
