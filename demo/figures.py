@@ -24,6 +24,7 @@ MAX_BARS = 30  # people listed in the per-identity chart; more would be unreadab
 DPI = 110
 # A 390 px phone shows a chart 326 px wide (tests/test_app_browser.py): drawn 330 px wide, its text keeps its size.
 PHONE_INCHES = 3.0
+PANELS_PER_ROW = 3
 
 
 @dataclass
@@ -56,10 +57,16 @@ def _figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
+def _layout(count: int, narrow: bool) -> tuple[int, int]:
+    """(rows, columns) of `count` panels, one per model: one under another on a phone, elsewhere up to
+    PANELS_PER_ROW side by side: compare mode sets a panel per method, and in one row they were drawn so wide that
+    the page, which shows a chart at most 1000 px wide, shrank their text to a third."""
+    return (count, 1) if narrow else (math.ceil(count / PANELS_PER_ROW), min(count, PANELS_PER_ROW))
+
+
 def _panel(figure: Figure, index: int, count: int, narrow: bool, **kwargs):
-    """Axes `index` of `count`, one per model: side by side, or one under another on a phone."""
-    rows, columns = (count, 1) if narrow else (1, count)
-    return figure.add_subplot(rows, columns, index + 1, **kwargs)
+    """Axes `index` of `count`, laid out by `_layout`."""
+    return figure.add_subplot(*_layout(count, narrow), index + 1, **kwargs)
 
 
 def fitted(text: str, inches: float, fontsize: float) -> str:
@@ -113,8 +120,9 @@ def per_identity_accuracy(columns: list[Column], forgotten: list[str], narrow: b
 def prediction_histograms(columns: list[Column], forgotten: list[str], top: int = 8, narrow: bool = False
                           ) -> Figure:
     """Where the forgotten people's test photos are sent: the most predicted names, per model."""
-    width = PHONE_INCHES if narrow else 4.0 * len(columns)
-    figure = _figure(width, 2.6 * len(columns) + 0.6) if narrow else _figure(width, 3.2)
+    rows, per_row = _layout(len(columns), narrow)
+    width = PHONE_INCHES if narrow else 4.0 * per_row
+    figure = _figure(width, 2.6 * len(columns) + 0.6) if narrow else _figure(width, 3.2 * rows)
     forgotten_set = set(forgotten)
     for index, column in enumerate(columns):
         axes = _panel(figure, index, len(columns), narrow)
@@ -154,8 +162,9 @@ def stranger_spike_note(spikes: list[str]) -> str:
 
 def stranger_confidence(columns: list[Column], narrow: bool = False) -> Figure:
     """Confidence on forgotten people against people never seen: forgetting should make them look alike."""
-    width = PHONE_INCHES if narrow else 3.2 * len(columns)
-    figure = _figure(width, 2.3 * len(columns) + 1.6) if narrow else _figure(width, 2.9)
+    rows, per_row = _layout(len(columns), narrow)
+    width = PHONE_INCHES if narrow else 3.2 * per_row
+    figure = _figure(width, 2.3 * len(columns) + 1.6) if narrow else _figure(width, 2.9 * rows)
     bins = np.linspace(0, 1, 21)
     has_strangers = any(column.stranger_confidence for column in columns)
     for index, column in enumerate(columns):

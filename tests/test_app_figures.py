@@ -164,3 +164,17 @@ def test_on_a_wide_screen_no_chart_runs_past_its_edge():
     third of its width past a four-photo grid on a laptop, cut off mid-sentence."""
     for name, figure in every_chart(narrow=False).items():
         assert past_the_edge(figure) == [], name
+
+
+def test_on_a_wide_screen_compare_modes_many_panels_wrap_three_to_a_row():
+    """Compare mode sets a panel per method: seven in a row were drawn 2,800 px wide and shown at 1000, their text
+    shrunk to a third. Three to a row, the page shows them near the size they were drawn."""
+    entry = {"forget_per_identity_test_acc": {"a": 0.0}, "stranger_ks": 0.3,
+             "forget_prediction_histogram": {"a": 1, "b": 2}}
+    columns = [figures.Column(f"Method {i}", figures.UNLEARNED, entry, [0.5, 0.9], [0.4, 1.0]) for i in range(7)]
+    for chart in (figures.prediction_histograms(columns, ["a"]), figures.stranger_confidence(columns)):
+        drawn(chart)
+        assert chart.bbox.width <= 1000 * 1.5  # at most a third smaller on the page
+        assert len({round(axes.get_position().x0, 2) for axes in chart.axes}) == 3  # three columns of panels
+        assert len({round(axes.get_position().y0, 2) for axes in chart.axes}) == 3  # in three rows
+        assert past_the_edge(chart) == []
