@@ -366,6 +366,10 @@ def test_retrain_adds_a_third_column_computed_once_per_forget_set(first, monkeyp
         "Original", "Unlearned · UNSIR", "Retrained (gold standard)"]
     assert set(view.report["methods"]) == {"unsir", "retrain"}
     assert view.retrain_note.startswith("Retrained from scratch in ")  # the estimate gives way to what it took
+    # each person's line at the top sets the retrained model's nearest-neighbour count beside the unlearned one's
+    gold = view.report["methods"]["retrain"]["feature_knn_forget_per_identity_acc"]
+    for name in view.report["forget"]:
+        assert f"a model retrained without them: {round(3 * gold[name])})" in view.status  # Olivetti: 3 each
     files, _, exported = handlers.export(CHECKPOINT, view.session)
     metrics = json.loads(Path(files[2]).read_text())["metrics"]
     retrained, = [name for name in metrics if name.startswith("retrain")]
@@ -640,6 +644,9 @@ def test_each_persons_verdict_says_what_the_features_still_hold_once_measured(st
         "; in the features, nearest neighbours find 14 of 15 (14 before: not moved)"
     assert verdicts.in_the_features("a", {per_person: {"a": 9 / 15}}, {per_person: {"a": 14 / 15}}, 15) == \
         "; in the features, nearest neighbours find 9 of 15 (14 before)"
+    assert verdicts.in_the_features("a", {per_person: {"a": 9 / 15}}, {per_person: {"a": 14 / 15}}, 15,
+                                    {per_person: {"a": 7 / 15}}) == \
+        "; in the features, nearest neighbours find 9 of 15 (14 before; a model retrained without them: 7)"
 
 
 def test_the_status_at_the_top_carries_the_features_verdict(streamed, first):

@@ -91,6 +91,10 @@ def test_the_audit_opens_with_a_plain_summary(exported):
     assert summary.startswith("2 request(s) between ") and "person 02, person 05; then person 09" in summary
     entry = view.report["methods"]["unsir"]
     assert f"{entry['forget_test_acc']:.0%} after" in summary and "sha256sum model.safetensors" in summary
+    # beside the method, the control the page showed: it names nobody either, and its features still find them
+    control = audit["metrics"][next(name for name in audit["metrics"] if name.startswith("control"))]
+    assert (f"Beside it, the control names them on {control['forget_test_acc']:.0%}, and its features find "
+            f"{control['feature_knn_forget_acc']:.0%} of their held-out photos") in summary
     assert ("WARNING: still named: " in summary) == any(
         a > 0.01 for a in entry["forget_per_identity_test_acc"].values())
     # naming nobody is not the whole claim: the summary says what the features still hold, before and after
@@ -250,6 +254,11 @@ def test_the_summary_calls_a_person_without_held_out_photos_unchecked_not_still_
     assert "still named:" not in summary and "Each forgotten person is named" not in summary
     assert "WARNING: cannot be checked: B has no held-out photo, so nothing here shows whether they are still named." \
         in summary
+    beside = plain_summary(report, "unsir", [], "m", {
+        "control (logit-mask: hides the output)": {"forget_test_acc": 0.0, "feature_knn_forget_acc": 0.9},
+        "retrain (the gold standard)": {"forget_test_acc": 0.0, "feature_knn_forget_acc": float("nan")}})
+    assert ("Beside it, the control names them on 0%, and its features find 90% of their held-out photos; the "
+            "retrain names them on 0%. ") in beside
     named = plain_summary({**report, "methods": {"unsir": {**entry, "forget_per_identity_test_acc": {"A": 0.5, "B": 0.0}}}},
                           "unsir", [], "m")
     assert "WARNING: still named: A, on more than 1% of their held-out photos." in named

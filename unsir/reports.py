@@ -90,8 +90,10 @@ def _names(names) -> str:
     return ", ".join(str(n).replace("_", " ") for n in names)
 
 
-def plain_summary(report: dict, method: str, requests: list[dict], checkpoint: str) -> str:
-    """The audit in a few sentences, for a reader who will not open the numbers."""
+def plain_summary(report: dict, method: str, requests: list[dict], checkpoint: str,
+                  references: dict[str, dict] | None = None) -> str:
+    """The audit in a few sentences, for a reader who will not open the numbers; `references` (the control, a
+    retrain) are set beside the method's."""
     entry = report["methods"][method]
     asked = "; then ".join(_names(r["forget"]) for r in requests) or _names(report["forget"])
     methods = "; then ".join(dict.fromkeys(r["method"] for r in requests)) or method
@@ -115,10 +117,21 @@ def plain_summary(report: dict, method: str, requests: list[dict], checkpoint: s
             f"{report['original']['forget_test_acc']:.0%} of the time before and {entry['forget_test_acc']:.0%} "
             f"after; the kept people {report['original']['retain_test_acc']:.0%} before and "
             f"{entry['retain_test_acc']:.0%} after. {verdict}{inside_the_model(report['original'], entry)}"
+            f"{beside(references)}"
             f"{chain_reading(entry, requests).statement} Check the exported "
             "weights with `sha256sum model.safetensors` against files_sha256, or with "
             "`unsir verify --audit audit.json --weights model.safetensors`; add `--measure` to measure the model "
             "again on the data its card names and set the unlearned model's numbers beside this audit's.")
+
+
+def beside(references: dict[str, dict] | None) -> str:
+    """The yardsticks in the summary's words: naming nobody is what hiding the output gives too."""
+    parts = []
+    for name, reference in (references or {}).items():
+        knn = reference.get("feature_knn_forget_acc")
+        found = f", and its features find {knn:.0%} of their held-out photos" if knn is not None and knn == knn else ""
+        parts.append(f"the {name.split(' (')[0]} names them on {reference['forget_test_acc']:.0%}{found}")
+    return f"Beside it, {'; '.join(parts)}. " if parts else ""
 
 
 def controls_used(entry: dict, method: str, requests: list[dict]) -> list[str]:
@@ -157,7 +170,7 @@ def audit_report(report: dict, method: str, *, checkpoint: str, requests: list[d
     reading = chain_reading(entry, requests)
     return {
         "report": AUDIT_FORMAT,
-        "summary": plain_summary(report, method, requests, checkpoint),
+        "summary": plain_summary(report, method, requests, checkpoint, references),
         "checkpoint": checkpoint,
         "architecture": report["checkpoint_arch"],
         "dataset": report["dataset"],

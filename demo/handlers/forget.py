@@ -301,7 +301,8 @@ def results_view(checkpoint: str, session: Session, narrow: bool = False) -> For
     distance_from = "the original" + (" (all requests together)" if len(session.history) > 1 else "")
     references = yardsticks(checkpoint, request, retrain)
     return ForgetView(
-        status_line(request, forgotten, test_photos(checkpoint), inside_short(checkpoint, request, retrain)),
+        status_line(request, forgotten, test_photos(checkpoint), inside_short(checkpoint, request, retrain),
+                    retrain["entry"] if retrain else None),
         summary_table(columns + references),
         collateral_damage(request.kept),
         figures.per_identity_accuracy(columns, forgotten, narrow=narrow),

@@ -101,8 +101,9 @@ def retrain_column(checkpoint: str, session: Session | None, request: gr.Request
         session = replace(session, retrained={**session.retrained, key: retrain})
     columns = comparison_columns(last, retrain)
     narrow = on_phone(request)
+    inside = inside_short(checkpoint, last, retrain)
     return RetrainView(
-        f"{status_line(last, session.forgotten, test_photos(checkpoint), inside_short(checkpoint, last, retrain))}"
+        f"{status_line(last, session.forgotten, test_photos(checkpoint), inside, retrain['entry'])}"
         "\n\nRetrained from scratch without them in "
         f"{retrain['entry']['seconds']:.0f} s: the gold standard unlearning is measured against.",
         summary_table(columns + yardsticks(checkpoint, last, retrain)),

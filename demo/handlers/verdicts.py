@@ -18,12 +18,13 @@ def test_photos(checkpoint: str) -> dict[str, int]:
     return dict(zip(ws.names, torch.bincount(ws.split.test.labels, minlength=len(ws.names)).tolist()))
 
 
-def verdicts(entry: dict, photos: dict[str, int], original: dict | None = None
+def verdicts(entry: dict, photos: dict[str, int], original: dict | None = None, retrained: dict | None = None
              ) -> tuple[list[str], list[str], list[str]]:
     """(one verdict per forgotten person, the people still recognised on more than 1 % of their photos, those
     whose features did not move). A person with no held-out photo is neither: nothing shows either way. Not
     being named is what the output shows; where the features were measured, each line adds how many of the
-    person's held-out photos a nearest-neighbour search there still finds, and found before."""
+    person's held-out photos a nearest-neighbour search there still finds, found before, and finds in a model
+    retrained without them (`retrained`, where one ran)."""
     lines, still = [], []
     unmoved = [name for name in entry["forget_per_identity_test_acc"]
                if knn_moved(*person_knn(name, entry, original or {})) is False]
@@ -45,7 +46,7 @@ def verdicts(entry: dict, photos: dict[str, int], original: dict | None = None
             line = f"- {figures.readable(name)}: not named, nor was before ({counted})"
         else:
             line = f"- {figures.readable(name)}: no longer named ({counted})"
-        lines.append(line + in_the_features(name, entry, original or {}, photos[name]))
+        lines.append(line + in_the_features(name, entry, original or {}, photos[name], retrained))
     return lines, still, unmoved
 
 
@@ -55,29 +56,37 @@ def person_knn(name: str, entry: dict, original: dict) -> tuple[float | None, fl
     return (original.get(key) or {}).get(name), (entry.get(key) or {}).get(name)
 
 
-def in_the_features(name: str, entry: dict, original: dict, photos: int) -> str:
+def in_the_features(name: str, entry: dict, original: dict, photos: int, retrained: dict | None = None) -> str:
     """'; in the features, nearest neighbours find 16 of 24 (20 before)', '... 21 of 24 (20 before: not moved)'
-    where they found no fewer than before (the features panel's rule, per person), or '' where not measured."""
+    where they found no fewer than before (the features panel's rule, per person), '... (20 before; a model
+    retrained without them: 15)' where a retrain ran (faces look alike: it finds some too), or '' where not
+    measured."""
     before, after = person_knn(name, entry, original)
     if after is None or after != after:
         return ""
-    was = ""
+    notes = []
     if before is not None and before == before:
-        was = f" ({round(before * photos)} before{'' if knn_moved(before, after) else ': not moved'})"
+        notes.append(f"{round(before * photos)} before{'' if knn_moved(before, after) else ': not moved'}")
+    _, gold = person_knn(name, retrained or {}, {})
+    if gold is not None and gold == gold:
+        notes.append(f"a model retrained without them: {round(gold * photos)}")
+    was = f" ({'; '.join(notes)})" if notes else ""
     return f"; in the features, nearest neighbours find {round(after * photos)} of {photos}{was}"
 
 
-def status_line(request: Request, forgotten: list[str], photos: dict[str, int], inside: str = "") -> str:
+def status_line(request: Request, forgotten: list[str], photos: dict[str, int], inside: str = "",
+                retrained: dict | None = None) -> str:
     """What the request ran, a verdict per person asked for so far, and `inside`, the features panel's verdict in
-    a few words (a person no longer named may still be found in the features)."""
+    a few words (a person no longer named may still be found in the features); `retrained`: the entry of a model
+    retrained without them, where one ran."""
     return verdict_lines(request.method, request.names, request.report["methods"][request.method],
                          request.report["device"], forgotten, photos, original=request.report["original"],
-                         inside=inside, earlier=request.report["requests"][:-1])
+                         inside=inside, earlier=request.report["requests"][:-1], retrained=retrained)
 
 
 def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgotten: list[str],
                   photos: dict[str, int], measuring: bool = False, original: dict | None = None,
-                  inside: str = "", earlier: list[dict] = ()) -> str:
+                  inside: str = "", earlier: list[dict] = (), retrained: dict | None = None) -> str:
     """What ran, and a verdict per person asked for so far: never more than the held-out photos show. `earlier`:
     the session's requests before this one, each with what it read."""
     asked = ", ".join(figures.readable(n) for n in names)
@@ -92,7 +101,7 @@ def verdict_lines(method: str, names: list[str], entry: dict, device: str, forgo
     if looked and entry["zero_glance"]:
         read += (f" An earlier request on this model ({', '.join(dict.fromkeys(looked))}) read the forgotten "
                  "people's photos: the model as a whole is **not** zero-glance.")
-    lines, still, unmoved = verdicts(entry, photos, original)
+    lines, still, unmoved = verdicts(entry, photos, original, retrained)
     warning = []
     if still:
         warning = [f"⚠️ **Still named:** {', '.join(figures.readable(n) for n in still)} "
