@@ -156,6 +156,9 @@ def test_on_a_phone_the_page_reads_without_sideways_scrolling(olivetti_checkpoin
         assert page.locator("#forget").bounding_box()["y"] < 2 * height  # not two screens of scrolling
         assert not page.locator("#results").is_visible()
         assert faces.nth(3).get_attribute("title") == "person 03"  # the full name on hover
+        # the faces fit the screen's width: their box scrolls down, never sideways
+        assert page.locator("#faces .grid-wrap").evaluate("box => box.scrollWidth <= box.clientWidth + 1")
+        assert faces.nth(4).bounding_box()["x"] + faces.nth(4).bounding_box()["width"] <= width
         pick(page)
         page.wait_for_function("document.querySelectorAll('#faces .thumbnail-item.chosen').length == 2")
         assert [e.get_attribute("aria-label") for e in page.locator("#selection .token-remove").all()][:2] == \
