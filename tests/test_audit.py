@@ -91,6 +91,11 @@ def test_the_audit_opens_with_a_plain_summary(exported):
     assert summary.startswith("2 request(s) between ") and "person 02, person 05; then person 09" in summary
     entry = view.report["methods"]["unsir"]
     assert f"{entry['forget_test_acc']:.0%} after" in summary and "sha256sum model.safetensors" in summary
+    # each person's verdict counts their photos: 0 % of 3 is not 0 % of 106
+    counts, after = audit["forget_per_identity_n_test"], entry["forget_per_identity_test_acc"]
+    assert set(counts) == set(audit["forget"]) and set(counts.values()) == {3}  # Olivetti: 3 held-out photos each
+    for name in audit["forget"]:
+        assert f"{name.replace('_', ' ')}: {round(after[name] * 3)} of 3" in summary
     # beside the method, the control the page showed: it names nobody either, and its features still find them
     control = audit["metrics"][next(name for name in audit["metrics"] if name.startswith("control"))]
     assert (f"Beside it, the control names them on {control['forget_test_acc']:.0%}, and its features find "
@@ -160,6 +165,7 @@ def test_unsir_verify_measure_sets_each_number_measured_again_beside_the_audits(
     assert "OK: every number measured again agrees with the audit's." in out and "DIFFERS" not in out
     assert "OK: forgotten people: held-out photos named as them (" in out
     assert f"OK: held-out photos of the forgotten counted: audit {audit['photos']['n_forget_test']}, measured " in out
+    assert f"OK: {audit['forget'][0]}: held-out photos counted: audit 3, measured 3" in out
     for name in audit["forget"]:
         assert f"OK: {name}: held-out photos named as them (" in out
         assert f"OK: {name}: found by nearest neighbours in the features (" in out
@@ -177,6 +183,12 @@ def test_unsir_verify_measure_sets_each_number_measured_again_beside_the_audits(
     forged.write_text(json.dumps({**audit, "photos": counted}))
     assert main([*command, str(forged)]) == 1
     assert "DIFFERS: held-out photos of the kept counted: audit " in capsys.readouterr().out
+    # and one person's photos counted otherwise: other data for that person's numbers
+    person = audit["forget"][0]
+    forged.write_text(json.dumps({**audit, "forget_per_identity_n_test": {**audit["forget_per_identity_n_test"],
+                                                                           person: 4}}))
+    assert main([*command, str(forged)]) == 1
+    assert f"DIFFERS: {person}: held-out photos counted: audit 4, measured 3" in capsys.readouterr().out
     # Another card beside the weights would measure other photos: refused, in one line.
     folder = tmp_path / "copied"
     folder.mkdir()

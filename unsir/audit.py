@@ -142,6 +142,12 @@ def compare_measured(audit: dict, measured: dict, photos_of: dict[str, int]) -> 
             agree &= same
             lines.append(f"{'OK' if same else 'DIFFERS'}: {label} counted: audit {audit['photos'][key]}, measured "
                          f"{measured.get(key)}{'' if same else ' (other data than the audit was measured on)'}")
+    per_person_photos = audit.get("forget_per_identity_n_test") or {}  # absent from audits before 2026-12-08
+    for name, count in per_person_photos.items():
+        same = count == photos_of.get(name)
+        agree &= same
+        lines.append(f"{'OK' if same else 'DIFFERS'}: {name}: held-out photos counted: audit {count}, measured "
+                     f"{photos_of.get(name)}{'' if same else ' (other data than the audit was measured on)'}")
     checks = [(label, recorded.get(key), measured.get(key), photos(count)) for key, label, count in MEASURED_AGAIN]
     for per_person, label in (("forget_per_identity_test_acc", "held-out photos named as them"),
                               ("feature_knn_forget_per_identity_acc", "found by nearest neighbours in the features")):
@@ -159,8 +165,6 @@ def measure_again(audit_path, weights_path, data_home=None, card_path=None) -> t
     """Measure the unlearned model again, on the data its card names (read from the data home, downloaded there
     by scikit-learn where missing), and compare every number with the audit's. The card (by default the card.json
     beside the weights) must be the one the audit exported: it says which photos the numbers were measured on."""
-    import torch
-
     from .evaluation import Predictions, forgetting_metrics
     from .forgetting import ForgetError, resolve_identities
     from .pipeline import Loaded, dataset_for_card, load_strangers_for
@@ -184,9 +188,7 @@ def measure_again(audit_path, weights_path, data_home=None, card_path=None) -> t
     predictions = Predictions.of(loaded.model, loaded.split, load_strangers_for(loaded, data_home))
     measured = forgetting_metrics(predictions, loaded.split, forget_classes, seed=audit["seed"])
     measured["n_retain_train"] = len(loaded.split.train) - measured["n_forget_train"]
-    test_photos = torch.bincount(loaded.split.test.labels, minlength=len(loaded.split.names)).tolist()
-    photos_of = {loaded.split.names[c]: test_photos[c] for c in forget_classes}
-    agree, lines = compare_measured(audit, measured, photos_of)
+    agree, lines = compare_measured(audit, measured, measured["forget_per_identity_n_test"])
     verdict = ("OK: every number measured again agrees with the audit's." if agree else
                "DIFFERS: some numbers measured again do not agree with the audit's (above).")
     return agree, [f"Measured again on {len(loaded.split.test)} held-out and {len(loaded.split.train)} training "

@@ -161,6 +161,7 @@ def held_out_metrics(test_logits: torch.Tensor, split: Split, forget_classes) ->
     in_forget_test = torch.isin(split.test.labels, forget)
     test_pred, labels = test_logits.argmax(1), split.test.labels
     per_identity = metrics.per_class_accuracy(test_pred, labels, len(split.names))
+    photos = torch.bincount(labels, minlength=len(split.names)).tolist()
     return {
         "n_forget_test": int(in_forget_test.sum()), "n_retain_test": int((~in_forget_test).sum()),
         "retain_test_acc": metrics.accuracy(test_pred[~in_forget_test], labels[~in_forget_test]),
@@ -168,6 +169,7 @@ def held_out_metrics(test_logits: torch.Tensor, split: Split, forget_classes) ->
         "retain_balanced_test_acc": metrics.balanced_accuracy(
             [a for c, a in enumerate(per_identity) if c not in set(forget.tolist())]),
         "forget_per_identity_test_acc": {split.names[c]: per_identity[c] for c in forget.tolist()},
+        "forget_per_identity_n_test": {split.names[c]: photos[c] for c in forget.tolist()},
     }
 
 

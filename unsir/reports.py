@@ -102,9 +102,13 @@ def plain_summary(report: dict, method: str, requests: list[dict], checkpoint: s
     per_person = entry["forget_per_identity_test_acc"]
     unchecked = not_measured(per_person)
     still = [name for name, acc in per_person.items() if name not in unchecked and acc > FORGOTTEN_AT_MOST]
+    photos = entry.get("forget_per_identity_n_test") or {}
+    counted = (" (" + "; ".join(f"{_names([name])}: {round(per_person[name] * photos[name])} of {photos[name]}"
+                                for name in per_person if name in photos and name not in unchecked) + ")"
+               if photos else "")
     verdict = (f"WARNING: still named: {_names(still)}, on more than {FORGOTTEN_AT_MOST:.0%} of "
-               "their held-out photos. " if still else
-               f"Each forgotten person is named on at most {FORGOTTEN_AT_MOST:.0%} of their held-out photos. "
+               f"their held-out photos{counted}. " if still else
+               f"Each forgotten person is named on at most {FORGOTTEN_AT_MOST:.0%} of their held-out photos{counted}. "
                if not unchecked else "")
     if unchecked:
         verdict += (f"WARNING: cannot be checked: {_names(unchecked)} ha{'s' if len(unchecked) == 1 else 've'} no "
@@ -191,6 +195,7 @@ def audit_report(report: dict, method: str, *, checkpoint: str, requests: list[d
         "files_sha256": {"shipped": shipped_files or {}, "exported": exported_files or {}, "how": FILE_HASH},
         "weights_sha256": {"before": report["sha256"]["original"], "after": entry["sha256"], "how": WEIGHTS_HASH},
         "photos": {k: entry.get(k) for k in PHOTO_COUNTS},
+        "forget_per_identity_n_test": entry.get("forget_per_identity_n_test"),  # one photo of 3 is 33 points
         "metrics": {
             "before": {k: report["original"].get(k) for k in METRIC_KEYS},
             "after": {k: entry.get(k) for k in METRIC_KEYS},
