@@ -216,8 +216,8 @@ def noise_on_rank(rank: int, world_size: int, port: int, checkpoint: str, out_di
 
 
 def test_every_rank_learns_the_same_unsir_noise(olivetti_checkpoint, tmp_path):
-    """Why the noise is not broadcast: seeded alike, the ranks learn it bit for bit alike on the CPU,
-    so each rank's share of the impair set holds rank 0's noise."""
+    """Seeded alike, the ranks learn the noise bit for bit alike on the CPU (a GPU need not: rank 0's is
+    broadcast, below)."""
     mp.spawn(noise_on_rank, args=(2, free_port(), str(olivetti_checkpoint), str(tmp_path)), nprocs=2)
     assert torch.equal(torch.load(tmp_path / "noise0.pt"), torch.load(tmp_path / "noise1.pt"))
 
@@ -268,3 +268,40 @@ def test_a_choice_the_ranks_do_not_share_is_refused_on_every_rank_in_words(tmp_p
         said = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert said["same"] == "cached"
         assert said["differing"] == "Some ranks find the retrained model and others do not (per rank: [True, False])"
+
+
+def rank_zeros_on_rank(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    from unsir.distributed import from_rank_zero
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        noise, mask = torch.full((2, 3), float(rank)), torch.tensor([rank == 0, rank == 1])
+        assert from_rank_zero(noise) is noise and from_rank_zero(mask) is mask  # in place
+        torch.save({"noise": noise, "mask": mask}, os.path.join(out_dir, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_what_each_rank_computed_alone_goes_on_as_rank_zero_computed_it(tmp_path):
+    """A GPU's kernels need not be deterministic: noise, masks and decisions each rank computed alone could
+    differ in a bit, and the ranks must go on with one. Here they differ on purpose; afterwards every rank holds
+    rank 0's, a mask of booleans included (gloo broadcasts no bool)."""
+    mp.spawn(rank_zeros_on_rank, args=(2, free_port(), str(tmp_path)), nprocs=2)
+    for rank in range(2):
+        held = torch.load(tmp_path / f"rank{rank}.pt")
+        assert torch.equal(held["noise"], torch.zeros(2, 3)) and held["mask"].tolist() == [True, False]
+
+
+def test_unsir_prepare_refuses_torchrun_in_words(monkeypatch, capsys):
+    """Every rank would crop every photo into the same files: one process, said plainly."""
+    import torch.distributed as dist
+
+    from unsir.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)  # as if torchrun's group were joined
+    assert main(["prepare", "--src", "nowhere", "--out", "nowhere-out"]) == 2
+    assert "unsir prepare runs in one process: start it without torchrun." in capsys.readouterr().err

@@ -48,7 +48,8 @@ def save_checkpoint(model: nn.Module, card: dict, out_dir, dtype: torch.dtype = 
 def write_then_replace(folder: Path, writers: dict[str, Callable[[Path], None]]) -> None:
     """Each file (name -> what writes it to a path) written whole beside its place first, then all put in place in
     order: an interrupted save leaves the old files, and the last one appears only once the others are there."""
-    partial = {name: folder / f".{name}.partial" for name in writers}
+    # Named by process: two processes saving the same folder (two benchmark ranks, one retrain) never share one.
+    partial = {name: folder / f".{name}.{os.getpid()}.partial" for name in writers}
     for name, write in writers.items():
         write(partial[name])
     for name in writers:

@@ -127,6 +127,8 @@ def cmd_eval(args) -> None:
 def cmd_prepare(args) -> None:
     from .prepare import prepare_faces
 
+    if distributed.launched_by_torchrun():  # every rank would crop every photo into the same files
+        raise distributed.LaunchError("unsir prepare runs in one process: start it without torchrun.")
     summary = prepare_faces(args.src, args.out, identities=args.identities, min_images=args.min_images,
                             image_size=args.image_size, progress=_print_progress)
     print(json.dumps(summary, indent=2))

@@ -153,6 +153,15 @@ def agreed(value, problem: str):
     return value
 
 
+def from_rank_zero(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor`, in place, as rank 0 computed it, on every rank training together. What each rank computes
+    alone before training together (UNSIR's noise, SalUn's mask, relearn's stop) is bit for bit alike on the
+    CPU, seeded alike; a GPU's kernels need not be deterministic, and the ranks must go on with one."""
+    if training_ranks() is not None:
+        dist.broadcast(tensor.view(torch.uint8) if tensor.dtype == torch.bool else tensor, src=0)
+    return tensor
+
+
 def writes_training_results() -> bool:
     """Whether this process writes what `fit` trained: rank 0 when the ranks trained one model together,
     every process when it trained its own (alone, or inside independent())."""
@@ -161,8 +170,8 @@ def writes_training_results() -> bool:
 
 
 def average_buffers(model: torch.nn.Module, group: Ranks | None) -> None:
-    """Average BatchNorm's running statistics over the ranks: each rank updated them on its own
-    half batch in the last step, and the ranks must end with one model."""
+    """Average BatchNorm's running statistics over the ranks: each rank's followed its own shards through the
+    whole fit, and the ranks must end with one model."""
     if group is None:
         return
     for buffer in model.buffers():

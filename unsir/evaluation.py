@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from . import metrics
+from . import distributed, metrics
 from .data import FaceSet, Split, cache_dir
 from .features import FrozenStart, predict_with_features, serving
 from .methods import configure
@@ -121,11 +121,12 @@ class Predictions:
         if path.exists():
             return cls(**load_file(path), weights_sha256=weights_hash)
         predictions = cls.of(model, split, strangers, weights_hash=weights_hash)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp")  # torchrun's ranks may write at once
-        save_file({name: value.contiguous() for name, value in vars(predictions).items()
-                   if isinstance(value, torch.Tensor)}, partial)
-        partial.replace(path)
+        if distributed.writes_training_results():  # one writer among ranks computing the same
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp")  # other processes may write at once
+            save_file({name: value.contiguous() for name, value in vars(predictions).items()
+                       if isinstance(value, torch.Tensor)}, partial)
+            partial.replace(path)
         return predictions
 
 

@@ -101,6 +101,7 @@ def relearn_epochs(model: nn.Module, train_faces, forget_test_faces, target_accu
     Trains a copy; returns None if the cap is reached first."""
     import copy
 
+    from . import distributed
     from .data import FaceTensors
     from .training import fit, loader, predict_outputs, seed_everything
 
@@ -111,7 +112,9 @@ def relearn_epochs(model: nn.Module, train_faces, forget_test_faces, target_accu
         draw = torch.randperm(len(train_faces), generator=generator)[:sample_size]
         fit(learner, loader(FaceTensors(train_faces.subset(draw)), 64, generator), optimizer, stage="relearn")
         predictions = predict_outputs(learner, forget_test_faces).argmax(1)
-        if accuracy(predictions, forget_test_faces.labels) >= target_accuracy:
+        relearned = torch.tensor([float(accuracy(predictions, forget_test_faces.labels) >= target_accuracy)],
+                                 device=next(learner.parameters()).device)
+        if distributed.from_rank_zero(relearned).item():  # every rank stops, or none: else the others would wait
             return epoch
     return None
 

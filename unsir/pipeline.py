@@ -51,7 +51,16 @@ def dataset_for_card(card: dict, data_home=None) -> Split:
 
 def load(checkpoint, data_home=None, device: torch.device | None = None) -> Loaded:
     model, card = load_checkpoint(checkpoint)
-    return Loaded(model.to(device or default_device()), card, dataset_for_card(card, data_home), Path(checkpoint))
+    split = same_photos_on_every_rank(dataset_for_card(card, data_home))
+    return Loaded(model.to(device or default_device()), card, split, Path(checkpoint))
+
+
+def same_photos_on_every_rank(split: Split) -> Split:
+    """`split`, checked to hold the same photos on every rank training together (torchrun; a no-op alone): a node
+    with another copy of the data would train other shards, or wait for steps the others never take."""
+    distributed.agreed(split.fingerprint, "Some ranks read other photos than others (each node's data home must "
+                                          "hold the same copy)")
+    return split
 
 
 def evaluate(model: nn.Module, split: Split) -> dict:
@@ -83,8 +92,8 @@ def train_checkpoint(
     progress: Progress | None = None,
 ) -> dict:
     """Train `arch` on `dataset`, save weights + card to `out_dir`, return the card."""
-    split = load_dataset(dataset, data_home, image_size=image_size, seed=split_seed,
-                         max_per_identity=max_per_identity, identities=identities)
+    split = same_photos_on_every_rank(load_dataset(dataset, data_home, image_size=image_size, seed=split_seed,
+                                                   max_per_identity=max_per_identity, identities=identities))
     device = default_device()
     seed_everything(recipe.seed)  # the initial weights too: one seed, one model
     model = build_model(arch, len(split.names), image_size, init).to(device)

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from .. import distributed
 from ..data import FaceSet, FaceTensors
 from ..training import Progress
 from .base import ForgetRequest, Method, Outcome, batch_gradients, scaled, setting, timed
@@ -74,6 +75,8 @@ def salun(original, request: ForgetRequest, config: SalunConfig = SalunConfig(),
     outcome = Outcome(model, hyperparameters={"method": "salun", **asdict(config)})
     with timed(outcome.stages, "saliency"):
         mask = saliency_mask(model, forget, config.saliency_fraction, config.batch_size)
+        for part in mask.values():  # the ranks training together move the same weights
+            distributed.from_rank_zero(part)
     if progress:
         progress("saliency", 0.1)
     with only_masked_weights_learn(model, mask):

@@ -45,6 +45,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .. import distributed
 from ..checkpoints import weights_sha256
 from ..data import FaceSet, FaceTensors, cache_dir
 from ..training import Progress, bf16_helps
@@ -111,10 +112,11 @@ def training_importance(model: nn.Module, request: ForgetRequest, batch_size: in
     forgotten = summed_importance(model, request.forget_photos("SSD"), batch_size, scaled(progress, 0.9, 1))
     for name, value in forgotten.items():
         total[name] += value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.part")
-    save_file({name: t.detach().cpu().contiguous() for name, t in total.items()}, str(partial))
-    partial.replace(path)  # whole, even if another process writes the same file
+    if distributed.writes_training_results():  # one writer among ranks computing the same (on every node)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.part")
+        save_file({name: t.detach().cpu().contiguous() for name, t in total.items()}, str(partial))
+        partial.replace(path)  # whole, even if another process writes the same file
     return Importance(total, forgotten, False)
 
 

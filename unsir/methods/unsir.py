@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import ConcatDataset, Dataset, TensorDataset
 
+from .. import distributed
 from ..convolutions import pays, tiny_maps_as_matmul
 from ..data import FaceTensors, WithOutputs
 from ..nets import architecture, classifier, split_at
@@ -247,6 +248,7 @@ def unsir_midway(original: nn.Module, request: ForgetRequest, config: UnsirConfi
     with timed(outcome.stages, "noise"):
         noise, labels = learn_noise(model, request.forget_classes, tuple(retain.images.shape[1:]), config,
                                     scaled(progress, 0, shares[0]))
+        distributed.from_rank_zero(noise)  # each rank's shard of the impair set holds rank 0's noise
         for buffer, before in zip(frozen_buffers, saved):
             buffer.copy_(before)
     outcome.noise = noise.cpu()
