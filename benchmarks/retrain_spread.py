@@ -93,6 +93,14 @@ def main() -> None:
     write_markdown({**timed_by_speedup(), **saved["sets"]}, saved["relearn"], saved["reseeded"], records)
 
 
+def machines_of(runs: dict[str, dict], cells: list[str]) -> str:
+    """'machine A (sets 1/1000, 2/1000); machine B (sets 2/1003)': where each run ran."""
+    by_machine: dict[str, list[str]] = {}
+    for cell in cells:
+        by_machine.setdefault(runs[cell]["machine"], []).append(cell)
+    return "; ".join(f"{name} (sets {', '.join(sets)})" for name, sets in by_machine.items())
+
+
 def write_markdown(second: dict[str, dict], relearned: dict[str, dict], reseeded: dict[str, dict],
                    records: dict[str, dict]) -> None:
     cells = _in_order(second)
@@ -128,6 +136,9 @@ def write_markdown(second: dict[str, dict], relearned: dict[str, dict], reseeded
                   "model judged with the set's own seed S. A second run of the same seed (above) differs only in "
                   "the order of floating-point operations, so it shows the least two retrains differ by; another "
                   "seed shows what 'the retrained model' spans, the yardstick an unlearned model can be held to.", "",
+                  f"Run on {machines_of(reseeded, chosen)}. A machine named without its precision (before "
+                  "2026-12-08) computed in bf16 (a CPU with AMX); one that computes in float32 trains another model "
+                  "from the same seed, one more way two valid retrains differ.", "",
                   "| set | held-out photos | measure | original | retrain, recorded | retrain, another seed | UNSIR | "
                   "UNSIR's gap closed: vs recorded | vs another seed |", "|---|---|---|---|---|---|---|---|---|"]
         lines += set_rows(reseeded, records, chosen)

@@ -23,11 +23,15 @@ from .forgetting import forget, random_identities
 from .methods import configure
 from .pipeline import load, load_strangers_for
 from .reports import to_json
-from .training import Progress, device_name
+from .training import Progress, bf16_helps, default_device, device_name
 
 
 def machine() -> str:
-    return f"{device_name()} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads), torch {torch.__version__}"
+    """The device, its threads, and whether it computes in bf16 or float32: two CPUs of the same name may differ
+    there (bf16 only with AMX or AVX512-BF16), and models trained in each differ too."""
+    precision = "bf16" if bf16_helps(default_device()) else "float32"
+    return (f"{device_name()} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+            f"{precision}), torch {torch.__version__}")
 
 
 QUIET_LOAD = 1.0  # the 1-minute load before a timing once the benchmark's own previous work has died down
