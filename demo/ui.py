@@ -22,8 +22,10 @@ those people, briefly *impairs* the model with it, then *repairs* it on a few ph
 # What benchmarks/RESULTS.md measured of each, in a line: the page must not promise more.
 MODEL_HINT = ("ResNet18 (start here): UNSIR stops naming them in 12-20 seconds on a small CPU (longer for 20 people "
               "than for one), and moves them in its features on 19 of 25 benchmark forget sets (not measurably on the "
-              "others), not as close to a model retrained without them as a retrain from another seed comes at 2 and "
-              "20 people (at 1, 5 and 10 people, retrains from two seeds disagree about as much). "
+              "others), but not as close to a model retrained without them as a second retrain comes: its confidence "
+              "on them still tells them from strangers more than a retrained model's does, and at 2 and 20 people its "
+              "features differ more from a retrained model's than a second retrain's do (at 1, 5 and 10 people two "
+              "retrains differ as much, so there it cannot be told). "
               "ViT: it moves them in its features on 16 of 25 sets, about a fifth of the way to a retrained model, "
               "and costs everyone else under 5 points; its result varies more from run to run, so read each person's "
               "verdict.")

@@ -137,8 +137,18 @@ def test_unsir_takes_what_the_evaluation_computed_on_the_retain_photos_and_learn
     ran_on.clear()
     without = forget(olivetti.model, card, olivetti.split, recognised_pair, methods=config)
     assert ran_on == ["noise", "photos"]  # the original's predictions it makes itself are this original's
-    assert (given.report["methods"]["unsir"]["sha256"] == computed.report["methods"]["unsir"]["sha256"]
-            == without.report["methods"]["unsir"]["sha256"])
+    assert given.report["methods"]["unsir"]["sha256"] == without.report["methods"]["unsir"]["sha256"]
+    # The teacher's logits computed on the retain photos alone come in other batches than the evaluation's. Where
+    # the CPU computes a photo's outputs alike in any batch (bf16 on AMX), the model is the very same; where not
+    # (float32 kernels round by batch, about 1e-6), it is the same up to that rounding, carried through training.
+    images = olivetti.split.train.images
+    if torch.equal(predict_outputs(olivetti.model, images[:10]), predict_outputs(olivetti.model, images)[:10]):
+        assert computed.report["methods"]["unsir"]["sha256"] == given.report["methods"]["unsir"]["sha256"]
+    else:
+        ours, theirs_model = (run.outcomes["unsir"].model.state_dict() for run in (given, computed))
+        assert max(float((ours[k].float() - theirs_model[k].float()).abs().max()) for k in ours) < 1e-3
+        for key in ("forget_test_acc", "retain_test_acc"):
+            assert computed.report["methods"]["unsir"][key] == given.report["methods"]["unsir"][key]
 
 
 def test_error_maximising_noise_raises_the_loss_of_its_class(olivetti, recognised_pair):
