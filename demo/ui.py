@@ -17,8 +17,9 @@ from .workspace import ARCH_NAMES, available_checkpoints
 TITLE = "Forget a face with UNSIR"
 INTRO = """# Forget a face
 Someone asks a company to delete their face from its face-recognition model, and the unlearning may not read their
-photos (*zero-glance*; this demo still shows them, and measures on them, so that you can check the result). [UNSIR](https://arxiv.org/abs/2111.08947) learns noise that maximises the model's error on
-those people, briefly *impairs* the model with it, then *repairs* it on a few photos of everyone else."""
+photos (*zero-glance*; this demo still shows them, and measures on them, so that you can check the result).
+[UNSIR](https://arxiv.org/abs/2111.08947) learns noise that maximises the model's error on those people, briefly
+*impairs* the model with it, then *repairs* it on a few photos of everyone else."""
 # What benchmarks/RESULTS.md measured of each, in a line: the page must not promise more.
 MODEL_HINT = ("ResNet18 (start here): UNSIR stops naming them in 12-20 seconds on a small CPU (longer for 20 people "
               "than for one), and moves them in its features on 19 of 25 benchmark forget sets (not measurably on the "

@@ -7,7 +7,6 @@ the features), and each against the original and a retrained model.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 
 import torch
@@ -15,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import distributed, metrics
+from .checkpoints import write_then_replace
 from .data import FaceSet, Split, cache_dir
 from .features import FrozenStart, predict_with_features, serving
 from .methods import configure
@@ -123,10 +123,9 @@ class Predictions:
         predictions = cls.of(model, split, strangers, weights_hash=weights_hash)
         if distributed.writes_training_results():  # one writer among ranks computing the same
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp")  # other processes may write at once
-            save_file({name: value.contiguous() for name, value in vars(predictions).items()
-                       if isinstance(value, torch.Tensor)}, partial)
-            partial.replace(path)
+            tensors = {name: value.contiguous() for name, value in vars(predictions).items()
+                       if isinstance(value, torch.Tensor)}
+            write_then_replace(path.parent, {path.name: lambda partial: save_file(tensors, partial)})
         return predictions
 
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -46,7 +45,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .. import distributed
-from ..checkpoints import weights_sha256
+from ..checkpoints import weights_sha256, write_then_replace
 from ..data import FaceSet, FaceTensors, cache_dir
 from ..training import Progress, bf16_helps
 from .base import ForgetRequest, Method, Outcome, batch_gradients, scaled, setting, timed
@@ -114,9 +113,8 @@ def training_importance(model: nn.Module, request: ForgetRequest, batch_size: in
         total[name] += value
     if distributed.writes_training_results():  # one writer among ranks computing the same (on every node)
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.part")
-        save_file({name: t.detach().cpu().contiguous() for name, t in total.items()}, str(partial))
-        partial.replace(path)  # whole, even if another process writes the same file
+        state = {name: t.detach().cpu().contiguous() for name, t in total.items()}
+        write_then_replace(path.parent, {path.name: lambda partial: save_file(state, str(partial))})
     return Importance(total, forgotten, False)
 
 
