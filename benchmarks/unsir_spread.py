@@ -60,17 +60,25 @@ def size_summary(reports: list[dict]) -> dict:
             "sets": len(reports)}
 
 
+def called(line: str) -> list[tuple[str, str]]:
+    """(what was judged, the call) for each target and each control in one of RESULTS.md's verdict lines."""
+    targets = re.findall(r"([^:;]+): (met|MISSED)", line)
+    controls = [(f"against {control}", call)
+                for control, call in re.findall(r"against ([^:;]+):[^;]*?→ (NOT told apart|told apart)", line)]
+    return targets + controls
+
+
 def verdicts_compared(arch: str, by_size: dict[int, dict[str, list[dict]]]) -> str:
-    """Whether each target RESULTS.md calls met or MISSED is called the same on the run again, in one sentence."""
+    """Whether each target RESULTS.md calls met or MISSED, and each control it calls told apart from UNSIR or not,
+    is called the same on the run again, in one sentence."""
     changed = []
     for count, runs in sorted(by_size.items()):
-        said = {which: re.findall(r"([^:;]+): (met|MISSED)", verdict(arch, count, runs[which], METHOD))
-                for which in ("recorded", "again")}
-        changed += [f"{count} people, {target.strip()}: {before} → {after}"
+        said = {which: called(verdict(arch, count, runs[which], METHOD)) for which in ("recorded", "again")}
+        changed += [f"{count} {'person' if count == 1 else 'people'}, {target.strip()}: {before} → {after}"
                     for (target, before), (_, after) in zip(said["recorded"], said["again"]) if before != after]
     if not changed:
-        return ("Every target RESULTS.md calls met or MISSED, at every size, is called the same on this run: the "
-                "misses are the method's, not one run's.")
+        return ("Every target RESULTS.md calls met or MISSED, and every control it tells apart from UNSIR or not, at "
+                "every size, is called the same on this run: the misses are the method's, not one run's.")
     return "Called otherwise on this run: " + "; ".join(changed) + "."
 
 

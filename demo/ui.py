@@ -22,14 +22,14 @@ photos (*zero-glance*; this demo still shows them, and measures on them, so that
 *impairs* the model with it, then *repairs* it on a few photos of everyone else."""
 # What benchmarks/RESULTS.md measured of each, in a line: the page must not promise more.
 MODEL_HINT = ("ResNet18 (start here): UNSIR stops naming them in 12-20 seconds on a small CPU (longer for 20 people "
-              "than for one), and moves them in its features on 19 of 25 benchmark forget sets (not measurably on the "
-              "others), but not as close to a model retrained without them as a second retrain comes: its confidence "
-              "on them still tells them from strangers more than a retrained model's does, and at 2 and 20 people its "
-              "features differ more from a retrained model's than a second retrain's do (at 1, 5 and 10 people two "
-              "retrains differ as much, so there it cannot be told). "
+              "than for one), and moves them in its features on 19 of 25 benchmark forget sets (a model retrained "
+              "without them: on 20 of 25), but not as close to a retrained model as a retrain from another seed "
+              "comes: its confidence on them still tells them from strangers more than a retrained model's does, and "
+              "at 2 and 20 people its features differ more from a retrained model's than another retrain's do (at 1, "
+              "5 and 10 people two retrains differ as much, so there this measure cannot tell UNSIR from a retrain). "
               "ViT: it moves them in its features on 16 of 25 sets, about a fifth of the way to a retrained model, "
-              "and costs everyone else under 5 points; its result varies more from run to run, so read each person's "
-              "verdict.")
+              "and costs everyone else under 5 points; its result varies more from one group of people to another, "
+              "so read each person's verdict.")
 # The methods in their groups (the core's order): what each one may read is part of its name here.
 GROUP_TAGS = dict(zip(GROUPS, ["zero-glance", "reads the forgotten photos", "hides the output; not unlearning"]))
 # The methods besides UNSIR that take the Advanced panel's retain subset size.

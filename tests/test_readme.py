@@ -94,6 +94,36 @@ def test_the_resnet18_scorecard_sets_the_controls_closeness_beside_unsirs():
             assert "closer than UNSIR" in verdict and f"at {people(n)}" in verdict, (key, n)
 
 
+def test_the_resnet18_scorecard_counts_the_sets_where_a_control_comes_as_close_as_unsir():
+    """Pooled, UNSIR is ahead of the controls; set by set it may not be, and the verdict counts those sets."""
+    def per_set(key: str) -> list[tuple[float, float]]:
+        """(UNSIR's closeness, the closer control's) on each set whose retrain scores otherwise than its original."""
+        closeness = [{m: retrain_closeness(r["original"][key], r["methods"][m][key], r["methods"]["retrain"][key],
+                                           CHANCE.get(key)) for m in ("unsir", "logit-mask", "head-only")}
+                     for r in (run["report"] for run in RECORDS if run["arch"] == "resnet18")]
+        return [(c["unsir"], max(c["logit-mask"], c["head-only"])) for c in closeness if c["unsir"] == c["unsir"]]
+
+    knn = per_set("feature_knn_forget_acc")
+    not_ahead = [(ours, theirs) for ours, theirs in knn if ours <= theirs]
+    ties = sum(ours == theirs == 0 for ours, theirs in not_ahead)
+    assert (f"no closer than a control on {len(not_ahead)} of the {len(knn)} sets whose retrain moved "
+            f"(tied at 0 on {['no', 'one', 'two', 'three', 'four', 'five', 'six'][ties]}") in row(
+        "| the controls' closeness on the kNN")[6]
+    ks = per_set("stranger_ks")
+    assert len(ks) == 25 and all(ours > theirs for ours, theirs in ks)
+    assert "UNSIR ahead at every size, and on each of the 25 sets" in row("| … on the KS")[6]
+
+
+def test_the_resnet18_scorecard_sets_the_retrains_unmoved_sets_beside_unsirs():
+    def unmoved(count: int, method: str) -> str:
+        moved = [moved_in_features(r["original"], r["methods"][method]) for r in unsir_runs("resnet18", count)]
+        return f"{moved.count(False)} of {len(moved)}" if moved.count(False) else "0"
+
+    cells = row("| sets where the features did not move")
+    assert cells[1:6] == [unmoved(n, "unsir") for n in SIZES]
+    assert f"the retrains did not move on {' / '.join(unmoved(n, 'retrain') for n in SIZES)}:" in cells[6]
+
+
 def test_the_resnet18_scorecard_says_no_forgotten_photo_is_named_only_where_none_was():
     worst = [max(r["methods"]["unsir"]["forget_test_acc"] for r in unsir_runs("resnet18", n)) for n in SIZES]
     assert row("| forgotten people's held-out photos named")[1:6] == [f"{100 * w:.0f} %" for w in worst]
